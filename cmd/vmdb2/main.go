@@ -1,0 +1,253 @@
+// Command vmdb2 builds disk images from vmdb2 specification files: a
+// drop-in, Go reimplementation of Debian's vmdb2 that needs no root, loop
+// devices or mounts by default.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vmdb2-go/vmdb2/steps"
+)
+
+// version is what --version prints: the vmdb2 release whose behaviour this
+// program reproduces, and this program's own version.
+const version = "0.26+go0.1"
+
+// Exit statuses, as vmdb2's (0, 1, 2) plus the shell's convention for
+// signals.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitInterrupted = 130 // SIGINT
+	exitTerminated  = 143 // SIGTERM
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	opts, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintln(stderr, usageLine)
+		fmt.Fprintf(stderr, "vmdb2: error: %v\n", err)
+		return exitUsage
+	}
+	if opts.help {
+		fmt.Fprint(stdout, helpText())
+		return exitOK
+	}
+	if opts.version {
+		fmt.Fprintln(stdout, version)
+		return exitOK
+	}
+	if opts.output == "" && opts.image == "" && !opts.dryRun {
+		fmt.Fprintln(stderr, "I don't know what to do, re-run with --help")
+		fmt.Fprintln(stderr, "(give --output FILE to build a new image, or --image FILE to build into an existing one)")
+		return exitFailure
+	}
+
+	disp := &display{verbose: opts.verbose, stdout: stdout, stderr: stderr, now: time.Now}
+	if opts.logFile != "" {
+		f, err := openLog(opts.logFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "ERROR: %v\n", err)
+			return exitFailure
+		}
+		defer f.Close()
+		disp.log = f
+		disp.logf("INFO", "Starting vmdb2 version %s", version)
+		disp.logf("INFO", "Arguments: %s", steps.ShellQuote(args))
+	}
+
+	plan, code := loadPlan(opts, stdin, disp)
+	if plan == nil {
+		return code
+	}
+	if opts.dryRun {
+		printPlan(stdout, plan)
+		return exitOK
+	}
+	if ds := plan.Unimplemented(); len(ds) > 0 {
+		for _, d := range ds {
+			disp.diagnostic(d)
+		}
+		return exitFailure
+	}
+	return build(opts, plan, disp)
+}
+
+// loadPlan reads, templates and checks the spec; on failure it reports every
+// problem and returns a nil plan with the exit status.
+func loadPlan(opts *options, stdin io.Reader, disp *display) (*steps.Plan, int) {
+	var data []byte
+	var err error
+	name := opts.specFile
+	if name == "-" {
+		disp.progress("Load spec from stdin")
+		name = "<stdin>"
+		data, err = io.ReadAll(stdin)
+	} else {
+		disp.progress("Load spec file %s", name)
+		data, err = os.ReadFile(name)
+	}
+	if err != nil {
+		disp.errorf("cannot read the spec: %v", err)
+		return nil, exitFailure
+	}
+	raw, ds := steps.Load(name, data)
+	if raw == nil {
+		for _, d := range ds.Sorted() {
+			disp.diagnostic(d)
+		}
+		return nil, exitFailure
+	}
+	plan, pds := steps.NewPlan(steps.DefaultRegistry(), raw, steps.Vars{
+		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball,
+		Arch: steps.HostArch(), Extra: opts.variables,
+	})
+	ds = append(ds, pds...)
+	for _, d := range ds.Sorted() {
+		disp.diagnostic(d)
+	}
+	if ds.HasErrors() {
+		n := len(ds.Errors())
+		disp.logf("ERROR", "%d problem(s) in the spec; nothing was done", n)
+		if n > 1 {
+			fmt.Fprintf(disp.stderr, "vmdb2: %d problems in %s; nothing was done\n", n, name)
+		}
+		return nil, exitFailure
+	}
+	return plan, exitOK
+}
+
+// build runs the plan, turning SIGINT and SIGTERM into an orderly stop: the
+// running step's processes are killed, teardowns run, and the exit status
+// tells which signal stopped the build.
+func build(opts *options, plan *steps.Plan, disp *display) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var caught atomic.Value
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	go func() {
+		first := true
+		for sig := range sigc {
+			if first {
+				caught.Store(sig)
+				fmt.Fprintf(disp.stderr, "vmdb2: %v received, stopping and cleaning up\n", sig)
+				cancel()
+				first = false
+				continue
+			}
+			fmt.Fprintln(disp.stderr, "vmdb2: still cleaning up; please wait (SIGKILL would leave the stage behind)")
+		}
+	}()
+
+	b := steps.NewBuild(plan, steps.Settings{
+		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
+	}, disp)
+	res := b.Run(ctx, context.Background())
+
+	if sig, ok := caught.Load().(os.Signal); ok {
+		disp.logf("ERROR", "Interrupted by %v", sig)
+		if sig == syscall.SIGTERM {
+			return exitTerminated
+		}
+		return exitInterrupted
+	}
+	if res.Err != nil {
+		disp.logf("ERROR", "An error occurred, exiting")
+		return exitFailure
+	}
+	if len(res.TeardownErrors) > 0 {
+		// vmdb2 exits 0 here; a failed teardown may leave a broken image, so
+		// this program says so with its exit status.
+		fmt.Fprintf(disp.stderr, "vmdb2: all steps ran but %d teardown(s) failed; the image may be incomplete\n", len(res.TeardownErrors))
+		disp.logf("ERROR", "Teardowns failed")
+		return exitFailure
+	}
+	disp.progress("All went fine.")
+	disp.logf("INFO", "Ending, all OK")
+	return exitOK
+}
+
+// printPlan writes the --dry-run plan: each step, its kind and its keys.
+func printPlan(w io.Writer, plan *steps.Plan) {
+	fmt.Fprintf(w, "Plan for %s: %d steps\n", plan.File, len(plan.Steps))
+	for i, s := range plan.Steps {
+		note := ""
+		if !s.Kind.Implemented {
+			note = "  [not implemented yet]"
+		}
+		fmt.Fprintf(w, "step %d (%s): %s%s\n", i+1, s.Where(), s.Kind.Name, note)
+		for _, k := range s.ResolvedKeys() {
+			def := ""
+			if k.Default {
+				def = "  (default)"
+			}
+			fmt.Fprintf(w, "    %s: %s%s\n", k.Name, indentMultiline(k.Value), def)
+		}
+	}
+}
+
+func indentMultiline(s string) string {
+	return strings.ReplaceAll(s, "\n", "\n      ")
+}
+
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--dry-run] SPEC"
+
+func helpText() string {
+	var b strings.Builder
+	b.WriteString(usageLine + "\n\n")
+	b.WriteString(`Build a disk image from a vmdb2 specification file (SPEC, or - for standard
+input). A spec is a YAML mapping with a "steps:" list; each step's values are
+templates (Jinja-like: {{ output }}) rendered before anything runs, and every
+step is checked before the first one starts.
+
+Options:
+  --output FILE           build a new image at FILE (available as {{ output }})
+  --image FILE            build into an existing image file or block device
+                          (available as {{ image }})
+  --rootfs-tarball FILE   cache of the root filesystem for unpack-rootfs and
+                          cache-rootfs ({{ rootfs_tarball }})
+  --variable NAME=VALUE   define a template variable (repeatable)
+  -v, --verbose           show progress: each step, its duration, the commands
+                          it runs and their output
+  --log FILE              append a detailed, timestamped log to FILE
+  --dry-run               check the spec and print the plan (each step, its
+                          kind and its keys with defaults); change nothing
+  --version               print the version and exit
+  -h, --help              show this help and exit
+Long options may be abbreviated to any unambiguous prefix (--out, --verb).
+
+Exit status: 0 success; 1 the spec is wrong or a step or teardown failed;
+2 wrong command line; 130 or 143 stopped by SIGINT or SIGTERM (after the
+teardowns ran).
+
+Step kinds:
+`)
+	kinds := steps.DefaultRegistry().Kinds()
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i].Name < kinds[j].Name })
+	for _, k := range kinds {
+		note := ""
+		if !k.Implemented {
+			note = " (not implemented yet)"
+		}
+		fmt.Fprintf(&b, "  %-20s %s%s\n", k.Name, k.Summary, note)
+	}
+	b.WriteString("\nSee README.md for each step's keys and the differences from vmdb2 0.26.\n")
+	return b.String()
+}
+

@@ -1,0 +1,87 @@
+package steps
+
+import (
+	"fmt"
+	"strconv"
+)
+
+type reportFunc = func(line int, sev Severity, format string, args ...any)
+
+func checkApt(s *Step, report reportFunc) {
+	if s.Str("apt") != "install" {
+		report(s.KeyLine("apt"), Error, "apt: the value must be `install` (vmdb2: \"apt\" must always have value \"install\"), not %q", s.Str("apt"))
+	}
+}
+
+func checkGrub(s *Step, report reportFunc) {
+	switch s.Str("grub") {
+	case "bios", "ieee1275":
+	case "uefi":
+		if s.Str("efi") == "" && s.Str("efi-part") == "" {
+			report(s.Line, Error, "grub: uefi needs the tag of the EFI system partition in `efi` (or `efi-part`)")
+		}
+	default:
+		report(s.KeyLine("grub"), Error, "grub: unknown GRUB flavour %q; use bios, uefi or ieee1275", s.Str("grub"))
+	}
+}
+
+func checkPartFlag(s *Step, report reportFunc) {
+	switch s.Str("state") {
+	case "enabled", "disabled":
+	default:
+		report(s.KeyLine("state"), Error, "set_part_flag: state must be \"enabled\" or \"disabled\", not %q", s.Str("state"))
+	}
+}
+
+func checkMount(s *Step, report reportFunc) {
+	if s.Str("dirname") != "" && s.Str("mount-on") == "" {
+		report(s.KeyLine("dirname"), Error, "mount: `dirname` needs `mount-on`, the tag of the filesystem to mount it on (vmdb2: no mount-on tag given)")
+	}
+}
+
+func checkLuks(s *Step, report reportFunc) {
+	if s.Str("key-file") == "" && s.Str("key-cmd") == "" {
+		report(s.Line, Error, "cryptsetup step MUST define one of key-file or key-cmd")
+	}
+}
+
+func checkDebootstrap(s *Step, report reportFunc) {
+	name := s.Kind.Name
+	for _, key := range []string{name, "target", "mirror"} {
+		if s.Str(key) == "" {
+			report(s.KeyLine(key), Error, "%s: `%s` is empty (vmdb2: missing arg for %s step)", name, key, name)
+		}
+	}
+}
+
+// checkModes warns about modes written in decimal: YAML 1.1 reads
+// `perm: 755` as the number 755 (= 0o1363), exactly as vmdb2 does, which is
+// rarely what the author meant.
+func checkModes(s *Step, report reportFunc) {
+	for _, key := range []string{"perm", "umask"} {
+		if !s.Given(key) {
+			continue
+		}
+		v := s.vals[key]
+		if v.Kind != Int {
+			continue
+		}
+		text := strconv.FormatInt(v.Int, 10)
+		if v.Str == text && v.Int >= 8 && isOctalDigits(text) {
+			report(v.Line, Warning, "%s: `%s: %s` is the decimal number %s (mode %#o), as in vmdb2; write %s: 0%s for mode 0%s",
+				s.Kind.Name, key, text, text, v.Int, key, text, text)
+		}
+		if v.Int < 0 || v.Int > 0o7777 {
+			report(v.Line, Error, "%s: %s %s is not a file mode (0 to 07777)", s.Kind.Name, key, fmt.Sprint(v.Int))
+		}
+	}
+}
+
+func isOctalDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '7' {
+			return false
+		}
+	}
+	return true
+}

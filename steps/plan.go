@@ -1,0 +1,384 @@
+package steps
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/flosch/pongo2/v6"
+)
+
+// Step is one planned step: its kind and its keys, checked and with
+// defaults filled in.
+type Step struct {
+	Index int // 0-based position in the spec
+	File  string
+	Line  int
+	Kind  *Kind
+	raw   *Value            // the step mapping after templating
+	vals  map[string]*Value // every key of the kind, given or defaulted
+	given map[string]bool
+	// Unless is the step's `unless` value (nil, a string or a list).
+	Unless *Value
+}
+
+// Where is "file:line" of the step, for messages.
+func (s *Step) Where() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
+
+// Str returns a string key's value.
+func (s *Step) Str(key string) string {
+	if v := s.vals[key]; v != nil && v.Kind == String {
+		return v.Str
+	}
+	return ""
+}
+
+// Int returns an integer key's value (a YAML boolean counts as 0 or 1, as
+// in vmdb2).
+func (s *Step) Int(key string) int64 {
+	v := s.vals[key]
+	switch {
+	case v == nil:
+		return 0
+	case v.Kind == Bool && v.Bool:
+		return 1
+	case v.Kind == Int:
+		return v.Int
+	}
+	return 0
+}
+
+// Bool returns a boolean key's value.
+func (s *Step) Bool(key string) bool {
+	v := s.vals[key]
+	return v != nil && v.Kind == Bool && v.Bool
+}
+
+// Strings returns a list key's items as strings.
+func (s *Step) Strings(key string) []string {
+	v := s.vals[key]
+	if v == nil || v.Kind != List {
+		return nil
+	}
+	out := make([]string, 0, len(v.List))
+	for _, item := range v.List {
+		out = append(out, scalarText(item))
+	}
+	return out
+}
+
+// MapValue returns a mapping key's value (possibly an empty mapping).
+func (s *Step) MapValue(key string) *Value {
+	if v := s.vals[key]; v != nil && v.Kind == Map {
+		return v
+	}
+	return &Value{Kind: Map}
+}
+
+// Given reports whether the spec wrote key (rather than it being defaulted).
+func (s *Step) Given(key string) bool { return s.given[key] }
+
+// KeyLine is the line of key in the spec, or the step's line.
+func (s *Step) KeyLine(key string) int {
+	if e := s.raw.entry(key); e != nil {
+		return e.KeyLine
+	}
+	return s.Line
+}
+
+// Summary is a one-line description: kind and primary value.
+func (s *Step) Summary() string {
+	v := s.Str(s.Kind.Primary)
+	if i := strings.IndexByte(v, '\n'); i >= 0 {
+		v = v[:i] + " …"
+	}
+	if len(v) > 60 {
+		v = v[:57] + "…"
+	}
+	if v == "" {
+		return s.Kind.Name
+	}
+	return s.Kind.Name + " " + v
+}
+
+// ResolvedKeys lists the step's keys with their values in the kind's key
+// order, marking defaults; used by --dry-run.
+func (s *Step) ResolvedKeys() []ResolvedKey {
+	var out []ResolvedKey
+	for _, k := range s.Kind.Keys {
+		v := s.vals[k.Name]
+		if v == nil {
+			continue
+		}
+		out = append(out, ResolvedKey{Name: k.Name, Value: v.Describe(), Default: !s.given[k.Name]})
+	}
+	if s.Unless != nil {
+		out = append(out, ResolvedKey{Name: "unless", Value: s.Unless.Describe()})
+	}
+	return out
+}
+
+// ResolvedKey is one key of a planned step.
+type ResolvedKey struct {
+	Name    string
+	Value   string
+	Default bool
+}
+
+func scalarText(v *Value) string {
+	switch v.Kind {
+	case String:
+		return v.Str
+	case Int:
+		return strconv.FormatInt(v.Int, 10)
+	case Bool:
+		if v.Bool {
+			return "true"
+		}
+		return "false"
+	}
+	return v.Str
+}
+
+// Vars are the template variables of a build.
+type Vars struct {
+	Output, Image, RootfsTarball string // "" renders as None, as in vmdb2
+	Arch                         string
+	Extra                        map[string]string // --variable NAME=VALUE
+}
+
+func (v Vars) context() pongo2.Context {
+	ctx := pongo2.Context{}
+	for name, val := range v.Extra {
+		ctx[name] = val
+	}
+	opt := func(s string) any {
+		if s == "" {
+			return None(0)
+		}
+		return s
+	}
+	ctx["output"] = opt(v.Output)
+	ctx["image"] = opt(v.Image)
+	ctx["rootfs_tarball"] = opt(v.RootfsTarball)
+	if _, overridden := v.Extra["arch"]; !overridden {
+		ctx["arch"] = v.Arch
+	}
+	return ctx
+}
+
+// Plan is a checked spec: every step with its kind, ready to run.
+type Plan struct {
+	File  string
+	Steps []*Step
+}
+
+// NewPlan renders and checks every step of a loaded spec. All problems are
+// returned at once; the plan is usable only if there is no error among them.
+func NewPlan(reg *Registry, raw *RawSpec, vars Vars) (*Plan, Diagnostics) {
+	var ds Diagnostics
+	plan := &Plan{File: raw.File}
+	ctx := vars.context()
+	for i, item := range raw.Steps {
+		before := len(ds)
+		renderValue(item, ctx, raw.File, &ds)
+		if len(ds) > before {
+			continue
+		}
+		if s := planStep(reg, raw.File, i, item, &ds); s != nil {
+			plan.Steps = append(plan.Steps, s)
+		}
+	}
+	return plan, ds
+}
+
+func planStep(reg *Registry, file string, index int, item *Value, ds *Diagnostics) *Step {
+	report := func(line int, sev Severity, format string, args ...any) {
+		*ds = append(*ds, Diagnostic{File: file, Line: line, Severity: sev, Msg: fmt.Sprintf(format, args...)})
+	}
+	keys := make([]string, len(item.Map))
+	for i, e := range item.Map {
+		keys[i] = e.Key
+	}
+	kind := reg.Match(keys)
+	if kind == nil {
+		report(item.Line, Error, "%s", reg.explainNoMatch(keys))
+		return nil
+	}
+	s := &Step{Index: index, File: file, Line: item.Line, Kind: kind, raw: item,
+		vals: map[string]*Value{}, given: map[string]bool{}}
+	bad := false
+	for _, e := range item.Map {
+		name := e.Key
+		if canon, legacyKind := reg.canonicalKey(name); legacyKind == kind {
+			report(e.KeyLine, Warning, "`%s` is an old name of the `%s` step (vmdb2 0.26 does not know it); running it as `%s`", name, canon, canon)
+			name = canon
+		}
+		if name == "unless" {
+			switch {
+			case e.Value.Kind == String:
+			case e.Value.Kind == List && allStrings(e.Value):
+			default:
+				report(e.KeyLine, Error, "`unless` must be a flag name or a list of flag names (like `unless: rootfs_unpacked`), not a %s", e.Value.Kind)
+				bad = true
+			}
+			s.Unless = e.Value
+			continue
+		}
+		if msg := checkScalarKinds(e.Value); msg != "" {
+			report(e.Value.Line, Error, "%s: key `%s` %s", kind.Name, e.Key, msg)
+			bad = true
+			continue
+		}
+		key := kind.key(name)
+		if key == nil {
+			msg := fmt.Sprintf("%s: unknown key `%s`, ignored (as vmdb2 does)", kind.Name, e.Key)
+			var names []string
+			for _, k := range kind.Keys {
+				names = append(names, k.Name)
+			}
+			if c := closest(e.Key, names); c != "" {
+				msg += fmt.Sprintf("; did you mean `%s`?", c)
+			}
+			report(e.KeyLine, Warning, "%s", msg)
+			continue
+		}
+		if key.Legacy != "" {
+			report(e.KeyLine, Warning, "%s: `%s` is not a vmdb2 0.26 key: %s", kind.Name, e.Key, key.Legacy)
+		}
+		if msg := typeMismatch(key, e.Value); msg != "" {
+			report(e.Value.Line, Error, "%s: %s", kind.Name, msg)
+			bad = true
+			continue
+		}
+		s.vals[name] = e.Value
+		s.given[name] = true
+	}
+	for _, key := range kind.Keys {
+		if _, ok := s.vals[key.Name]; ok {
+			continue
+		}
+		if key.Required {
+			// Match guarantees required keys exist; reaching here means the
+			// key was present but rejected above.
+			continue
+		}
+		s.vals[key.Name] = defaultValue(key.Default, item.Line)
+	}
+	if bad {
+		return nil
+	}
+	if kind.Check != nil {
+		before := len(*ds)
+		kind.Check(s, report)
+		if Diagnostics((*ds)[before:]).HasErrors() {
+			return nil
+		}
+	}
+	return s
+}
+
+func allStrings(v *Value) bool {
+	for _, item := range v.List {
+		if item.Kind != String {
+			return false
+		}
+	}
+	return true
+}
+
+// checkScalarKinds rejects the YAML types vmdb2 cannot pass to a step
+// (null, float, date), anywhere inside a value.
+func checkScalarKinds(v *Value) string {
+	switch v.Kind {
+	case Null:
+		return "has no value (YAML null); vmdb2 rejects nulls in steps: give a value or remove the key"
+	case Float:
+		return fmt.Sprintf("is the number %s (YAML float); quote it if it is text, e.g. \"%s\"", v.Str, v.Str)
+	case Date:
+		return fmt.Sprintf("is read as a date (%s); quote it: \"%s\"", v.Str, v.Str)
+	case List:
+		for _, item := range v.List {
+			if msg := checkScalarKinds(item); msg != "" {
+				return "has an item that " + msg
+			}
+		}
+	case Map:
+		for _, e := range v.Map {
+			if msg := checkScalarKinds(e.Value); msg != "" {
+				return fmt.Sprintf("has a key `%s` that %s", e.Key, msg)
+			}
+		}
+	}
+	return ""
+}
+
+// typeMismatch applies vmdb2's isinstance checks, with a message that says
+// how to fix the spec.
+func typeMismatch(key *Key, v *Value) string {
+	ok := false
+	switch key.Type {
+	case TStr:
+		ok = v.Kind == String
+	case TInt:
+		ok = v.Kind == Int || v.Kind == Bool
+	case TBool:
+		ok = v.Kind == Bool
+	case TList:
+		ok = v.Kind == List
+	case TMap:
+		ok = v.Kind == Map
+	case TScalar:
+		ok = v.Kind == String || v.Kind == Int || v.Kind == Bool
+	}
+	if ok {
+		return ""
+	}
+	msg := fmt.Sprintf("key `%s` must be a %s, but YAML read %s as a %s", key.Name, key.Type, v.Describe(), v.Kind)
+	switch {
+	case key.Type == TStr && (v.Kind == Int || v.Kind == Bool):
+		msg += fmt.Sprintf("; quote it: %s: \"%s\"", key.Name, v.Str)
+	case key.Type == TBool && v.Kind == Int:
+		msg += "; write true or false"
+	case key.Type == TBool && v.Kind == String:
+		msg += "; write true or false without quotes"
+	case key.Type == TList && v.Kind == String:
+		msg += fmt.Sprintf("; write a YAML list, e.g. %s: [%s]", key.Name, v.Str)
+	}
+	return msg
+}
+
+func defaultValue(d any, line int) *Value {
+	switch x := d.(type) {
+	case string:
+		return &Value{Kind: String, Str: x, Line: line}
+	case int:
+		return &Value{Kind: Int, Int: int64(x), Line: line}
+	case int64:
+		return &Value{Kind: Int, Int: x, Line: line}
+	case bool:
+		return &Value{Kind: Bool, Bool: x, Line: line}
+	case []string:
+		v := &Value{Kind: List, Line: line}
+		for _, s := range x {
+			v.List = append(v.List, &Value{Kind: String, Str: s, Line: line})
+		}
+		return v
+	case nil:
+		return &Value{Kind: Map, Line: line}
+	}
+	panic(fmt.Sprintf("bad default %#v", d))
+}
+
+// Unimplemented reports the steps whose kind this version cannot run yet,
+// so a build fails before anything runs instead of half way.
+func (p *Plan) Unimplemented() Diagnostics {
+	var ds Diagnostics
+	for _, s := range p.Steps {
+		if !s.Kind.Implemented {
+			ds = append(ds, Diagnostic{File: s.File, Line: s.Line,
+				Msg: fmt.Sprintf("the `%s` step is not implemented in this version of vmdb2 (Go); `--dry-run` shows the plan", s.Kind.Name)})
+		}
+	}
+	return ds
+}

@@ -1,0 +1,255 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// EventKind says what happened during a build.
+type EventKind int
+
+// Build events, reported to the Observer in the order they happen.
+const (
+	StepStart EventKind = iota
+	StepSkipped
+	StepEnd // Err set on failure
+	TeardownStart
+	TeardownSkipped
+	TeardownEnd // Err set on failure
+	Message     // a progress message of a step (echo text and the like)
+	Exec        // an external command is started: Argv
+	Output      // one line of an external command's output: Text
+	Detail      // detail for the log only: Text
+	Warn        // a warning: Text
+	RunFailed   // the run phase stopped early (Err); teardowns follow
+)
+
+// Event is one thing that happened during a build.
+type Event struct {
+	Kind     EventKind
+	Step     *Step
+	Index    int // 1-based step number
+	Total    int
+	Duration time.Duration
+	Err      error
+	Text     string
+	Argv     []string
+}
+
+// Observer receives build events; the command line shows and logs them.
+type Observer interface {
+	Event(Event)
+}
+
+// Settings are the command-line settings steps may use.
+type Settings struct {
+	Output, Image, RootfsTarball string
+	Arch                         string // host architecture (Debian name)
+}
+
+// State is what steps leave for later steps: the flags that `unless`
+// tests, the architecture, and (later) tags.
+type State struct {
+	Arch  string
+	flags map[string]bool
+}
+
+// SetFlag sets a state flag that `unless` can test (e.g. rootfs_unpacked).
+func (st *State) SetFlag(name string) { st.flags[name] = true }
+
+// Flag reports whether a state flag is set and true. As in vmdb2, `arch` and
+// `tags` always exist and are true.
+func (st *State) Flag(name string) bool {
+	switch name {
+	case "arch":
+		return st.Arch != ""
+	case "tags":
+		return true
+	}
+	return st.flags[name]
+}
+
+// Build runs a plan.
+type Build struct {
+	Plan     *Plan
+	Settings Settings
+	State    *State
+	obs      Observer
+	current  *Step
+	index    int
+	ctx      context.Context
+}
+
+// NewBuild prepares a build of plan.
+func NewBuild(plan *Plan, settings Settings, obs Observer) *Build {
+	return &Build{Plan: plan, Settings: settings, obs: obs,
+		State: &State{Arch: settings.Arch, flags: map[string]bool{}}}
+}
+
+// Context is the context of the running step; it is cancelled when the build
+// is interrupted during the run phase.
+func (b *Build) Context() context.Context { return b.ctx }
+
+func (b *Build) emit(e Event) {
+	if e.Step == nil {
+		e.Step = b.current
+		e.Index = b.index
+	}
+	e.Total = len(b.Plan.Steps)
+	b.obs.Event(e)
+}
+
+// Progress reports a step's progress message (shown with -v, always logged).
+func (b *Build) Progress(format string, args ...any) {
+	b.emit(Event{Kind: Message, Text: fmt.Sprintf(format, args...)})
+}
+
+// Detail records a detail in the log only.
+func (b *Build) Detail(format string, args ...any) {
+	b.emit(Event{Kind: Detail, Text: fmt.Sprintf(format, args...)})
+}
+
+// Warnf reports a warning.
+func (b *Build) Warnf(format string, args ...any) {
+	b.emit(Event{Kind: Warn, Text: fmt.Sprintf(format, args...)})
+}
+
+// Result is the outcome of a build.
+type Result struct {
+	// Failed is the step whose run failed, or nil.
+	Failed *Step
+	Err    error
+	// Interrupted is true when the run phase was stopped by cancellation
+	// (SIGINT/SIGTERM in the command line).
+	Interrupted bool
+	// TeardownErrors lists teardowns that failed.
+	TeardownErrors []error
+}
+
+// OK reports whether everything, teardowns included, succeeded.
+func (r Result) OK() bool {
+	return r.Failed == nil && r.Err == nil && !r.Interrupted && len(r.TeardownErrors) == 0
+}
+
+// ErrInterrupted is the error of a step stopped by a signal.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run runs the steps in order until one fails or ctx is cancelled, then the
+// teardowns of every attempted step in reverse order (vmdb2 semantics: the
+// failing step is torn down too, `unless` is evaluated again at teardown).
+// Teardowns run with teardownCtx, which should outlive ctx so that an
+// interrupt still cleans up.
+func (b *Build) Run(ctx, teardownCtx context.Context) Result {
+	var res Result
+	var taken []*Step
+	b.ctx = ctx
+	for i, s := range b.Plan.Steps {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			break
+		}
+		taken = append(taken, s)
+		b.current, b.index = s, i+1
+		skip, err := b.unless(s)
+		start := time.Now()
+		if err == nil && skip {
+			b.emit(Event{Kind: StepSkipped})
+			if s.Kind.RunEvenIfSkipped != nil {
+				err = s.Kind.RunEvenIfSkipped(b, s)
+			}
+		} else if err == nil {
+			b.emit(Event{Kind: StepStart})
+			err = b.call(s.Kind.Run, s)
+			if err == nil && s.Kind.RunEvenIfSkipped != nil {
+				err = b.call(s.Kind.RunEvenIfSkipped, s)
+			}
+		}
+		if err == nil && ctx.Err() != nil {
+			err = ErrInterrupted
+		}
+		if err != nil && ctx.Err() != nil {
+			res.Interrupted = true
+			err = fmt.Errorf("%w: %v", ErrInterrupted, err)
+		}
+		if !skip || err != nil {
+			b.emit(Event{Kind: StepEnd, Duration: time.Since(start), Err: err})
+		}
+		if err != nil {
+			res.Failed = s
+			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Kind.Name, err)
+			break
+		}
+	}
+	b.ctx = teardownCtx
+	if res.Err != nil || res.Interrupted {
+		b.current, b.index = nil, 0
+		err := res.Err
+		if err == nil {
+			err = ErrInterrupted
+		}
+		b.emit(Event{Kind: RunFailed, Err: err})
+	}
+	for i := len(taken) - 1; i >= 0; i-- {
+		s := taken[i]
+		b.current, b.index = s, s.Index+1
+		skip, err := b.unless(s)
+		if err == nil && skip {
+			b.emit(Event{Kind: TeardownSkipped})
+			continue
+		}
+		if err == nil && s.Kind.Teardown == nil {
+			continue
+		}
+		start := time.Now()
+		b.emit(Event{Kind: TeardownStart})
+		if err == nil {
+			err = b.call(s.Kind.Teardown, s)
+		}
+		b.emit(Event{Kind: TeardownEnd, Duration: time.Since(start), Err: err})
+		if err != nil {
+			res.TeardownErrors = append(res.TeardownErrors, fmt.Errorf("%s: teardown of %s: %w", s.Where(), s.Kind.Name, err))
+		}
+	}
+	b.current, b.index = nil, 0
+	return res
+}
+
+// call runs one step function, turning a panic into an error so that a bug
+// in one step still lets the teardowns clean up.
+func (b *Build) call(fn func(*Build, *Step) error, s *Step) (err error) {
+	if fn == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "vmdb2: internal error in step %s: %v\n", s.Kind.Name, r)
+			err = fmt.Errorf("internal error (please report it): %v", r)
+		}
+	}()
+	return fn(b, s)
+}
+
+// unless evaluates a step's `unless` against the current state, as vmdb2
+// does: a name skips when that flag is set; a list skips when all its flags
+// are set (so an empty list always skips); "" never skips.
+func (b *Build) unless(s *Step) (bool, error) {
+	u := s.Unless
+	if u == nil {
+		return false, nil
+	}
+	switch u.Kind {
+	case String:
+		return u.Str != "" && b.State.Flag(u.Str), nil
+	case List:
+		for _, item := range u.List {
+			if !b.State.Flag(item.Str) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("`unless` must be a flag name or a list of names")
+}
