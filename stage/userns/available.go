@@ -1,0 +1,142 @@
+package userns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Available reports whether namespaces can be used by this process. It
+// returns nil if they can, else an error that lists every problem found and
+// says exactly what to configure:
+//
+//   - the kernel must support user namespaces, with user.max_user_namespaces
+//     > 0 and, where it exists, kernel.unprivileged_userns_clone = 1 (and
+//     kernel.apparmor_restrict_unprivileged_userns = 0 on Ubuntu) for
+//     ordinary users;
+//   - an ordinary user needs lines in /etc/subuid and /etc/subgid granting at
+//     least 65535 ids, and newuidmap/newgidmap (Debian package uidmap),
+//     installed set-user-ID root;
+//   - root needs ids 0..65535 to exist in its own namespace (relevant inside
+//     containers).
+//
+// When [Init] has been called, Available also starts one trial namespace
+// (a few milliseconds) so that problems the static checks cannot see (a
+// seccomp filter, an LSM policy) are reported too.
+func Available() error {
+	if err := checkStatic(hostFacts()); err != nil {
+		return err
+	}
+	if !initCalled.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := Run(ctx, Cmd{Helper: helperProbe}); err != nil {
+		return fmt.Errorf("userns: the configuration looks right but a trial namespace failed: %w", err)
+	}
+	return nil
+}
+
+// checkStatic performs every check of Available that needs no namespace.
+func checkStatic(f facts) error {
+	var problems []string
+	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+
+	if !f.nsSupport {
+		add("the kernel has no user namespaces (/proc/self/ns/user is missing): use a kernel built with CONFIG_USER_NS=y")
+	}
+	if b, err := f.readFile("/proc/sys/user/max_user_namespaces"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n == 0 {
+			add("user namespaces are disabled: run 'sysctl -w user.max_user_namespaces=15000' as root (and set it in /etc/sysctl.d/ to keep it)")
+		}
+	}
+	if f.euid != 0 {
+		if b, err := f.readFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
+			add("unprivileged user namespaces are disabled: run 'sysctl -w kernel.unprivileged_userns_clone=1' as root (and set it in /etc/sysctl.d/ to keep it)")
+		}
+		if b, err := f.readFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); err == nil && strings.TrimSpace(string(b)) == "1" {
+			add("AppArmor restricts unprivileged user namespaces: run 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0' as root, or give this program an AppArmor profile with 'userns,'")
+		}
+		if f.userName == "" {
+			add("cannot find the name of uid %d (%v); /etc/subuid entries by uid are used instead", f.euid, f.userErr)
+		}
+		if _, err := computeMapping(f); err != nil {
+			add("%s", strings.TrimPrefix(err.Error(), "userns: "))
+		}
+		for _, tool := range []string{"newuidmap", "newgidmap"} {
+			p, err := f.lookPath(tool)
+			if err != nil {
+				add("%s is missing: install the uidmap package (apt-get install uidmap)", tool)
+				continue
+			}
+			st, err := f.stat(p)
+			if err != nil {
+				add("%s: %v", p, err)
+				continue
+			}
+			owner := -1
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+				owner = int(sys.Uid)
+			}
+			if st.Mode()&os.ModeSetuid == 0 || owner != 0 {
+				// It may have file capabilities instead (Fedora);
+				// the trial run settles that.
+				if !f.fileCaps(p) {
+					add("%s is not set-user-ID root: run 'chmod u+s %s' as root (or reinstall the uidmap package)", p, p)
+				}
+			}
+		}
+	} else if b, err := f.readFile("/proc/self/uid_map"); err == nil && !coversRange(string(b)) {
+		add("root's own namespace does not contain ids 0..%d (its uid_map is %q): run in a container that maps at least 65536 ids", Size-1, strings.TrimSpace(string(b)))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("userns: namespaces are not usable:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+// hasFileCaps reports whether path has a security.capability attribute.
+func hasFileCaps(path string) bool {
+	buf := make([]byte, 64)
+	n, err := syscall.Getxattr(path, "security.capability", buf)
+	return err == nil && n > 0
+}
+
+// coversRange reports whether a uid_map text maps ids 0..Size-1 of the
+// namespace it describes (lines "inside outside count").
+func coversRange(uidMap string) bool {
+	next := 0
+	type r struct{ in, n int }
+	var rs []r
+	for _, line := range strings.Split(uidMap, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.Atoi(f[0])
+		n, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if n > Size {
+			n = Size
+		}
+		rs = append(rs, r{in, int(n)})
+	}
+	for changed := true; changed && next < Size; {
+		changed = false
+		for _, x := range rs {
+			if x.in <= next && x.in+x.n > next {
+				next = x.in + x.n
+				changed = true
+			}
+		}
+	}
+	return next >= Size
+}

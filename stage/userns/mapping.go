@@ -1,0 +1,238 @@
+package userns
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Size is the number of ids mapped into every namespace: ids 0..Size-1.
+const Size = 65536
+
+// IDRange maps Size consecutive ids inside a namespace, starting at Inside,
+// to host ids starting at Host.
+type IDRange struct {
+	Inside int // first id inside the namespace
+	Host   int // first host id it maps to
+	Size   int // number of ids
+}
+
+// IDMapping describes how ids inside every namespace of this package map to
+// host ids. It is the same for every call in a process, and for every process
+// run by the same host user, so a stage keeps consistent owners across steps
+// and across builds.
+type IDMapping struct {
+	// UIDs and GIDs are the ranges written to uid_map and gid_map. They
+	// cover namespace ids 0..Size-1 without gaps.
+	UIDs, GIDs []IDRange
+	// Direct is true when the caller is root and the identity mapping is
+	// written directly; false when newuidmap/newgidmap are used.
+	Direct bool
+	// User is the host user name the mapping was derived from.
+	User string
+}
+
+// HostUID returns the host uid that namespace uid id maps to.
+func (m IDMapping) HostUID(id int) (int, bool) { return toHost(m.UIDs, id) }
+
+// HostGID returns the host gid that namespace gid id maps to.
+func (m IDMapping) HostGID(id int) (int, bool) { return toHost(m.GIDs, id) }
+
+// InsideUID returns the namespace uid that host uid id appears as, if mapped.
+func (m IDMapping) InsideUID(id int) (int, bool) { return toInside(m.UIDs, id) }
+
+// InsideGID returns the namespace gid that host gid id appears as, if mapped.
+func (m IDMapping) InsideGID(id int) (int, bool) { return toInside(m.GIDs, id) }
+
+// String describes the mapping in uid_map notation, e.g.
+// "uid 0->1000 (1), 1->100000 (65535); gid 0->1000 (1), 1->100000 (65535)".
+func (m IDMapping) String() string {
+	f := func(rs []IDRange) string {
+		var parts []string
+		for _, r := range rs {
+			parts = append(parts, fmt.Sprintf("%d->%d (%d)", r.Inside, r.Host, r.Size))
+		}
+		return strings.Join(parts, ", ")
+	}
+	return "uid " + f(m.UIDs) + "; gid " + f(m.GIDs)
+}
+
+func toHost(rs []IDRange, id int) (int, bool) {
+	for _, r := range rs {
+		if id >= r.Inside && id < r.Inside+r.Size {
+			return r.Host + id - r.Inside, true
+		}
+	}
+	return 0, false
+}
+
+func toInside(rs []IDRange, id int) (int, bool) {
+	for _, r := range rs {
+		if id >= r.Host && id < r.Host+r.Size {
+			return r.Inside + id - r.Host, true
+		}
+	}
+	return 0, false
+}
+
+var (
+	mappingOnce sync.Once
+	mappingVal  IDMapping
+	mappingErr  error
+)
+
+// Mapping returns the id mapping every namespace of this process uses. It is
+// computed once (from the effective uid, /etc/subuid and /etc/subgid) and
+// then cached. The error says what to configure when no usable mapping
+// exists for an ordinary user.
+func Mapping() (IDMapping, error) {
+	mappingOnce.Do(func() {
+		mappingVal, mappingErr = computeMapping(hostFacts())
+	})
+	return mappingVal, mappingErr
+}
+
+// facts are the inputs of the mapping and availability checks, gathered
+// from the host by hostFacts and faked by the unit tests.
+type facts struct {
+	euid, egid int
+	userName   string // "" when unknown
+	userErr    error  // why userName is unknown
+	subuid     func() (io.ReadCloser, error)
+	subgid     func() (io.ReadCloser, error)
+	readFile   func(path string) ([]byte, error)
+	stat       func(path string) (os.FileInfo, error)
+	lookPath   func(name string) (string, error)
+	fileCaps   func(path string) bool
+	nsSupport  bool // /proc/self/ns/user exists
+}
+
+func hostFacts() facts {
+	f := facts{
+		euid:     os.Geteuid(),
+		egid:     os.Getegid(),
+		subuid:   func() (io.ReadCloser, error) { return os.Open("/etc/subuid") },
+		subgid:   func() (io.ReadCloser, error) { return os.Open("/etc/subgid") },
+		readFile: os.ReadFile,
+		stat:     os.Stat,
+		lookPath: lookPathHost,
+		fileCaps: hasFileCaps,
+	}
+	if u, err := user.LookupId(strconv.Itoa(f.euid)); err == nil {
+		f.userName = u.Username
+	} else {
+		f.userErr = err
+	}
+	_, err := os.Lstat("/proc/self/ns/user")
+	f.nsSupport = err == nil
+	return f
+}
+
+// lookPathHost finds newuidmap/newgidmap on PATH or in the usual places
+// (they live in /usr/bin, which may be missing from a minimal PATH).
+func lookPathHost(name string) (string, error) {
+	for _, dir := range append(strings.Split(os.Getenv("PATH"), ":"), "/usr/bin", "/bin", "/usr/sbin", "/sbin") {
+		if dir == "" {
+			continue
+		}
+		p := dir + "/" + name
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH nor in /usr/bin", name)
+}
+
+func computeMapping(f facts) (IDMapping, error) {
+	if f.euid == 0 {
+		id := []IDRange{{Inside: 0, Host: 0, Size: Size}}
+		return IDMapping{UIDs: id, GIDs: id, Direct: true, User: "root"}, nil
+	}
+	name := f.userName
+	if name == "" {
+		name = strconv.Itoa(f.euid)
+	}
+	su, err := subRange(f.subuid, "/etc/subuid", name, f.euid)
+	if err != nil {
+		return IDMapping{}, err
+	}
+	sg, err := subRange(f.subgid, "/etc/subgid", name, f.euid)
+	if err != nil {
+		return IDMapping{}, err
+	}
+	return IDMapping{
+		UIDs: []IDRange{{0, f.euid, 1}, {1, su, Size - 1}},
+		GIDs: []IDRange{{0, f.egid, 1}, {1, sg, Size - 1}},
+		User: name,
+	}, nil
+}
+
+// errNoRange is wrapped by the mapping error when the user has no usable
+// subordinate id range.
+var errNoRange = errors.New("no subordinate id range")
+
+// subRange returns the start of the first range of at least Size-1 ids that
+// file grants to the user (by name or by uid).
+func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (int, error) {
+	fix := fmt.Sprintf("add a line %q to %s (as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s, or pick a free range of 65536 ids)",
+		name+":100000:65536", file, name)
+	r, err := open()
+	if err != nil {
+		return 0, fmt.Errorf("userns: reading %s: %w; %s", file, err, fix)
+	}
+	defer r.Close()
+	ranges, err := parseSubIDs(r, name, uid)
+	if err != nil {
+		return 0, fmt.Errorf("userns: %s: %w", file, err)
+	}
+	var small []string
+	for _, rg := range ranges {
+		if rg[1] >= Size-1 {
+			return rg[0], nil
+		}
+		small = append(small, fmt.Sprintf("%d:%d", rg[0], rg[1]))
+	}
+	if len(small) > 0 {
+		return 0, fmt.Errorf("userns: %w of %d ids for user %s in %s (only %s); %s",
+			errNoRange, Size-1, name, file, strings.Join(small, ", "), fix)
+	}
+	return 0, fmt.Errorf("userns: %w for user %s in %s; %s", errNoRange, name, file, fix)
+}
+
+// parseSubIDs returns the [start, count] ranges of r (in /etc/subuid format,
+// "user:start:count") that belong to name or uid, in file order.
+func parseSubIDs(r io.Reader, name string, uid int) ([][2]int, error) {
+	var out [][2]int
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		f := strings.Split(s, ":")
+		if len(f) != 3 {
+			return nil, fmt.Errorf("line %d: %q is not user:start:count", line, s)
+		}
+		if f[0] != name && f[0] != strconv.Itoa(uid) {
+			continue
+		}
+		start, err1 := strconv.Atoi(f[1])
+		count, err2 := strconv.Atoi(f[2])
+		if err1 != nil || err2 != nil || start < 0 || count < 0 {
+			return nil, fmt.Errorf("line %d: %q has a bad start or count", line, s)
+		}
+		out = append(out, [2]int{start, count})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,64 @@
+package userns
+
+// The protocol between Run (host side) and Init (namespace side).
+//
+// Run starts /proc/self/exe in the new namespaces with envStage set and three
+// extra files:
+//
+//	fd 3  config: one JSON config, then EOF
+//	fd 4  sync and lifeline: Run writes one byte once the id maps are
+//	      written and keeps the pipe open until the namespace is gone; EOF
+//	      means Run's process died
+//	fd 5  reports: JSON lines from the namespace's init, one per file or
+//	      directory it created on the stage (before creating it, so that a
+//	      SIGKILL cannot hide one) and a final one with Done set
+//
+// Unprivileged, the child starts in stage "wait": its execve ran before its
+// uid was mapped, so it has no capabilities. It waits on fd 4 for the maps
+// and re-executes itself in stage "setup", which gives it all capabilities
+// of the namespace's root. As root, Go writes the identity maps itself before
+// the execve and the child starts directly in stage "setup".
+
+const (
+	envStage   = "_VMDB2_USERNS_STAGE"
+	stageWait  = "wait"
+	stageSetup = "setup"
+	initArgv0  = "vmdb2-userns-init"
+
+	fdConfig = 3
+	fdSync   = 4
+	fdReport = 5
+)
+
+// config is what Run sends to the namespace's init: a checked Cmd with
+// absolute paths.
+type config struct {
+	Root       string   `json:"root,omitempty"`
+	Argv       []string `json:"argv,omitempty"`
+	Helper     string   `json:"helper,omitempty"`
+	HelperArgs []string `json:"helper_args,omitempty"`
+	Env        []string `json:"env"`
+	Dir        string   `json:"dir"`
+	Virtual    bool     `json:"virtual,omitempty"`
+	Binds      []Bind   `json:"binds,omitempty"`
+	Hostname   string   `json:"hostname"`
+}
+
+// report is one line written by the namespace's init on fd 5.
+type report struct {
+	// Created is a path inside Root that init is about to create on the
+	// stage; Dir says it is a directory; Policy that it is policy-rc.d.
+	Created string `json:"created,omitempty"`
+	Dir     bool   `json:"dir,omitempty"`
+	Policy  bool   `json:"policy,omitempty"`
+
+	// Done marks the final report.
+	Done        bool   `json:"done,omitempty"`
+	Exit        int    `json:"exit,omitempty"`
+	Signal      int    `json:"signal,omitempty"`
+	SetupError  string `json:"setup_error,omitempty"`
+	HelperError string `json:"helper_error,omitempty"`
+}
+
+// policyRcD is the /usr/sbin/policy-rc.d placed in a stage by Virtual.
+const policyRcD = "#!/bin/sh\n# Written by vmdb2 for the duration of a step: start no services.\nexit 101\n"

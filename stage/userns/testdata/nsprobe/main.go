@@ -1,0 +1,120 @@
+// Command nsprobe is a tiny static program that the tests of package userns
+// copy into a stage as its only binary, to look at the namespace from inside.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: nsprobe id|chown|cat|devnull|escape|spawn|sleep|exit|hostname|write ...")
+		os.Exit(2)
+	}
+	if err := run(os.Args[1], os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "nsprobe:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cmd string, args []string) error {
+	switch cmd {
+	case "id":
+		fmt.Printf("uid=%d gid=%d euid=%d pid=%d\n", os.Getuid(), os.Getgid(), os.Geteuid(), os.Getpid())
+	case "chown":
+		uid, _ := strconv.Atoi(args[1])
+		gid, _ := strconv.Atoi(args[2])
+		if err := os.WriteFile(args[0], []byte("x"), 0o644); err != nil {
+			return err
+		}
+		return os.Lchown(args[0], uid, gid)
+	case "cat":
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		os.Stdout.Write(b)
+	case "write":
+		return os.WriteFile(args[0], []byte(args[1]), 0o644)
+	case "devnull":
+		st, err := os.Stat("/dev/null")
+		if err != nil {
+			return err
+		}
+		if st.Mode()&os.ModeCharDevice == 0 {
+			return fmt.Errorf("/dev/null is %v, not a character device", st.Mode())
+		}
+		if err := os.WriteFile("/dev/null", []byte("discarded"), 0); err != nil {
+			return err
+		}
+		b, err := os.ReadFile("/dev/null")
+		if err != nil || len(b) != 0 {
+			return fmt.Errorf("reading /dev/null: %q %v", b, err)
+		}
+		f, err := os.Open("/dev/zero")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := []byte{1, 2, 3}
+		if _, err := f.Read(buf); err != nil || buf[0]|buf[1]|buf[2] != 0 {
+			return fmt.Errorf("reading /dev/zero: %v %v", buf, err)
+		}
+		fmt.Println("devnull ok")
+	case "escape":
+		// Each attempt may fail; none may reach the host.
+		for _, p := range []string{"/host-canary", "../../../../../../host-canary", "/../host-canary"} {
+			err := os.WriteFile(p, []byte("escaped"), 0o644)
+			fmt.Printf("write %s: %v\n", p, err)
+		}
+		// The classic chroot escape: chroot into a subdirectory while
+		// keeping the working directory outside it, then walk up.
+		os.Mkdir("/escape-dir", 0o755)
+		err := syscall.Chroot("/escape-dir")
+		fmt.Printf("chroot: %v\n", err)
+		for i := 0; i < 64; i++ {
+			syscall.Chdir("..")
+		}
+		err = syscall.Chroot(".")
+		fmt.Printf("chroot .: %v\n", err)
+		err = os.WriteFile("/host-canary", []byte("escaped"), 0o644)
+		fmt.Printf("write after chroot trick: %v\n", err)
+	case "spawn":
+		// Two background sleepers: one plain child, one daemon that
+		// detaches (setsid) and whose parent exits.
+		c1 := exec.Command("/nsprobe", "sleep", "1000")
+		if err := c1.Start(); err != nil {
+			return err
+		}
+		c2 := exec.Command("/nsprobe", "daemon")
+		if err := c2.Run(); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		time.Sleep(1000 * time.Second)
+	case "daemon":
+		c := exec.Command("/nsprobe", "sleep", "1000")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		return c.Start()
+	case "sleep":
+		n, _ := strconv.Atoi(args[0])
+		time.Sleep(time.Duration(n) * time.Second)
+	case "exit":
+		n, _ := strconv.Atoi(args[0])
+		os.Exit(n)
+	case "hostname":
+		h, err := os.Hostname()
+		if err != nil {
+			return err
+		}
+		fmt.Println(h)
+	default:
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	return nil
+}

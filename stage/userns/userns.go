@@ -1,0 +1,436 @@
+package userns
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Cmd describes one process to run inside a new set of namespaces.
+type Cmd struct {
+	// Root is the stage directory the process is confined to (with
+	// pivot_root: it becomes "/"). "" means no confinement: the host's
+	// files are visible, as the namespace's root sees them (used for the
+	// vmdb2 `shell` step and for mke2fs over the stage).
+	Root string
+
+	// Argv is the program and its arguments. A program name without "/" is
+	// looked up in the PATH of Env (inside Root when it is set).
+	Argv []string
+
+	// Helper names a Go function registered with [RegisterHelper] to run
+	// instead of Argv (exactly one of Argv and Helper must be set), with
+	// HelperArgs as its argument. It runs as the namespace's PID 1, after
+	// the confinement and mounts, with Env as its environment, Dir as its
+	// working directory and Stdin/Stdout/Stderr as os.Stdin/Stdout/Stderr.
+	Helper     string
+	HelperArgs []string
+
+	// Env is the environment of the process. nil means the environment of
+	// the calling process (as with os/exec).
+	Env []string
+
+	// Dir is the working directory, inside Root when it is set. "" means
+	// "/" with a Root, else the caller's working directory.
+	Dir string
+
+	// Stdin, Stdout and Stderr are connected as with os/exec: nil means
+	// /dev/null; an *os.File is passed on directly.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	// Virtual, which needs Root, mounts inside the namespace only: proc on
+	// /proc; a tmpfs on /dev holding bind mounts of the host's null, zero,
+	// full, random, urandom and tty, a fresh devpts on /dev/pts with
+	// /dev/ptmx, a tmpfs /dev/shm and the usual /dev/fd, stdin, stdout and
+	// stderr links; a read-only recursive bind of /sys; tmpfs on /run and
+	// /tmp; a private copy of the host's /etc/resolv.conf over the stage's
+	// (when the stage has one); and a /usr/sbin/policy-rc.d that exits 101,
+	// so that packages start no services (when the stage has /usr/sbin and
+	// no policy-rc.d of its own).
+	//
+	// The stage is left as it was found: anything created on it to serve
+	// as a mount point or as policy-rc.d is removed once every process of
+	// the namespace is gone, even when the run was cancelled.
+	Virtual bool
+
+	// Binds are extra bind mounts made inside the namespace, after the
+	// Virtual ones.
+	Binds []Bind
+
+	// Hostname is the host name inside the namespace; "" means "localhost",
+	// which every Debian tree resolves.
+	Hostname string
+
+	// GracePeriod is how long Run waits, after the context is done and
+	// SIGTERM was sent to every process of the namespace, before killing
+	// them all with SIGKILL. Zero means 5 seconds.
+	GracePeriod time.Duration
+}
+
+// Bind is a bind mount made inside the namespace only.
+type Bind struct {
+	// Source is a host path (a directory or a file).
+	Source string
+	// Target is where it appears: a path inside Root when Root is set
+	// (e.g. "/var/cache/apt/archives"), else a host path. With a Root, a
+	// missing Target is created (and removed afterwards); without one it
+	// must exist.
+	Target string
+	// ReadOnly makes the bind mount read-only.
+	ReadOnly bool
+}
+
+// ExitError is returned by Run when the process ran and exited unsuccessfully.
+type ExitError struct {
+	// What names the program or helper, for messages.
+	What string
+	// Code is the exit status, or -1 when the process was killed by a
+	// signal.
+	Code int
+	// Signal is the signal that killed the process, or 0.
+	Signal syscall.Signal
+	// Message is the error returned by a helper, or "".
+	Message string
+}
+
+func (e *ExitError) Error() string {
+	switch {
+	case e.Message != "":
+		return fmt.Sprintf("%s: %s", e.What, e.Message)
+	case e.Signal != 0:
+		return fmt.Sprintf("%s was killed by signal %d (%v)", e.What, int(e.Signal), e.Signal)
+	default:
+		return fmt.Sprintf("%s exited with status %d", e.What, e.Code)
+	}
+}
+
+// ExitCode returns the exit status, or -1 if the process was killed by a
+// signal.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+var (
+	helpersMu sync.Mutex
+	helpers   = map[string]func(args []string) error{}
+	dupHelper = map[string]bool{}
+)
+
+// RegisterHelper registers fn under name so that Cmd.Helper can run it
+// inside a namespace. Call it from an init function (or before the first
+// Run): the re-executed binary must register the same helpers before [Init]
+// runs them. Registering a name twice makes every Run of that helper fail.
+func RegisterHelper(name string, fn func(args []string) error) {
+	helpersMu.Lock()
+	defer helpersMu.Unlock()
+	if _, ok := helpers[name]; ok || fn == nil {
+		dupHelper[name] = true
+	}
+	helpers[name] = fn
+}
+
+func lookupHelper(name string) (func([]string) error, error) {
+	helpersMu.Lock()
+	defer helpersMu.Unlock()
+	if dupHelper[name] {
+		return nil, fmt.Errorf("userns: helper %q was registered twice or with a nil function", name)
+	}
+	fn, ok := helpers[name]
+	if !ok {
+		return nil, fmt.Errorf("userns: no helper %q is registered (RegisterHelper must run at init time)", name)
+	}
+	return fn, nil
+}
+
+// testHookStarted, when set by tests, is called with the host pid of the
+// namespace's PID 1 as soon as it has started.
+var testHookStarted func(pid int)
+
+const defaultGrace = 5 * time.Second
+
+// Run runs c inside new user, mount, PID, UTS and IPC namespaces and waits
+// for it and for every other process of the namespace to end.
+//
+// It returns nil if the program (or helper) succeeded; an *ExitError if it
+// exited with a non-zero status, was killed by a signal or (for a helper)
+// returned an error; an error wrapping ctx.Err() if ctx was done first (the
+// namespace's processes then got SIGTERM and, after c.GracePeriod, SIGKILL);
+// other errors when the namespace could not be set up.
+//
+// [Init] must have been called at the start of main.
+func Run(ctx context.Context, c Cmd) (err error) {
+	what := describe(c)
+	if !initCalled.Load() {
+		return fmt.Errorf("userns: cannot run %s: userns.Init was not called at the start of main (or TestMain)", what)
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return fmt.Errorf("userns: cannot run %s: %w", what, err)
+	}
+	m, err := Mapping()
+	if err != nil {
+		return err
+	}
+
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("userns: %w", err)
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("userns: %w", err)
+	}
+	defer syncR.Close()
+	// syncW doubles as the lifeline: the child checks it is still open.
+	defer syncW.Close()
+	statR, statW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("userns: %w", err)
+	}
+	defer statR.Close()
+	defer statW.Close()
+
+	stage := stageSetup
+	if !m.Direct {
+		stage = stageWait
+	}
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Args = []string{initArgv0}
+	cmd.Env = []string{envStage + "=" + stage}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	cmd.ExtraFiles = []*os.File{cfgR, syncR, statW} // fds 3, 4, 5
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+			syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+	}
+	if m.Direct {
+		cmd.SysProcAttr.UidMappings = sysMaps(m.UIDs)
+		cmd.SysProcAttr.GidMappings = sysMaps(m.GIDs)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = c.GracePeriod
+	if cmd.WaitDelay <= 0 {
+		cmd.WaitDelay = defaultGrace
+	}
+
+	// The namespace's PID 1 asks for SIGKILL when the thread that forked
+	// it ends (PR_SET_PDEATHSIG is per thread), so keep this goroutine on
+	// one thread until the namespace is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("userns: starting %s: %w", what, err)
+	}
+	statW.Close()
+	cfgR.Close()
+	syncR.Close()
+	if testHookStarted != nil {
+		testHookStarted(cmd.Process.Pid)
+	}
+
+	// Read the child's reports until every holder of statW is gone.
+	var reports []report
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(statR)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var r report
+			if json.Unmarshal(sc.Bytes(), &r) == nil {
+				reports = append(reports, r)
+			}
+		}
+	}()
+	// The config may exceed a pipe's buffer; the child reads it only once
+	// it is in its namespace, so write it concurrently.
+	go func() {
+		_ = json.NewEncoder(cfgW).Encode(cfg)
+		cfgW.Close()
+	}()
+
+	var setupErr error
+	if !m.Direct {
+		setupErr = writeMaps(cmd.Process.Pid, m)
+	}
+	if setupErr != nil {
+		_ = cmd.Process.Kill()
+	} else if _, err := syncW.Write([]byte{1}); err != nil {
+		setupErr = fmt.Errorf("userns: starting %s: the namespace's init died before its setup: %w", what, err)
+	}
+	waitErr := cmd.Wait()
+	syncW.Close()
+	cfgW.Close()
+	<-readDone
+
+	var final *report
+	var cleanup []report
+	for i := range reports {
+		if reports[i].Done {
+			final = &reports[i]
+		} else {
+			cleanup = append(cleanup, reports[i])
+		}
+	}
+	cleanErr := undo(cfg.Root, cleanup)
+
+	switch {
+	case setupErr != nil:
+		err = setupErr
+	case ctx.Err() != nil:
+		err = fmt.Errorf("userns: %s stopped: %w", what, ctx.Err())
+	case final == nil:
+		err = fmt.Errorf("userns: %s: the namespace's init ended without a report: %v", what, waitErr)
+	case final.SetupError != "":
+		err = fmt.Errorf("userns: setting up the namespace for %s: %s", what, final.SetupError)
+	case final.HelperError != "":
+		err = &ExitError{What: what, Code: 1, Message: final.HelperError}
+	case final.Signal != 0:
+		err = &ExitError{What: what, Code: -1, Signal: syscall.Signal(final.Signal)}
+	case final.Exit != 0:
+		err = &ExitError{What: what, Code: final.Exit}
+	}
+	if cleanErr != nil {
+		err = errors.Join(err, cleanErr)
+	}
+	return err
+}
+
+func sysMaps(rs []IDRange) []syscall.SysProcIDMap {
+	var out []syscall.SysProcIDMap
+	for _, r := range rs {
+		out = append(out, syscall.SysProcIDMap{ContainerID: r.Inside, HostID: r.Host, Size: r.Size})
+	}
+	return out
+}
+
+// writeMaps writes the child's uid and gid maps with newuidmap/newgidmap.
+func writeMaps(pid int, m IDMapping) error {
+	for _, t := range []struct {
+		tool string
+		rs   []IDRange
+	}{{"newuidmap", m.UIDs}, {"newgidmap", m.GIDs}} {
+		path, err := lookPathHost(t.tool)
+		if err != nil {
+			return fmt.Errorf("userns: %w (install the uidmap package)", err)
+		}
+		args := []string{fmt.Sprint(pid)}
+		for _, r := range t.rs {
+			args = append(args, fmt.Sprint(r.Inside), fmt.Sprint(r.Host), fmt.Sprint(r.Size))
+		}
+		out, err := exec.Command(path, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("userns: %s %s: %w: %s", path, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+func describe(c Cmd) string {
+	if c.Helper != "" {
+		return fmt.Sprintf("helper %q", c.Helper)
+	}
+	if len(c.Argv) > 0 {
+		return fmt.Sprintf("%q", c.Argv[0])
+	}
+	return "command"
+}
+
+// config checks c and turns it into what the child needs.
+func (c Cmd) config() (config, error) {
+	cfg := config{
+		Argv: c.Argv, Helper: c.Helper, HelperArgs: c.HelperArgs,
+		Env: c.Env, Dir: c.Dir, Virtual: c.Virtual, Hostname: c.Hostname,
+	}
+	if (len(c.Argv) == 0) == (c.Helper == "") {
+		return cfg, errors.New("exactly one of Argv and Helper must be set")
+	}
+	if c.Helper != "" {
+		if _, err := lookupHelper(c.Helper); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	cfg.Env = withoutInternal(cfg.Env)
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
+	}
+	if c.Root != "" {
+		root, err := filepath.Abs(c.Root)
+		if err == nil {
+			root, err = filepath.EvalSymlinks(root)
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("root: %w", err)
+		}
+		st, err := os.Stat(root)
+		if err != nil {
+			return cfg, fmt.Errorf("root: %w", err)
+		}
+		if !st.IsDir() {
+			return cfg, fmt.Errorf("root %s is not a directory", root)
+		}
+		if root == "/" {
+			return cfg, errors.New("root must not be the host's /")
+		}
+		cfg.Root = root
+		if cfg.Dir == "" {
+			cfg.Dir = "/"
+		}
+	} else {
+		if c.Virtual {
+			return cfg, errors.New("Virtual needs a Root")
+		}
+		if cfg.Dir == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return cfg, fmt.Errorf("working directory: %w", err)
+			}
+			cfg.Dir = wd
+		}
+	}
+	for _, b := range c.Binds {
+		src, err := filepath.Abs(b.Source)
+		if err != nil {
+			return cfg, fmt.Errorf("bind %s: %w", b.Source, err)
+		}
+		if _, err := os.Stat(src); err != nil {
+			return cfg, fmt.Errorf("bind source: %w", err)
+		}
+		if !filepath.IsAbs(b.Target) && (cfg.Root == "" || b.Target == "") {
+			return cfg, fmt.Errorf("bind target %q must be an absolute path", b.Target)
+		}
+		cfg.Binds = append(cfg.Binds, Bind{Source: src, Target: filepath.Join("/", b.Target), ReadOnly: b.ReadOnly})
+	}
+	return cfg, nil
+}
+
+func withoutInternal(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, envStage+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// initCalled is set by Init in the calling (host-side) process.
+var initCalled atomic.Bool
