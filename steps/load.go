@@ -36,6 +36,10 @@ func Load(file string, data []byte) (*RawSpec, Diagnostics) {
 			return nil, ds
 		}
 		line, msg := yamlErrorLine(err)
+		if strings.Contains(msg, "tab character") {
+			line = firstTabIndent(data, line)
+			msg += " (indent with spaces, not tabs)"
+		}
 		errAt(line, "YAML syntax error: %s", msg)
 		return nil, ds
 	}
@@ -106,4 +110,20 @@ func lineFromConvertError(err error) (int, string) {
 		return n, m[2]
 	}
 	return 0, err.Error()
+}
+
+// firstTabIndent finds the first line, from line from on, whose indentation
+// holds a tab: yaml.v3 reports the line where the enclosing block began,
+// which is less useful than the offending line.
+func firstTabIndent(data []byte, from int) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		if i+1 < from {
+			continue
+		}
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return i + 1
+		}
+	}
+	return from
 }

@@ -250,4 +250,3 @@ Step kinds:
 	b.WriteString("\nSee README.md for each step's keys and the differences from vmdb2 0.26.\n")
 	return b.String()
 }
-

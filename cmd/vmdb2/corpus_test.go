@@ -1,0 +1,155 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// corpusDir finds ../shared/corpus beside the checkout (or $VMDB2_CORPUS).
+func corpusDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("VMDB2_CORPUS")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(t), "..", "shared", "corpus")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		t.Fatalf("the spec corpus is missing at %s (it lives in ../shared/corpus beside the checkout; set VMDB2_CORPUS to point elsewhere): %v", dir, err)
+	}
+	return dir
+}
+
+// corpusExpectations is the last column of the corpus README: the keys
+// vmdb2 0.26 ignores in each spec, as warnings we must give (with the
+// number of times), and the spec it rejects.
+var corpusExpectations = map[string]struct {
+	warnings   map[string]int // substring of a warning → count
+	rejectLine int            // non-zero: must fail at this line
+}{
+	"09-vmdb2-2018-legacy-uefi.vmdb":         {warnings: map[string]int{"mount: `fs-tag`": 1, "grub: `rootfs`": 1}},
+	"10-raspi3-2017-legacy-parttag.vmdb":     {warnings: map[string]int{"mount: `fs-tag`": 2}},
+	"16-peachcloud-raspi-template.vmdb":      {rejectLine: 76},
+	"23-tx6-installer-bullseye-minbase.vmdb": {warnings: map[string]int{"create-file: `trailing-newline`": 1}},
+	"27-ubuntu-bionic-fork.vmdb":             {warnings: map[string]int{"debootstrap: unknown key `options`": 1}},
+	"29-hoobs-image-template.vmdb":           {warnings: map[string]int{"create-file: `trailing-newline`": 2, "copy-file: `perm: 755` is the decimal number": 4, "copy-file: `perm: 440` is the decimal number": 1}},
+}
+
+// legacyKindNames maps spellings older specs use to the kind vmdb2 0.26
+// runs them as (or would, for names 0.26 rejects but we accept).
+var legacyKindNames = map[string]string{"mount-virtual-filesystems": "virtual-filesystems"}
+
+var planStepRE = regexp.MustCompile(`(?m)^step (\d+) \(([^)]*):(\d+)\): ([a-z_-]+)`)
+
+// vmdb2Kinds are the step-naming keys of vmdb2 0.26's runners.
+var vmdb2Kinds = map[string]bool{
+	"ansible": true, "apt": true, "cache-rootfs": true, "chroot": true, "copy-dir": true, "copy-file": true,
+	"create-dir": true, "create-file": true, "cryptsetup": true, "debootstrap": true, "echo": true, "error": true,
+	"fstab": true, "grub": true, "kpartx": true, "lvcreate": true, "mkfs": true, "mkimg": true, "mklabel": true,
+	"mkpart": true, "mount": true, "qemu-debootstrap": true, "resize-rootfs": true, "set_part_flag": true,
+	"shell": true, "unpack-rootfs": true, "vgcreate": true, "virtual-filesystems": true,
+}
+
+// expectedKinds reads a spec with a plain YAML parser and returns, for each
+// step, the kind vmdb2 0.26 matches: the first key of the step that names a
+// runner (in the corpus no step is ambiguous except chroot+shell, whose
+// `shell` is the chroot runner's script).
+func expectedKinds(t *testing.T, data []byte) ([]string, []int) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("corpus spec does not parse: %v", err)
+	}
+	root := doc.Content[0]
+	var stepsNode *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "steps" {
+			stepsNode = root.Content[i+1]
+		}
+	}
+	var kinds []string
+	var lines []int
+	for _, step := range stepsNode.Content {
+		first := ""
+		for i := 0; i < len(step.Content); i += 2 {
+			k := step.Content[i].Value
+			if l, ok := legacyKindNames[k]; ok {
+				k = l
+			}
+			if k == "chroot" || (vmdb2Kinds[k] && first == "") {
+				first = k
+			}
+		}
+		kinds = append(kinds, first)
+		lines = append(lines, step.Line)
+	}
+	return kinds, lines
+}
+
+func TestCorpusDryRun(t *testing.T) {
+	dir := corpusDir(t)
+	specs, _ := filepath.Glob(filepath.Join(dir, "*.vmdb"))
+	if len(specs) < 15 {
+		t.Fatalf("only %d specs in %s", len(specs), dir)
+	}
+	for _, path := range specs {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			exp := corpusExpectations[name]
+			r := runVmdb2(t, t.TempDir(), "", "--dry-run", path, "--output", "out.img")
+			if exp.rejectLine != 0 {
+				want := path + ":" + itoa(exp.rejectLine) + ": YAML syntax error"
+				if r.code != 1 || !strings.Contains(r.stderr, want) {
+					t.Fatalf("want exit 1 with %q; got %d:\n%s", want, r.code, r.stderr)
+				}
+				return
+			}
+			if r.code != 0 {
+				t.Fatalf("dry-run failed (%d):\n%s", r.code, r.stderr)
+			}
+			data, _ := os.ReadFile(path)
+			wantKinds, wantLines := expectedKinds(t, data)
+			got := planStepRE.FindAllStringSubmatch(r.stdout, -1)
+			if len(got) != len(wantKinds) {
+				t.Fatalf("planned %d steps, spec has %d:\n%s", len(got), len(wantKinds), r.stdout)
+			}
+			for i, m := range got {
+				if m[4] != wantKinds[i] || m[3] != itoa(wantLines[i]) {
+					t.Errorf("step %d planned as %s at line %s, want %s at line %d", i+1, m[4], m[3], wantKinds[i], wantLines[i])
+				}
+			}
+			// Every warning expected, and no other.
+			warnings := 0
+			for _, line := range strings.Split(r.stderr, "\n") {
+				if strings.Contains(line, ": warning: ") {
+					warnings++
+					if !strings.HasPrefix(line, path+":") {
+						t.Errorf("warning without file:line: %s", line)
+					}
+				} else if strings.TrimSpace(line) != "" {
+					t.Errorf("unexpected stderr line: %s", line)
+				}
+			}
+			total := 0
+			var keys []string
+			for w, n := range exp.warnings {
+				keys = append(keys, w)
+				total += n
+				if c := strings.Count(r.stderr, w); c != n {
+					t.Errorf("warning %q given %d times, want %d:\n%s", w, c, n, r.stderr)
+				}
+			}
+			sort.Strings(keys)
+			if warnings != total {
+				t.Errorf("%d warnings, want %d (%v):\n%s", warnings, total, keys, r.stderr)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
