@@ -171,7 +171,8 @@ func Env(opts Options) []string {
 // blocks; the remainder of the region is zeroed) at byte offset of image,
 // holding the tree srcDir, by running mke2fs with run (nil: fstool.Exec).
 // The image must already extend past offset+size; bytes outside the region
-// are never written.
+// are never written. Build does not fsync the image: the caller syncs it
+// once when the whole image is done.
 func Build(ctx context.Context, run Runner, image string, offset, size int64, srcDir string, opts Options) error {
 	args, err := Args(image, offset, size, srcDir, opts)
 	if err != nil {
@@ -229,9 +230,6 @@ func build(ctx context.Context, run Runner, f *os.File, args []string, offset, s
 		if err := normalise(f, offset, sb, opts.Time.Unix()); err != nil {
 			return fmt.Errorf("ext: normalising inode times: %w", err)
 		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("ext: %w", err)
 	}
 	return nil
 }

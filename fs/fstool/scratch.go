@@ -80,7 +80,7 @@ func (e *TooSmallError) Unwrap() error { return e.Err }
 // presize is set, else an empty file (for tools that write their own
 // output, such as mksquashfs). After any failure the region is zeroed, so
 // that no half-written filesystem is left behind. The scratch directory is
-// always removed.
+// always removed. The image is not fsynced (the caller does it once).
 func ViaScratch(image string, offset, size int64, tmpDir string, presize bool, fill func(scratch string) error) (err error) {
 	if err := CheckRegion(image, offset, size); err != nil {
 		return err
@@ -126,8 +126,5 @@ func ViaScratch(image string, offset, size int64, tmpDir string, presize bool, f
 		return fmt.Errorf("opening the built filesystem: %w", err)
 	}
 	defer f.Close()
-	if err := CopyRegion(img, offset, size, f); err != nil {
-		return err
-	}
-	return img.Sync()
+	return CopyRegion(img, offset, size, f)
 }
