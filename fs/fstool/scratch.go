@@ -64,7 +64,7 @@ func (e *TooSmallError) Error() string {
 	if e.Need > 0 {
 		need = fmt.Sprintf("%.1f MiB", float64(e.Need)/(1<<20))
 	}
-	msg := fmt.Sprintf("%s filesystem: the files do not fit: they need %s but the partition has %.1f MiB; make the partition bigger",
+	msg := fmt.Sprintf("the files do not fit: the %s filesystem needs %s but the partition has %.1f MiB; make the partition bigger",
 		e.Type, need, float64(e.Have)/(1<<20))
 	if e.Err != nil {
 		msg += " (" + e.Err.Error() + ")"
