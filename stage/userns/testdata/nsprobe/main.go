@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
@@ -97,6 +98,42 @@ func run(cmd string, args []string) error {
 		}
 		fmt.Println("ready")
 		time.Sleep(1000 * time.Second)
+	case "spawn-exit":
+		c1 := exec.Command("/nsprobe", "sleep", "1000")
+		if err := c1.Start(); err != nil {
+			return err
+		}
+		if err := exec.Command("/nsprobe", "daemon").Run(); err != nil {
+			return err
+		}
+		n, _ := strconv.Atoi(args[0])
+		os.Exit(n)
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("ready")
+		time.Sleep(1000 * time.Second)
+	case "mktree":
+		// A tree a host user cannot remove: owners from the mapped range
+		// and a read-only directory.
+		for _, d := range []string{"/tree/a/b", "/tree/locked"} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		for _, f := range []struct {
+			path     string
+			uid, gid int
+		}{{"/tree/a/b/f1000", 1000, 1000}, {"/tree/a/f42", 0, 42}, {"/tree/locked/f", 65534, 65534}, {"/tree/a/b", 1000, 1000}, {"/tree/locked", 1000, 1000}} {
+			if _, err := os.Stat(f.path); err != nil {
+				if err := os.WriteFile(f.path, []byte("x"), 0o600); err != nil {
+					return err
+				}
+			}
+			if err := os.Lchown(f.path, f.uid, f.gid); err != nil {
+				return err
+			}
+		}
+		return os.Chmod("/tree/locked", 0o500)
 	case "daemon":
 		c := exec.Command("/nsprobe", "sleep", "1000")
 		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -1,0 +1,232 @@
+package userns
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseSubIDs(t *testing.T) {
+	in := "# comment\n\nalice:100000:65536\nbob:165536:65536\n1001:231072:1000\nalice:300000:70000\n"
+	got, err := parseSubIDs(strings.NewReader(in), "alice", 1001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]int{{100000, 65536}, {231072, 1000}, {300000, 70000}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if _, err := parseSubIDs(strings.NewReader("alice:x:1\n"), "alice", 1); err == nil {
+		t.Error("a bad start was accepted")
+	}
+	if _, err := parseSubIDs(strings.NewReader("alice:1\n"), "alice", 1); err == nil {
+		t.Error("a line with two fields was accepted")
+	}
+}
+
+// fakeFacts describes a well-configured ordinary user; tests break one thing.
+func fakeFacts() facts {
+	files := map[string]string{
+		"/proc/sys/user/max_user_namespaces":         "15000\n",
+		"/proc/sys/kernel/unprivileged_userns_clone": "1\n",
+	}
+	return facts{
+		euid: 1001, egid: 1002, userName: "alice", nsSupport: true,
+		subuid: func() (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader("bob:100000:65536\nalice:165536:65536\n")), nil
+		},
+		subgid: func() (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader("alice:200000:65536\n")), nil
+		},
+		readFile: func(p string) ([]byte, error) {
+			if s, ok := files[p]; ok {
+				return []byte(s), nil
+			}
+			return nil, fs.ErrNotExist
+		},
+		stat:     func(p string) (os.FileInfo, error) { return fakeInfo{os.ModeSetuid | 0o755}, nil },
+		lookPath: func(n string) (string, error) { return "/usr/bin/" + n, nil },
+		fileCaps: func(string) bool { return false },
+	}
+}
+
+type fakeInfo struct{ mode os.FileMode }
+
+func (f fakeInfo) Name() string       { return "x" }
+func (f fakeInfo) Size() int64        { return 0 }
+func (f fakeInfo) Mode() os.FileMode  { return f.mode }
+func (f fakeInfo) ModTime() time.Time { return time.Time{} }
+func (f fakeInfo) IsDir() bool        { return false }
+func (f fakeInfo) Sys() any           { return &syscall.Stat_t{Uid: 0} }
+
+func TestComputeMapping(t *testing.T) {
+	m, err := computeMapping(fakeFacts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, uid, gid int }{{0, 1001, 1002}, {1, 165536, 200000}, {1000, 166535, 200999}, {65535, 165536 + 65534, 200000 + 65534}} {
+		if u, ok := m.HostUID(c.in); !ok || u != c.uid {
+			t.Errorf("HostUID(%d) = %d %v, want %d", c.in, u, ok, c.uid)
+		}
+		if g, ok := m.HostGID(c.in); !ok || g != c.gid {
+			t.Errorf("HostGID(%d) = %d %v, want %d", c.in, g, ok, c.gid)
+		}
+		if in, ok := m.InsideUID(c.uid); !ok || in != c.in {
+			t.Errorf("InsideUID(%d) = %d %v, want %d", c.uid, in, ok, c.in)
+		}
+	}
+	if _, ok := m.HostUID(Size); ok {
+		t.Errorf("HostUID(%d) is mapped", Size)
+	}
+	if m.Direct {
+		t.Error("an ordinary user got a direct mapping")
+	}
+	want := "uid 0->1001 (1), 1->165536 (65535); gid 0->1002 (1), 1->200000 (65535)"
+	if m.String() != want {
+		t.Errorf("String() = %q, want %q", m.String(), want)
+	}
+
+	root := fakeFacts()
+	root.euid, root.egid = 0, 0
+	m, err = computeMapping(root)
+	if err != nil || !m.Direct {
+		t.Fatalf("root: %v %v", m, err)
+	}
+	if u, _ := m.HostUID(1000); u != 1000 {
+		t.Errorf("root HostUID(1000) = %d", u)
+	}
+}
+
+func TestAvailableExplains(t *testing.T) {
+	if err := checkStatic(fakeFacts()); err != nil {
+		t.Fatalf("a good configuration was refused: %v", err)
+	}
+	cases := []struct {
+		name   string
+		break_ func(*facts)
+		want   []string
+	}{
+		{"no subuid entry", func(f *facts) {
+			f.subuid = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("bob:100000:65536\n")), nil }
+		}, []string{"/etc/subuid", "alice:100000:65536", "usermod --add-subuids"}},
+		{"subgid range too small", func(f *facts) {
+			f.subgid = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("alice:200000:1000\n")), nil }
+		}, []string{"/etc/subgid", "only 200000:1000", "65535"}},
+		{"no subuid file", func(f *facts) {
+			f.subuid = func() (io.ReadCloser, error) { return nil, fs.ErrNotExist }
+		}, []string{"reading /etc/subuid", "alice:100000:65536"}},
+		{"no newuidmap", func(f *facts) {
+			f.lookPath = func(n string) (string, error) { return "", errors.New("not found") }
+		}, []string{"newuidmap is missing", "newgidmap is missing", "apt-get install uidmap"}},
+		{"newuidmap not setuid", func(f *facts) {
+			f.stat = func(string) (os.FileInfo, error) { return fakeInfo{0o755}, nil }
+		}, []string{"not set-user-ID root", "chmod u+s"}},
+		{"sysctl off", func(f *facts) {
+			old := f.readFile
+			f.readFile = func(p string) ([]byte, error) {
+				if p == "/proc/sys/kernel/unprivileged_userns_clone" {
+					return []byte("0\n"), nil
+				}
+				return old(p)
+			}
+		}, []string{"kernel.unprivileged_userns_clone=1"}},
+		{"max namespaces 0", func(f *facts) {
+			old := f.readFile
+			f.readFile = func(p string) ([]byte, error) {
+				if p == "/proc/sys/user/max_user_namespaces" {
+					return []byte("0\n"), nil
+				}
+				return old(p)
+			}
+		}, []string{"user.max_user_namespaces"}},
+		{"no kernel support", func(f *facts) { f.nsSupport = false }, []string{"CONFIG_USER_NS"}},
+	}
+	for _, c := range cases {
+		f := fakeFacts()
+		c.break_(&f)
+		err := checkStatic(f)
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+func TestCoversRange(t *testing.T) {
+	for in, want := range map[string]bool{
+		"         0          0 4294967295\n":          true,
+		"0 0 65536\n":                                 true,
+		"0 1000 1\n1 100000 65535\n":                  true,
+		"0 1000 1\n":                                  false,
+		"0 1000 1\n2 100000 65535\n":                  false,
+		"1 100000 65535\n0 1000 1\n":                  true,
+		"0 100000 1000\n1000 200000 64536\nrubbish\n": true,
+		"": false,
+	} {
+		if got := coversRange(in); got != want {
+			t.Errorf("coversRange(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	for _, c := range []Cmd{
+		{},
+		{Argv: []string{"true"}, Helper: helperProbe},
+		{Argv: []string{"true"}, Virtual: true},
+		{Argv: []string{"true"}, Root: "/"},
+		{Argv: []string{"true"}, Root: "/nonexistent-stage"},
+		{Helper: "no-such-helper"},
+		{Argv: []string{"true"}, Binds: []Bind{{Source: "/nonexistent", Target: "/x"}}},
+		{Argv: []string{"true"}, Binds: []Bind{{Source: "/tmp", Target: "relative"}}},
+	} {
+		if _, err := c.config(); err == nil {
+			t.Errorf("%+v was accepted", c)
+		}
+	}
+	cfg, err := Cmd{Argv: []string{"true"}, Env: []string{"A=1", envStage + "=setup"}}.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Env) != 1 || cfg.Env[0] != "A=1" || cfg.Hostname != "localhost" || cfg.Dir == "" {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestDuplicateHelper(t *testing.T) {
+	RegisterHelper("test.dup", func([]string) error { return nil })
+	RegisterHelper("test.dup", func([]string) error { return nil })
+	if _, err := (Cmd{Helper: "test.dup"}).config(); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("duplicate helper: %v", err)
+	}
+}
+
+func TestExitErrorMessages(t *testing.T) {
+	for _, c := range []struct {
+		e    ExitError
+		want string
+	}{
+		{ExitError{What: `"false"`, Code: 1}, `"false" exited with status 1`},
+		{ExitError{What: `"x"`, Code: -1, Signal: 9}, `"x" was killed by signal 9 (killed)`},
+		{ExitError{What: `helper "h"`, Code: 1, Message: "boom"}, `helper "h": boom`},
+	} {
+		if got := c.e.Error(); got != c.want {
+			t.Errorf("Error() = %q, want %q", got, c.want)
+		}
+	}
+}
