@@ -263,14 +263,23 @@ var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // setup becomes the namespace's root, makes the mounts private, confines the
 // process to cfg.Root with the requested mounts, and changes to cfg.Dir.
 func setup(cfg *config, rep *reporter) error {
-	if err := syscall.Setgroups([]int{}); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
+	// Become root of the namespace with no supplementary groups (the
+	// caller's would show as 65534). These calls stop every thread of the
+	// Go runtime, so skip those that would change nothing.
+	if groups, err := syscall.Getgroups(); err != nil || len(groups) > 1 || (len(groups) == 1 && groups[0] != 0) {
+		if err := syscall.Setgroups([]int{}); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
 	}
-	if err := syscall.Setresgid(0, 0, 0); err != nil {
-		return fmt.Errorf("setresgid(0): %w", err)
+	if r, e, sv := unix.Getresgid(); r|e|sv != 0 {
+		if err := syscall.Setresgid(0, 0, 0); err != nil {
+			return fmt.Errorf("setresgid(0): %w", err)
+		}
 	}
-	if err := syscall.Setresuid(0, 0, 0); err != nil {
-		return fmt.Errorf("setresuid(0): %w", err)
+	if r, e, sv := unix.Getresuid(); r|e|sv != 0 {
+		if err := syscall.Setresuid(0, 0, 0); err != nil {
+			return fmt.Errorf("setresuid(0): %w", err)
+		}
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return fmt.Errorf("sethostname %q: %w", cfg.Hostname, err)

@@ -158,12 +158,9 @@ func computeMapping(f facts) (IDMapping, error) {
 	if name == "" {
 		name = strconv.Itoa(f.euid)
 	}
-	su, err := subRange(f.subuid, "/etc/subuid", name, f.euid)
-	if err != nil {
-		return IDMapping{}, err
-	}
-	sg, err := subRange(f.subgid, "/etc/subgid", name, f.euid)
-	if err != nil {
+	su, errU := subRange(f.subuid, "/etc/subuid", name, f.euid)
+	sg, errG := subRange(f.subgid, "/etc/subgid", name, f.euid)
+	if err := errors.Join(errU, errG); err != nil {
 		return IDMapping{}, err
 	}
 	return IDMapping{
@@ -180,16 +177,29 @@ var errNoRange = errors.New("no subordinate id range")
 // subRange returns the start of the first range of at least Size-1 ids that
 // file grants to the user (by name or by uid).
 func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (int, error) {
-	fix := fmt.Sprintf("add a line %q to %s (as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s, or pick a free range of 65536 ids)",
-		name+":100000:65536", file, name)
+	free := 100000
+	var ranges [][2]int
 	r, err := open()
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(r)
+		r.Close()
+		if err == nil {
+			free = firstFree(string(b))
+			ranges, err = parseSubIDs(strings.NewReader(string(b)), name, uid)
+			if err != nil {
+				return 0, fmt.Errorf("userns: %s: %w", file, err)
+			}
+		}
+	}
+	opt := "--add-subuids"
+	if strings.HasSuffix(file, "gid") {
+		opt = "--add-subgids"
+	}
+	fix := fmt.Sprintf("add a line %q to %s (as root: usermod %s %d-%d %s)",
+		fmt.Sprintf("%s:%d:%d", name, free, Size), file, opt, free, free+Size-1, name)
 	if err != nil {
 		return 0, fmt.Errorf("userns: reading %s: %w; %s", file, err, fix)
-	}
-	defer r.Close()
-	ranges, err := parseSubIDs(r, name, uid)
-	if err != nil {
-		return 0, fmt.Errorf("userns: %s: %w", file, err)
 	}
 	var small []string
 	for _, rg := range ranges {
@@ -203,6 +213,24 @@ func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (i
 			errNoRange, Size-1, name, file, strings.Join(small, ", "), fix)
 	}
 	return 0, fmt.Errorf("userns: %w for user %s in %s; %s", errNoRange, name, file, fix)
+}
+
+// firstFree returns the first id at or above 100000 that follows every
+// range of a /etc/subuid-format text, to suggest a range that overlaps none.
+func firstFree(text string) int {
+	free := 100000
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if len(f) != 3 {
+			continue
+		}
+		start, err1 := strconv.Atoi(f[1])
+		count, err2 := strconv.Atoi(f[2])
+		if err1 == nil && err2 == nil && start+count > free {
+			free = start + count
+		}
+	}
+	return free
 }
 
 // parseSubIDs returns the [start, count] ranges of r (in /etc/subuid format,

@@ -118,13 +118,17 @@ func TestAvailableExplains(t *testing.T) {
 	}{
 		{"no subuid entry", func(f *facts) {
 			f.subuid = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("bob:100000:65536\n")), nil }
-		}, []string{"/etc/subuid", "alice:100000:65536", "usermod --add-subuids"}},
+		}, []string{"/etc/subuid", "alice:165536:65536", "usermod --add-subuids 165536-231071 alice"}},
 		{"subgid range too small", func(f *facts) {
 			f.subgid = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("alice:200000:1000\n")), nil }
 		}, []string{"/etc/subgid", "only 200000:1000", "65535"}},
 		{"no subuid file", func(f *facts) {
 			f.subuid = func() (io.ReadCloser, error) { return nil, fs.ErrNotExist }
 		}, []string{"reading /etc/subuid", "alice:100000:65536"}},
+		{"no ranges at all", func(f *facts) {
+			f.subuid = func() (io.ReadCloser, error) { return nil, fs.ErrNotExist }
+			f.subgid = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("")), nil }
+		}, []string{"/etc/subuid", "/etc/subgid", "--add-subgids 100000-165535 alice"}},
 		{"no newuidmap", func(f *facts) {
 			f.lookPath = func(n string) (string, error) { return "", errors.New("not found") }
 		}, []string{"newuidmap is missing", "newgidmap is missing", "apt-get install uidmap"}},

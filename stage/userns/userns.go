@@ -290,10 +290,10 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	cleanErr := undo(cfg.Root, cleanup)
 
 	switch {
-	case setupErr != nil:
-		err = setupErr
 	case ctx.Err() != nil:
 		err = fmt.Errorf("userns: %s stopped: %w", what, ctx.Err())
+	case setupErr != nil:
+		err = setupErr
 	case final == nil:
 		err = fmt.Errorf("userns: %s: the namespace's init ended without a report: %v", what, waitErr)
 	case final.SetupError != "":

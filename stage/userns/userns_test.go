@@ -553,6 +553,7 @@ func TestNoProcessSurvives(t *testing.T) {
 	needNS(t)
 	stage := newStage(t)
 	hostBefore := hostMounts(t)
+	stageBefore := snapshot(t, stage)
 	w := watchNS(t)
 
 	check := func(t *testing.T) {
@@ -563,6 +564,8 @@ func TestNoProcessSurvives(t *testing.T) {
 		if after := hostMounts(t); after != hostBefore {
 			t.Errorf("host mount table changed:\n%s", after)
 		}
+		// Also after SIGKILL, policy-rc.d and mount points are gone.
+		sameTree(t, stageBefore, snapshot(t, stage))
 	}
 
 	t.Run("success", func(t *testing.T) {
@@ -768,7 +771,7 @@ func TestUnavailableUser(t *testing.T) {
 	if err == nil {
 		t.Fatal("Available() = nil for a user without subordinate ids")
 	}
-	for _, want := range []string{"/etc/subuid", "vmdb2-nosub:100000:65536", "usermod --add-subuids"} {
+	for _, want := range []string{"/etc/subuid", "/etc/subgid", "vmdb2-nosub:", "usermod --add-subuids"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Available() does not mention %q", want)
 		}
