@@ -53,7 +53,7 @@ func Load(file string, data []byte) (*RawSpec, Diagnostics) {
 		return nil, ds
 	}
 
-	budget := 1 << 20
+	budget := 200000 // values; real specs have a few thousand
 	root, err := convertNode(&doc, 0, &budget)
 	if err != nil {
 		line, msg := lineFromConvertError(err)
