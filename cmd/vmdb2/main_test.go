@@ -245,3 +245,37 @@ func TestVariables(t *testing.T) {
 		t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 	}
 }
+
+func TestArchVariable(t *testing.T) {
+	spec := "steps:\n- echo: \"arch={{ arch }} tags=[{{ tags }}]\"\n"
+	r := runVmdb2(t, t.TempDir(), spec, "-v", "-", "--output", "o.img")
+	if r.code != 0 || !strings.Contains(r.stdout, "arch=amd64 tags=[]\n") && runtime.GOARCH == "amd64" {
+		t.Errorf("exit %d: %s", r.code, r.stdout)
+	}
+	r = runVmdb2(t, t.TempDir(), spec, "-v", "-", "--output", "o.img", "--variable", "arch=arm64")
+	if r.code != 0 || !strings.Contains(r.stdout, "arch=arm64 tags=[]\n") {
+		t.Errorf("--variable arch does not override: %d %s", r.code, r.stdout)
+	}
+	if strings.Contains(r.stdout, "dpkg") {
+		t.Errorf("dpkg is not needed: %s", r.stdout)
+	}
+}
+
+func TestDryRunNeedsNoOutput(t *testing.T) {
+	spec := "steps:\n- mkimg: \"{{ output }}\"\n  size: 4G\n- apt: install\n  tag: /\n  unless: rootfs_unpacked\n"
+	dir := t.TempDir()
+	r := runVmdb2(t, dir, spec, "--dry-run", "-")
+	want := []string{"Plan for <stdin>: 2 steps", "step 1 (<stdin>:2): mkimg", `    size: "4G"`, "step 2 (<stdin>:4): apt",
+		"    recommends: true  (default)", "    packages: []  (default)", `    unless: "rootfs_unpacked"`}
+	for _, w := range want {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("plan lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	if r.code != 0 {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("dry run created files")
+	}
+}
