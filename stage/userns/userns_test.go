@@ -25,17 +25,30 @@ const (
 	envRequire = "VMDB2_USERNS_REQUIRE"    // fail, not skip, when namespaces are unusable
 	envProbe   = "VMDB2_USERNS_TEST_PROBE" // path of a built nsprobe
 	envNoSub   = "VMDB2_USERNS_EXPECT_UNAVAILABLE"
+	envCaller  = "VMDB2_USERNS_TEST_CALLER" // stage dir: act as a build that TestKilledCaller kills
 )
 
 var tmpRoot string // removed after the tests
 
 func TestMain(m *testing.M) {
 	Init()
+	if stage := os.Getenv(envCaller); stage != "" {
+		os.Exit(caller(stage))
+	}
 	code := m.Run()
 	if tmpRoot != "" {
 		os.RemoveAll(tmpRoot)
 	}
 	os.Exit(code)
+}
+
+// caller is the test binary acting as a build: it runs daemons in a stage,
+// says which pid the namespace's init has, and waits to be killed.
+func caller(stage string) int {
+	testHookStarted = func(pid int) { fmt.Printf("init %d\n", pid) }
+	err := Run(context.Background(), Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "spawn"}, Stdout: os.Stdout, Stderr: os.Stderr})
+	fmt.Println("Run returned:", err)
+	return 1
 }
 
 func init() {
@@ -275,6 +288,23 @@ func members(link string) []int {
 		}
 	}
 	return pids
+}
+
+// living returns the pids that are not zombies.
+func living(pids []int) []int {
+	var out []int
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...; comm may hold spaces and parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
 }
 
 func TestAvailable(t *testing.T) {
@@ -629,6 +659,75 @@ func TestNoProcessSurvives(t *testing.T) {
 	})
 }
 
+// TestKilledCaller kills (SIGKILL) a process that is in the middle of a Run
+// and checks that every process of its namespace dies too.
+func TestKilledCaller(t *testing.T) {
+	needNS(t)
+	stage := newStage(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envCaller+"="+stage)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var link string
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(20 * time.Second)
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the caller ended early")
+			}
+			if pid, ok := strings.CutPrefix(l, "init "); ok {
+				if link, err = os.Readlink("/proc/" + pid + "/ns/pid"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if l == "ready" {
+				break wait
+			}
+		case <-timeout:
+			t.Fatal("the caller never got ready")
+		}
+	}
+	if n := len(members(link)); n < 4 {
+		t.Fatalf("%d processes in the namespace, want >= 4", n)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed := time.Now()
+	defer func() { t.Logf("namespace gone %v after its caller was killed", time.Since(killed).Round(time.Millisecond)) }()
+	// The namespace's init stays a zombie until the host's PID 1 reaps
+	// it, which is not this package's business: count the living only.
+	deadline := time.Now().Add(2 * time.Second)
+	for len(living(members(link))) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of the namespace survived their caller: %v", living(members(link)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestCannotEscapeStage(t *testing.T) {
 	needNS(t)
 	const canary = "/host-canary"
@@ -703,7 +802,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	}
 
 	tests := []string{"TestAvailable", "TestInsideIsRoot", "TestOwnersMapToHost", "TestVirtualFilesystems",
-		"TestVirtualMissingMountPoints", "TestBinds", "TestExitStatus", "TestNoProcessSurvives",
+		"TestVirtualMissingMountPoints", "TestBinds", "TestExitStatus", "TestNoProcessSurvives", "TestKilledCaller",
 		"TestCannotEscapeStage", "TestRemoveAll"}
 	out, err := runAs(user, []string{envRequire + "=1", envProbe + "=" + prb}, "^("+strings.Join(tests, "|")+")$")
 	t.Logf("as %s:\n%s", user, out)
