@@ -582,10 +582,12 @@ func (s *stageFS) virtual(pre *prepared) error {
 	if err := s.tmpfs("/run", "mode=755", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
 		return err
 	}
-	if err := os.Mkdir("/run/lock", 0o1777); err != nil {
+	// Mkdir applies the umask; Chmod sets the exact mode (with the sticky
+	// bit, which Go spells os.ModeSticky, not 0o1000).
+	if err := os.Mkdir("/run/lock", 0o755); err != nil {
 		return err
 	}
-	if err := os.Chmod("/run/lock", 0o1777); err != nil {
+	if err := os.Chmod("/run/lock", os.ModeSticky|0o777); err != nil {
 		return err
 	}
 	if err := s.tmpfs("/tmp", "mode=1777", unix.MS_NOSUID|unix.MS_NODEV); err != nil {

@@ -458,6 +458,9 @@ func TestVirtualFilesystems(t *testing.T) {
 	if out := mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "hostname"}}); out != "localhost\n" {
 		t.Errorf("hostname inside: %q", out)
 	}
+	if out := mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "modes", "/tmp", "/run/lock", "/dev/shm", "/dev"}}); out != "/tmp dtrwxrwxrwx\n/run/lock dtrwxrwxrwx\n/dev/shm dtrwxrwxrwx\n/dev drwxr-xr-x\n" {
+		t.Errorf("modes inside:\n%s", out)
+	}
 	// Writes to the tmpfs mounts stay inside.
 	mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "write", "/tmp/x", "x"}})
 	mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "write", "/run/x", "x"}})
@@ -716,7 +719,9 @@ wait:
 	}
 	cmd.Wait()
 	killed := time.Now()
-	defer func() { t.Logf("namespace gone %v after its caller was killed", time.Since(killed).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("namespace gone %v after its caller was killed", time.Since(killed).Round(time.Millisecond))
+	}()
 	// The namespace's init stays a zombie until the host's PID 1 reaps
 	// it, which is not this package's business: count the living only.
 	deadline := time.Now().Add(2 * time.Second)

@@ -40,6 +40,14 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		os.Stdout.Write(b)
+	case "modes":
+		for _, p := range args {
+			st, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s %v\n", p, st.Mode())
+		}
 	case "write":
 		return os.WriteFile(args[0], []byte(args[1]), 0o644)
 	case "devnull":
