@@ -200,8 +200,8 @@ func runCommand(cfg *config) report {
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
 	go func() {
 		for s := range sigc {
-			if s == syscall.SIGTERM || s == syscall.SIGHUP {
-				_ = syscall.Kill(-1, s.(syscall.Signal))
+			if sig, ok := s.(syscall.Signal); ok && (sig == syscall.SIGTERM || sig == syscall.SIGHUP) {
+				_ = syscall.Kill(-1, sig)
 			}
 		}
 	}()

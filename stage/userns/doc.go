@@ -25,6 +25,23 @@
 //     host's tree is detached from the namespace, so ".." and the classic
 //     chroot-escape tricks lead nowhere.
 //
+// Limits worth knowing:
+//
+//   - mknod fails with EPERM inside, as root too (a user namespace is
+//     always used): /dev holds bind mounts of the host's nodes, and device
+//     nodes a stage needs must come from a tar stream or debugfs later.
+//   - /sys is a read-only bind of the host's (a fresh sysfs would need a
+//     network namespace, and apt needs the host's network).
+//   - /etc/resolv.conf is a read-only bind of the host's: a package that
+//     replaces it (rename or unlink) fails with EBUSY.
+//   - For an ordinary user, host files owned by ids outside the mapping
+//     (root's, such as the /dev nodes) appear as 65534 and cannot be chowned.
+//   - If the calling process itself is killed with SIGKILL, the namespace
+//     still dies with it, but the stage is not restored (the policy-rc.d and
+//     any created mount points stay).
+//   - The mapping is not mmdebstrap --mode=unshare's (which maps namespace 0
+//     to the first subordinate id): do not mix stages made by both.
+//
 // The child side works by re-executing the current binary (/proc/self/exe),
 // so a program using this package must call [Init] first thing in main (and
 // in TestMain of test packages that use it).

@@ -171,6 +171,9 @@ const defaultGrace = 5 * time.Second
 // [Init] must have been called at the start of main.
 func Run(ctx context.Context, c Cmd) (err error) {
 	what := describe(c)
+	if ctx == nil {
+		return fmt.Errorf("userns: cannot run %s: nil context", what)
+	}
 	if !initCalled.Load() {
 		return fmt.Errorf("userns: cannot run %s: userns.Init was not called at the start of main (or TestMain)", what)
 	}
