@@ -318,6 +318,7 @@ func (b *builder) writeDir(d, parent *node) error {
 	if isRoot {
 		if b.hasLabel {
 			data = b.appendEntry(data, b.label, attrVolumeID, 0, 0)
+			data[len(data)-32+13] = 0 // no hundredths, as mkfs.fat
 		}
 	} else {
 		var dot, dotdot [11]byte
@@ -467,9 +468,11 @@ func (b *builder) writeFATs() error {
 			binary.LittleEndian.PutUint32(fat[c*4:], v&0x0FFFFFFF)
 		}
 	}
-	eoc := uint32(0x0FFFFFFF)
+	// End-of-chain is written as mkfs.fat writes it (0xFF8, 0xFFF8,
+	// 0x0FFFFFF8; any value from there up means the same).
+	eoc := uint32(0x0FFFFFF8)
 	set(0, 0x0FFFFF00|uint32(g.Media))
-	set(1, eoc)
+	set(1, 0x0FFFFFFF)
 	for i := 0; i < len(b.chains); i += 2 {
 		first, length := b.chains[i], b.chains[i+1]
 		for c := first; c < first+length-1; c++ {
@@ -574,6 +577,9 @@ func (b *builder) fsInfo() []byte {
 	le.PutUint32(s[484:], 0x61417272)
 	free := b.g.Clusters - (b.next - 2)
 	le.PutUint32(s[488:], free)
+	// The hint where to start looking for a free cluster: the first free
+	// one, as Microsoft's specification has it (mkfs.fat writes the last
+	// allocated one, which is how Linux reads the field).
 	next := b.next
 	if free == 0 {
 		next = 0xFFFFFFFF

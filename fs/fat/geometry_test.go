@@ -1,6 +1,7 @@
 package fat
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -203,4 +204,89 @@ func (f bootFields) fatBits() int {
 		return 32
 	}
 	return 0
+}
+
+// TestEmptyMatchesMkfsFat builds an empty tree and compares the metadata
+// with what mkfs.fat 4.2 writes for the same size and options: boot
+// sector (apart from the boot code), FSInfo (apart from the free-cluster
+// hint, see fsInfo), every FAT and the root directory.
+func TestEmptyMatchesMkfsFat(t *testing.T) {
+	requireTools(t, "mkfs.fat")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "empty")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mb   int64
+		args []string
+	}{
+		{4, []string{"-n", "RASPIFIRM"}},
+		{64, []string{"-n", "EFI"}},
+		{64, []string{"-F", "32", "-n", "ESP"}},
+		{200, []string{"-s", "16"}},
+		{600, []string{"-n", "boot"}},
+	} {
+		name := fmt.Sprintf("%dMiB%s", c.mb, strings.Join(c.args, ""))
+		size := c.mb * mib
+		ref := filepath.Join(dir, "ref.img")
+		os.Remove(ref)
+		if err := os.WriteFile(ref, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(ref, size+mib); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"--invariant", "--offset", "2048"}, c.args...)
+		args = append(args, ref, fmt.Sprint(size/1024))
+		if out, err := exec.Command("mkfs.fat", args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: mkfs.fat: %v\n%s", name, err, out)
+		}
+		opts, err := ParseMkfsOptions(Options{}, append([]string{"--invariant"}, c.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf writerAtBuffer
+		// At offset 0, as mkfs.fat --offset records no hidden sectors in a file.
+		if err := Build(&buf, 0, size, src, opts); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		g, _ := ComputeGeometry(size, opts)
+		meta := int64(g.DataSector()) * sectorSize
+		if g.FATType == 32 {
+			meta += g.ClusterBytes() // the root directory's cluster
+		}
+		want, err := readAt(ref, mib, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := buf.b[:meta]
+		codeAt := 0x3E
+		if g.FATType == 32 {
+			codeAt = 0x5A
+		}
+		same := func(what string, from, to int64) {
+			if !bytes.Equal(got[from:to], want[from:to]) {
+				for i := from; i < to; i++ {
+					if got[i] != want[i] {
+						t.Errorf("%s: %s differs from mkfs.fat's first at byte %#x: %#02x, want %#02x", name, what, i, got[i], want[i])
+						return
+					}
+				}
+			}
+		}
+		same("boot sector", 0, int64(codeAt))
+		same("boot signature", 510, 512)
+		if g.FATType == 32 {
+			same("FSInfo", 512, 512+492)
+			same("FSInfo end", 512+496, 1024)
+			same("reserved sectors", 1024, 6*512)
+			same("backup boot sector", 6*512, 6*512+int64(codeAt))
+			same("backup FSInfo", 7*512, 7*512+492)
+			same("reserved sectors", 8*512, int64(g.ReservedSectors)*512)
+		} else {
+			same("reserved sectors", 512, int64(g.ReservedSectors)*512)
+		}
+		same("FATs and root directory", int64(g.ReservedSectors)*512, meta)
+	}
 }

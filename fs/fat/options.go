@@ -224,13 +224,11 @@ func applyValue(o *Options, c byte, val string) error {
 	var err error
 	switch c {
 	case 'F':
-		var n int
-		if n, err = num(12, 32); err == nil {
-			if n != 12 && n != 16 && n != 32 {
-				return fmt.Errorf("mkfs.fat option -F %q: FAT size must be 12, 16 or 32", val)
-			}
-			o.FATSize = n
+		n, e := strconv.ParseInt(val, 0, 64)
+		if e != nil || (n != 12 && n != 16 && n != 32) {
+			return fmt.Errorf("mkfs.fat option -F %q: FAT size must be 12, 16 or 32", val)
 		}
+		o.FATSize = int(n)
 	case 's':
 		var n int
 		if n, err = num(1, 128); err == nil {
