@@ -63,7 +63,8 @@ type Partition struct {
 	Name       string
 	Attributes uint64
 
-	rawCHS []byte // CHS bytes of an entry read from disk, kept on rewrite
+	rawCHS    [6]byte // CHS bytes of an entry read from disk, kept on rewrite
+	hasRawCHS bool
 }
 
 // EndSector returns the last sector of the partition (inclusive).
@@ -178,7 +179,7 @@ func (d *Disk) Partitions() []Partition {
 	out := make([]Partition, 0, len(d.parts))
 	for _, p := range d.parts {
 		q := *p
-		q.rawCHS = nil
+		q.rawCHS, q.hasRawCHS = [6]byte{}, false
 		out = append(out, q)
 	}
 	return out
@@ -188,7 +189,9 @@ func (d *Disk) Partitions() []Partition {
 func (d *Disk) Partition(n int) (Partition, bool) {
 	for _, p := range d.parts {
 		if p.Number == n {
-			return *p, true
+			q := *p
+			q.rawCHS, q.hasRawCHS = [6]byte{}, false
+			return q, true
 		}
 	}
 	return Partition{}, false
@@ -260,7 +263,9 @@ func (d *Disk) readTable() error {
 		}
 		p := &Partition{Number: i + 1, MBRType: t, Bootable: e[0] == 0x80,
 			StartSector: int64(binary.LittleEndian.Uint32(e[8:])), SizeSectors: int64(binary.LittleEndian.Uint32(e[12:]))}
-		p.rawCHS = append(append([]byte{}, e[1:4]...), e[5:8]...)
+		copy(p.rawCHS[0:3], e[1:4])
+		copy(p.rawCHS[3:6], e[5:8])
+		p.hasRawCHS = true
 		d.finish(p)
 		d.parts = append(d.parts, p)
 	}

@@ -130,7 +130,7 @@ func (d *Disk) setMBRFlag(p *Partition, name string, f flagDef, on bool) error {
 	default:
 		p.MBRType = mbrTypeForFS(fs, lba, hidden)
 	}
-	p.rawCHS = nil
+	p.hasRawCHS = false
 	return nil
 }
 

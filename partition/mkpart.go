@@ -136,6 +136,9 @@ func (d *Disk) placement(ps, pe position, startText, endText string) (span, erro
 		return span{}, err
 	}
 	if !sr.contains(got.start) || !er.contains(got.end) {
+		if d.overlapsExisting(span{s, e}) {
+			return span{}, d.overlapError(span{s, e})
+		}
 		return span{}, fmt.Errorf("you requested a partition at %s; the closest location parted can manage is %s%s",
 			d.describe(span{s, e}), d.describe(got), d.freeHint())
 	}
@@ -213,6 +216,15 @@ func (d *Disk) add(want span, c *constraint) (span, error) {
 		return span{}, fmt.Errorf("partition %s does not fit an msdos label (start and length must be below 2^32 sectors); use a gpt label", d.describe(got))
 	}
 	return got, nil
+}
+
+func (d *Disk) overlapsExisting(r span) bool {
+	for _, p := range d.parts {
+		if r.start <= p.EndSector() && p.StartSector <= r.end {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Disk) overlapError(want span) error {

@@ -30,11 +30,11 @@ func needTools(t *testing.T) {
 }
 
 type cmd struct {
-	kind                 string // "mkpart" or "set"
+	kind                  string // "mkpart" or "set"
 	ptype, fs, start, end string
-	num                  int
-	flag                 string
-	on                   bool
+	num                   int
+	flag                  string
+	on                    bool
 }
 
 func mk(ptype, fs, start, end string) cmd {

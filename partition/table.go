@@ -45,7 +45,7 @@ func (d *Disk) encodeMBR(s0 []byte) {
 		if p.Bootable {
 			e[0] = 0x80
 		}
-		if p.rawCHS != nil {
+		if p.hasRawCHS {
 			copy(e[1:4], p.rawCHS[0:3])
 			copy(e[5:8], p.rawCHS[3:6])
 		} else {
