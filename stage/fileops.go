@@ -18,7 +18,7 @@ import (
 // plain value so that it can be sent to a helper inside the build's user
 // namespace when the builder is not root.
 type FileOp struct {
-	Op    string // "create-dir", "create-file", "copy-file", "copy-dir"
+	Op    string // "create-dir", "create-file", "copy-file", "copy-dir", "move-contents" (of Root into Src)
 	Root  string // host path of the root filesystem's staging directory
 	Path  string // path inside the image
 	Src   string // host path (copy-file, copy-dir), absolute
@@ -34,6 +34,9 @@ type FileOp struct {
 
 // apply performs the operation in this process.
 func (op FileOp) apply() error {
+	if op.Op == "move-contents" {
+		return moveContents(op.Root, op.Src)
+	}
 	r, err := OpenRoot(op.Root)
 	if err != nil {
 		return err
@@ -127,6 +130,22 @@ func (op FileOp) copyDir(r *Root) error {
 		}
 		return fmt.Errorf("copy-dir: %s is neither a file, a directory nor a symlink", p)
 	})
+}
+
+// moveContents moves every entry of dir into dest (on the same
+// filesystem), leaving dir empty: how a nested filesystem's files leave its
+// parent's tree once they are in their own filesystem.
+func moveContents(dir, dest string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lookupID finds name's numeric id (third field) in an image file such as

@@ -1,15 +1,26 @@
 package steps
 
-// createDirKind describes the `create-dir` step: create a directory in the target.
-// Running it is not implemented yet; planning and --dry-run know its keys.
+import "github.com/vmdb2-go/vmdb2/stage"
+
+// createDirKind creates a directory in the image (like `mkdir -p`, then
+// owner and mode on the last component; vmdb2 fails when it exists).
 var createDirKind = &Kind{
-	Name:    "create-dir",
-	Summary: "create a directory in the target",
-	Check:   checkModes,
+	Name:        "create-dir",
+	Summary:     "create a directory in the target",
+	Implemented: true,
+	Check:       checkModes,
 	Keys: []Key{
 		{Name: "create-dir", Type: TStr, Required: true},
 		{Name: "perm", Type: TInt, Default: 0o755},
 		{Name: "uid", Type: TInt, Default: 0},
 		{Name: "gid", Type: TInt, Default: 0},
+	},
+	Run: func(b *Build, s *Step) error {
+		root, err := b.State.Tags.Root()
+		if err != nil {
+			return err
+		}
+		return b.FileOp(stage.FileOp{Op: "create-dir", Root: root.Dir, Path: s.Str("create-dir"),
+			Perm: s.Int("perm"), UID: int(s.Int("uid")), GID: int(s.Int("gid"))})
 	},
 }

@@ -2,8 +2,10 @@ package steps
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/vmdb2-go/vmdb2/stage"
 	"os"
 	"time"
 )
@@ -48,12 +50,19 @@ type Observer interface {
 type Settings struct {
 	Output, Image, RootfsTarball string
 	Arch                         string // host architecture (Debian name)
+	// Seed decides every identifier the build writes; "" means the plan's
+	// DefaultSeed.
+	Seed string
+	// SourceDateEpoch is every timestamp the build writes (the zero time:
+	// SOURCE_DATE_EPOCH was not set).
+	SourceDateEpoch time.Time
 }
 
 // State is what steps leave for later steps: the flags that `unless`
 // tests, the architecture, and (later) tags.
 type State struct {
 	Arch  string
+	Tags  Tags
 	flags map[string]bool
 }
 
@@ -77,15 +86,22 @@ type Build struct {
 	Plan     *Plan
 	Settings Settings
 	State    *State
+	IDs      IDs
 	obs      Observer
 	current  *Step
 	index    int
 	ctx      context.Context
+	failed   bool
+	stage    *stage.Stage
 }
 
 // NewBuild prepares a build of plan.
 func NewBuild(plan *Plan, settings Settings, obs Observer) *Build {
-	return &Build{Plan: plan, Settings: settings, obs: obs,
+	seed := settings.Seed
+	if seed == "" {
+		seed = plan.DefaultSeed()
+	}
+	return &Build{Plan: plan, Settings: settings, obs: obs, IDs: NewIDs(seed),
 		State: &State{Arch: settings.Arch, flags: map[string]bool{}}}
 }
 
@@ -184,6 +200,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 	}
 	b.ctx = teardownCtx
+	b.failed = res.Err != nil || res.Interrupted
 	if res.Err != nil || res.Interrupted {
 		b.current, b.index = nil, 0
 		err := res.Err
@@ -214,6 +231,9 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 	}
 	b.current, b.index = nil, 0
+	if err := b.removeStage(); err != nil {
+		res.TeardownErrors = append(res.TeardownErrors, err)
+	}
 	return res
 }
 

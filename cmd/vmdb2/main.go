@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/vmdb2-go/vmdb2/stage/userns"
 	"github.com/vmdb2-go/vmdb2/steps"
 )
 
@@ -33,6 +35,9 @@ const (
 )
 
 func main() {
+	// In a process re-executed inside the build's user namespace this runs
+	// the requested command or helper and never returns.
+	userns.Init()
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -155,8 +160,14 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 		}
 	}()
 
+	epoch, err := sourceDateEpoch()
+	if err != nil {
+		disp.errorf("%v", err)
+		return exitFailure
+	}
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
+		SourceDateEpoch: epoch,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 
@@ -249,4 +260,18 @@ Step kinds:
 	}
 	b.WriteString("\nSee README.md for each step's keys and the differences from vmdb2 0.26.\n")
 	return b.String()
+}
+
+// sourceDateEpoch reads SOURCE_DATE_EPOCH (seconds since 1970), the time
+// every timestamp the build writes is set or clamped to; unset: zero time.
+func sourceDateEpoch() (time.Time, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", v)
+	}
+	return time.Unix(n, 0).UTC(), nil
 }

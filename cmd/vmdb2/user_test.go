@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// testUser is the ordinary user the unprivileged tests build as. useradd
+// gives it /etc/subuid and /etc/subgid ranges for the user namespace.
+const testUser = "vmdb2-test"
+
+// ordinaryUser makes sure testUser exists (creating it when running as
+// root) and returns its uid and gid; it skips when that is impossible.
+func ordinaryUser(t *testing.T) (int, int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("building as another user needs root to switch to it")
+	}
+	u, err := user.Lookup(testUser)
+	if err != nil {
+		if out, err := exec.Command("useradd", "-m", testUser).CombinedOutput(); err != nil {
+			t.Fatalf("useradd %s: %v\n%s", testUser, err, out)
+		}
+		if u, err = user.Lookup(testUser); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid
+}
+
+// userBinary copies the vmdb2 binary where the ordinary user can run it.
+func userBinary(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vmdb2-userbin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "vmdb2")
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// chownTree gives a directory tree to the ordinary user.
+func chownTree(t *testing.T, dir string, uid, gid int) {
+	t.Helper()
+	err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test's temporary directories above dir are root's 0700: let the
+	// user reach dir.
+	for p := filepath.Dir(dir); p != "/" && p != "."; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			os.Chmod(p, fi.Mode().Perm()|0o011)
+		}
+	}
+}
+
+// runAs runs program as the ordinary user in dir with env added.
+func runAs(t *testing.T, uid, gid int, dir string, env []string, program string, args ...string) result {
+	t.Helper()
+	full := append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", program}, args...)
+	cmd := exec.Command("setpriv", full...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "HOME="+dir), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("setpriv: %v", err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}

@@ -1,0 +1,70 @@
+package steps
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// IDs derives every identifier a build writes (filesystem UUIDs, GPT GUIDs,
+// the MBR disk signature, FAT volume ids, ext4 hash seeds) from the build's
+// seed, so that identical inputs give identical images.
+//
+// Derivation: SHA-256 over "vmdb2-id", the seed and a purpose string naming
+// what the identifier is for (e.g. "fs-uuid:/" for the filesystem of tag
+// "/"), separated by NUL bytes; the first 16 bytes are the identifier, with
+// the RFC 4122 version 4 and variant bits set where it is a UUID.
+type IDs struct {
+	seed string
+}
+
+// NewIDs returns the identifier source of a seed.
+func NewIDs(seed string) IDs { return IDs{seed: seed} }
+
+func (ids IDs) sum(purpose string) [32]byte {
+	return sha256.Sum256([]byte("vmdb2-id\x00" + ids.seed + "\x00" + purpose))
+}
+
+// UUID returns a random-looking version 4 UUID for purpose.
+func (ids IDs) UUID(purpose string) [16]byte {
+	s := ids.sum(purpose)
+	var u [16]byte
+	copy(u[:], s[:16])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// Uint32 returns a non-zero 32-bit number for purpose.
+func (ids IDs) Uint32(purpose string) uint32 {
+	s := ids.sum(purpose)
+	n := binary.LittleEndian.Uint32(s[:4])
+	if n == 0 {
+		n = 1
+	}
+	return n
+}
+
+// FormatUUID writes a UUID the usual way (8-4-4-4-12 lower-case hex).
+func FormatUUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// DefaultSeed is the seed of a build without --seed: a hash of the rendered
+// plan, so a plain rebuild of the same spec with the same variables is
+// already identical.
+func (p *Plan) DefaultSeed() string {
+	h := sha256.New()
+	for _, s := range p.Steps {
+		fmt.Fprintf(h, "%s\x00", s.Kind.Name)
+		for _, k := range s.ResolvedKeys() {
+			fmt.Fprintf(h, "%s=%s\x00", k.Name, k.Value)
+		}
+		h.Write([]byte("\n"))
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// sanitize makes a tag usable in a purpose string unambiguously.
+func sanitize(s string) string { return strings.ReplaceAll(s, "\x00", "") }

@@ -1,0 +1,138 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/vmdb2-go/vmdb2/fs/fstool"
+	"github.com/vmdb2-go/vmdb2/stage"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+// Failed reports, during teardowns, whether the run phase failed or was
+// interrupted; teardowns then skip work that only a finished image needs
+// (building filesystems).
+func (b *Build) Failed() bool { return b.failed }
+
+// Stage returns the build's staging tree, creating it on first use.
+func (b *Build) Stage() (*stage.Stage, error) {
+	if b.stage == nil {
+		st, err := stage.New()
+		if err != nil {
+			return nil, err
+		}
+		b.stage = st
+		b.Detail("stage directory %s", st.Dir)
+	}
+	return b.stage, nil
+}
+
+func (b *Build) removeStage() error {
+	if b.stage == nil {
+		return nil
+	}
+	dir := b.stage.Dir
+	if err := b.stage.Remove(); err != nil {
+		return fmt.Errorf("removing the stage %s: %w", dir, err)
+	}
+	b.stage = nil
+	return nil
+}
+
+// FileOp performs a file operation on the stage as root of the build's
+// user namespace.
+func (b *Build) FileOp(op stage.FileOp) error {
+	b.Detail("file operation %s %s", op.Op, op.Path)
+	return stage.Apply(b.ctx, op)
+}
+
+// ToolRunner runs filesystem tools for the fs package: directly when root,
+// else inside the build's user namespace (without chroot), so that they
+// read the stage with the owners the target sees. Commands are reported
+// like every other command.
+func (b *Build) ToolRunner() fstool.Runner {
+	return func(ctx context.Context, cmd fstool.Command) error {
+		cmd.Args = append([]string{findTool(cmd.Args[0])}, cmd.Args[1:]...)
+		b.emit(Event{Kind: Exec, Argv: cmd.Args})
+		var out bytes.Buffer
+		tail := &lineTail{max: tailLines, emit: func(line string) { b.emit(Event{Kind: Output, Text: line}) }}
+		stdout := multiWriter(cmd.Stdout, tail)
+		stderr := multiWriter(cmd.Stderr, tail, &out)
+		var err error
+		if os.Geteuid() == 0 {
+			c := exec.CommandContext(ctx, cmd.Args[0], cmd.Args[1:]...)
+			c.Env = append(append(os.Environ(), "LC_ALL=C.UTF-8"), cmd.Env...)
+			c.Stdout, c.Stderr = stdout, stderr
+			err = c.Run()
+		} else {
+			err = userns.Run(ctx, userns.Cmd{Argv: cmd.Args, Env: append(append(os.Environ(), "LC_ALL=C.UTF-8"), cmd.Env...),
+				Stdout: stdout, Stderr: stderr})
+		}
+		tail.flush()
+		return err
+	}
+}
+
+type multi []interface{ Write([]byte) (int, error) }
+
+func (m multi) Write(p []byte) (int, error) {
+	for _, w := range m {
+		if _, err := w.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func multiWriter(ws ...interface{ Write([]byte) (int, error) }) multi {
+	var out multi
+	for _, w := range ws {
+		if w != nil && !isNilWriter(w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func isNilWriter(w any) bool {
+	switch v := w.(type) {
+	case *bytes.Buffer:
+		return v == nil
+	case *os.File:
+		return v == nil
+	}
+	return false
+}
+
+// hostPath makes a spec's host path (copy-file's src) absolute, relative
+// to the current directory as vmdb2 does.
+func hostPath(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("empty path")
+	}
+	return filepath.Abs(p)
+}
+
+// findTool finds a program in PATH or, failing that, in the sbin
+// directories that an ordinary user's PATH lacks on Debian (mke2fs, mkswap
+// and friends live there).
+func findTool(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
+}

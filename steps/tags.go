@@ -1,0 +1,85 @@
+package steps
+
+import (
+	"fmt"
+)
+
+// Tag is what a build knows about one tagged partition: where it is in the
+// image, its filesystem, and its staging directory once mounted. vmdb2's
+// tag table, minus device paths: nothing is mapped, the partition is a byte
+// range of the image.
+type Tag struct {
+	Name    string
+	Aliases []string // other names (vmdb2 0.13's fs-tag)
+
+	// The partition: the image (file or block device) it lives in, its
+	// number there and its byte range.
+	Image      string
+	PartNumber int
+	Offset     int64
+	Size       int64
+
+	// The filesystem, set by mkfs.
+	FSType   string
+	Label    string
+	Options  string
+	UUID     [16]byte // ext, btrfs, f2fs, swap, ...
+	VolumeID uint32   // vfat
+	HashSeed [16]byte // ext
+	// UUIDText is the filesystem's UUID as blkid and /etc/fstab show it.
+	UUIDText string
+
+	// The mount, set by mount: the staging directory standing for it, its
+	// mount point inside the image, and the tag it is mounted on.
+	Dir        string
+	MountPoint string
+	MountOn    string
+	Mounted    bool
+	// Built is set once the filesystem holds the directory's content.
+	Built bool
+}
+
+// Tags is the build's tag table, in creation order.
+type Tags struct {
+	list []*Tag
+}
+
+// Add creates a tag; a name may be used once (vmdb2: Tag already used).
+func (t *Tags) Add(name string) (*Tag, error) {
+	if _, err := t.Get(name); err == nil {
+		return nil, t.addErr(name)
+	}
+	tag := &Tag{Name: name}
+	t.list = append(t.list, tag)
+	return tag, nil
+}
+
+// Get finds a tag by name or alias (vmdb2: Unknown tag).
+func (t *Tags) Get(name string) (*Tag, error) {
+	for _, tag := range t.list {
+		if tag.Name == name {
+			return tag, nil
+		}
+		for _, a := range tag.Aliases {
+			if a == name {
+				return tag, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("Unknown tag: %s", name)
+}
+
+// All returns the tags in creation order.
+func (t *Tags) All() []*Tag { return t.list }
+
+// Root returns the first mounted tag whose mount point is "/".
+func (t *Tags) Root() (*Tag, error) {
+	for _, tag := range t.list {
+		if tag.Mounted && tag.MountPoint == "/" {
+			return tag, nil
+		}
+	}
+	return nil, fmt.Errorf("no filesystem is mounted at / yet (a `mount:` step without `dirname` must come first)")
+}
+
+func (t *Tags) addErr(name string) error { return fmt.Errorf("Tag already used: %s", name) }
