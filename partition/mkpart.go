@@ -17,7 +17,8 @@ const optimalGrain = 1 << 20
 //
 // partType is "primary" on msdos ("logical" and "extended" are refused as
 // not supported yet); on gpt parted uses it as the partition name, and so
-// does MakePart. fsType is a parted file-system type (ext2, ext4, fat16,
+// does MakePart (a name with spaces is refused: parted splits it into words
+// and fails, so vmdb2 does too). fsType is a parted file-system type (ext2, ext4, fat16,
 // fat32, linux-swap, ntfs, xfs, btrfs, …; "" = none); it decides the MBR
 // system id or the GPT type GUID. start and end are parted locations: a
 // number with a unit (s, B, kB, MB, GB, TB, KiB, MiB, GiB, TiB, %; no unit
@@ -41,6 +42,11 @@ func (d *Disk) MakePart(partType, fsType, start, end string) (Partition, error) 
 		}
 	} else {
 		name = partType
+		if strings.ContainsAny(name, " \t\n") {
+			// parted splits its arguments into words: "EFI system" becomes
+			// the name "EFI" and the file-system type "system", and fails.
+			return Partition{}, fmt.Errorf("mkpart %q: parted splits a partition name at spaces, so vmdb2 fails with this name; use a name without spaces (e.g. %q)", partType, strings.Join(strings.Fields(partType), "-"))
+		}
 	}
 	fs, err := normFSType(fsType)
 	if err != nil {

@@ -247,6 +247,18 @@ var comparisonCases = []compareCase{
 	{"unaligned-sectors", "100M", "msdos", []cmd{mk("primary", "ext2", "63s", "1000s"), mk("primary", "ext2", "1001s", "5000s"), mk("primary", "ext2", "1s", "20s")}},
 	{"fstypes", "100M", "msdos", []cmd{mk("primary", "ntfs", "1MiB", "10MiB"), mk("primary", "hfs+", "10MiB", "20MiB"), mk("primary", "udf", "20MiB", "30MiB"), mk("primary", "freebsd-ufs", "30MiB", "40MiB")}},
 	{"fstypes", "100M", "gpt", []cmd{mk("a", "ntfs", "1MiB", "10MiB"), mk("b", "hfs+", "10MiB", "20MiB"), mk("c", "udf", "20MiB", "30MiB"), mk("d", "freebsd-ufs", "30MiB", "40MiB"), mk("e", "FAT16", "40MiB", "50MiB"), mk("f", "Linux-Swap", "50MiB", "60MiB")}},
+	{"one-sector", "100M", "msdos", []cmd{mk("primary", "ext2", "2048s", "2048s"), mk("primary", "ext2", "1MiB", "1MiB"), mk("primary", "ext2", "3MiB", "-1MiB")}},
+	{"one-sector", "100M", "gpt", []cmd{mk("p", "ext2", "2048s", "2048s"), mk("p", "ext2", "4096s", "4096s"), mk("p", "ext2", "3MiB", "-1MiB")}},
+	{"chs-edge", "100M", "msdos", []cmd{mk("primary", "ext2", "130688s", "130815s"), mk("primary", "ext2", "130816s", "130943s"), mk("primary", "ext2", "130944s", "200000s")}},
+	{"big", "20G", "msdos", []cmd{mk("primary", "fat32", "0%", "512MiB"), mk("primary", "ext4", "512MiB", "100%"), set(1, "boot", true)}},
+	{"big", "20G", "gpt", []cmd{mk("EFI system", "fat32", "0%", "512MiB"), mk("root", "", "512MiB", "100%"), set(1, "esp", true), set(2, "legacy_boot", true)}},
+	{"odd-size", "1000001k", "msdos", []cmd{mk("primary", "ext4", "0%", "30%"), mk("primary", "ext4", "30%", "100%")}},
+	{"odd-size", "1000001k", "gpt", []cmd{mk("primary", "ext4", "0%", "30%"), mk("primary", "ext4", "30%", "100%")}},
+	{"odd-size", "1.3G", "gpt", []cmd{mk("primary", "ext4", "1", "700"), mk("primary", "ext4", "700", "-1")}},
+	{"names", "100M", "gpt", []cmd{mk("uboot", "ext2", "8MiB", "16MiB"), mk("a-very-long-partition-name-longer-than-36-chars", "ext2", "16MiB", "20MiB"), mk("Ünïcødé", "ext2", "20MiB", "30MiB")}},
+	{"many", "100M", "gpt", []cmd{mk("1", "ext2", "1MiB", "2MiB"), mk("2", "ext2", "2MiB", "3MiB"), mk("3", "ext2", "3MiB", "4MiB"), mk("4", "ext2", "4MiB", "5MiB"), mk("5", "ext2", "5MiB", "6MiB"), mk("6", "ext2", "10MiB", "20MiB")}},
+	{"gaps", "100M", "msdos", []cmd{mk("primary", "ext2", "50MiB", "60MiB"), mk("primary", "ext2", "10MiB", "20MiB"), mk("primary", "ext2", "0%", "100%"), mk("primary", "ext2", "20MB", "50MB")}},
+	{"gaps", "100M", "gpt", []cmd{mk("p", "ext2", "50MiB", "60MiB"), mk("p", "ext2", "10MiB", "20MiB"), mk("p", "ext2", "0%", "100%"), mk("p", "ext2", "20MB", "50MB"), mk("p", "ext2", "60MB", "100%")}},
 }
 
 func TestCompareWithParted(t *testing.T) {
@@ -288,4 +300,77 @@ func readHead(t *testing.T, img string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestContinueAfterParted: parted creates the label and the first commands,
+// this package opens that image and carries on (the --image reuse case); the
+// result must equal parted doing everything.
+func TestContinueAfterParted(t *testing.T) {
+	needTools(t)
+	for _, c := range comparisonCases {
+		if len(c.cmds) < 2 || c.name == "errors" || c.name == "overlap" || c.name == "four-plus-one" {
+			continue
+		}
+		t.Run(c.label+"/"+c.size+"/"+c.name, func(t *testing.T) {
+			size, err := ParseImageSize(c.size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			mixed, all := filepath.Join(dir, "mixed.img"), filepath.Join(dir, "all.img")
+			half := len(c.cmds) / 2
+			pe := runParted(t, all, size, c.label, c.cmds)
+			runParted(t, mixed, size, c.label, c.cmds[:half])
+			for i, cm := range c.cmds[half:] {
+				d, err := Open(mixed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cm.kind == "mkpart" {
+					_, err = d.MakePart(cm.ptype, cm.fs, cm.start, cm.end)
+				} else {
+					err = d.SetFlag(cm.num, cm.flag, cm.on)
+				}
+				d.Close()
+				if (err == nil) != (pe[half+i] == nil) {
+					t.Errorf("%+v: ours %v, parted %v", cm, err, pe[half+i])
+				}
+			}
+			a, b := sfdiskJSON(t, mixed), sfdiskJSON(t, all)
+			pa, pb := a["partitiontable"].(map[string]any), b["partitiontable"].(map[string]any)
+			if !reflect.DeepEqual(pa["partitions"], pb["partitions"]) {
+				t.Errorf("differs:\nmixed  %v\nparted %v", pa["partitions"], pb["partitions"])
+			}
+			sfdiskVerify(t, mixed)
+			if !bytes.Equal(readHead(t, mixed)[446:512], readHead(t, all)[446:512]) {
+				t.Errorf("MBR entries differ")
+			}
+		})
+	}
+}
+
+// TestPartedReadsOurs: parted itself must accept what we write (print
+// without complaint) and then be able to add a partition to it.
+func TestPartedReadsOurs(t *testing.T) {
+	needTools(t)
+	for _, label := range []string{"msdos", "gpt"} {
+		img := filepath.Join(t.TempDir(), "x.img")
+		runOurs(t, img, 1<<30, label, []cmd{mk("primary", "fat32", "1MiB", "100MiB"), set(1, "boot", true)})
+		out, err := exec.Command("parted", "-s", img, "unit", "s", "print").CombinedOutput()
+		if err != nil || strings.Contains(string(out), "Error") || strings.Contains(string(out), "Warning") {
+			t.Errorf("%s: parted print: %v\n%s", label, err, out)
+		}
+		out, err = exec.Command("parted", "-s", img, "--", "mkpart", "primary", "ext4", "100MiB", "100%").CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: parted mkpart on our table: %v\n%s", label, err, out)
+		}
+		d, err := Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(d.Partitions()); n != 2 {
+			t.Errorf("%s: %d partitions after parted added one", label, n)
+		}
+		d.Close()
+	}
 }
