@@ -91,7 +91,7 @@ func RequiredSize(srcDir string, opts Options) (int64, error) {
 }
 
 func requiredSize(root *node, opts Options) int64 {
-	hasLabel := opts.Label != ""
+	hasLabel := hasLabelEntry(opts.Label)
 	cache := map[uint32]usage{}
 	var data int64
 	var walk func(*node)
@@ -104,7 +104,13 @@ func requiredSize(root *node, opts Options) int64 {
 		}
 	}
 	walk(root)
-	const limit = 2 << 40 // 2 TiB, FAT's limit with 512-byte sectors
+	limit := int64(2 << 40) // 2 TiB, FAT's limit with 512-byte sectors
+	switch opts.FATSize {
+	case 12:
+		limit = 512 * mib // beyond 4084 clusters of 64 KiB
+	case 16:
+		limit = 8 << 30 // beyond 65524 clusters of 64 KiB
+	}
 	for m := max(1, data/mib); m*mib <= limit; m++ {
 		g, err := ComputeGeometry(m*mib, opts)
 		if err != nil {
@@ -115,6 +121,13 @@ func requiredSize(root *node, opts Options) int64 {
 		}
 	}
 	return 0
+}
+
+// hasLabelEntry reports whether the root directory gets a volume label
+// entry: not for an empty label nor for "NO NAME", as with mkfs.fat.
+func hasLabelEntry(label string) bool {
+	b, err := labelBytes(label)
+	return err == nil && string(b[:]) != "NO NAME    "
 }
 
 // regionWriter confines writes to [off, off+size) of w.
@@ -166,7 +179,7 @@ func Build(dst io.WriterAt, offset, size int64, srcDir string, opts Options) err
 	if err != nil {
 		return err
 	}
-	hasLabel := opts.Label != ""
+	hasLabel := hasLabelEntry(opts.Label)
 	if ok, why := fits(root, g, hasLabel, map[uint32]usage{}); !ok {
 		return &NoSpaceError{Source: srcDir, Have: size, Need: requiredSize(root, opts), Reason: why}
 	}

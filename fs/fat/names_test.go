@@ -261,3 +261,27 @@ func FuzzShortNames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOptions feeds arbitrary mkfs.fat options and sizes to the parser and
+// the geometry: errors are fine, panics and invalid layouts are not.
+func FuzzOptions(f *testing.F) {
+	f.Add("-F 32 -s 4 -n EFI", int64(64<<20))
+	f.Add("-a -R 7 -r 16 -f 1", int64(3<<20))
+	f.Add("-g 1/1 -M 0xf0", int64(100000))
+	f.Fuzz(func(t *testing.T, args string, size int64) {
+		o, err := ParseMkfsOptions(Options{}, strings.Split(args, " "))
+		if err != nil {
+			return
+		}
+		g, err := ComputeGeometry(size, o)
+		if err != nil {
+			return
+		}
+		if err := g.check(); err != nil {
+			t.Fatalf("%q %d: %v", args, size, err)
+		}
+		if uint64(g.Clusters)+2 > g.FATEntries() {
+			t.Fatalf("%q %d: FAT too small", args, size)
+		}
+	})
+}
