@@ -41,6 +41,7 @@ FUZZTIME ?= 1m
 fuzz:
 	$(GO) test ./steps -run '^$$' -fuzz FuzzLoadSpec -fuzztime $(FUZZTIME)
 	$(GO) test ./partition -run '^$$' -fuzz FuzzParseImageSize -fuzztime $(FUZZTIME)
+	$(GO) test ./partition -run '^$$' -fuzz FuzzParsePosition -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

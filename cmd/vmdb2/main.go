@@ -41,7 +41,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	// A bug must still end in one clear line, never a Go stack trace.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "vmdb2: internal error (please report it): %v\n", r)
+			code = exitFailure
+		}
+	}()
 	opts, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintln(stderr, usageLine)
