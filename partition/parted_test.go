@@ -374,3 +374,52 @@ func TestPartedReadsOurs(t *testing.T) {
 		d.Close()
 	}
 }
+
+// TestFlagOffFollowsFilesystem: like parted, turning a type flag off gives the
+// type of the file system found in the partition (FAT here).
+func TestFlagOffFollowsFilesystem(t *testing.T) {
+	needTools(t)
+	if _, err := exec.LookPath("mkfs.fat"); err != nil {
+		t.Fatal("mkfs.fat not found: run `make deps` (Debian package dosfstools)")
+	}
+	for _, label := range []string{"msdos", "gpt"} {
+		dir := t.TempDir()
+		imgs := []string{filepath.Join(dir, "ours.img"), filepath.Join(dir, "parted.img")}
+		base := []cmd{mk("primary", "fat32", "1MiB", "65MiB")}
+		runOurs(t, imgs[0], 100<<20, label, base)
+		runParted(t, imgs[1], 100<<20, label, base)
+		for _, img := range imgs {
+			if out, err := exec.Command("mkfs.fat", "-F", "32", "--offset=2048", img, "65536").CombinedOutput(); err != nil {
+				t.Fatalf("mkfs.fat: %v\n%s", err, out)
+			}
+		}
+		d, err := Open(imgs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			flag string
+			on   bool
+		}{{"esp", true}, {"esp", false}, {"lvm", false}, {"hidden", true}} {
+			if label == "gpt" && c.flag == "hidden" {
+				continue
+			}
+			if err := d.SetFlag(1, c.flag, c.on); err != nil {
+				t.Fatal(err)
+			}
+			st := "off"
+			if c.on {
+				st = "on"
+			}
+			if out, err := exec.Command("parted", "-s", imgs[1], "--", "set", "1", c.flag, st).CombinedOutput(); err != nil {
+				t.Fatalf("parted: %v\n%s", err, out)
+			}
+			a := sfdiskJSON(t, imgs[0])["partitiontable"].(map[string]any)["partitions"]
+			b := sfdiskJSON(t, imgs[1])["partitiontable"].(map[string]any)["partitions"]
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("%s set %s %v: ours %v, parted %v", label, c.flag, c.on, a, b)
+			}
+		}
+		d.Close()
+	}
+}
