@@ -538,3 +538,37 @@ func TestBuildEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildOverGarbage builds into a region full of old bytes and into a
+// zeroed one: everything the filesystem uses (metadata and the allocated
+// clusters, slack included) must be identical; only free clusters keep
+// what was there.
+func TestBuildOverGarbage(t *testing.T) {
+	for _, opts := range []Options{{}, {FATSize: 32}} {
+		src := t.TempDir()
+		makeTree(t, src, 300*1024, 30)
+		const size = 40 * mib
+		garbage := writerAtBuffer{b: bytes.Repeat([]byte{0xE5, 0x0F, 0xF6, 0xAA}, size/4)}
+		var clean writerAtBuffer
+		opts.Label, opts.Time = "GARBAGE", testTime
+		if err := Build(&garbage, 0, size, src, opts); err != nil {
+			t.Fatal(err)
+		}
+		if err := Build(&clean, 0, size, src, opts); err != nil {
+			t.Fatal(err)
+		}
+		g, _ := ComputeGeometry(size, opts)
+		root, err := scanTree(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := treeUsage(root, g.ClusterBytes(), g.FATType == 32, true)
+		used := int64(g.DataSector())*sectorSize + int64(u.clusters)*g.ClusterBytes()
+		if !bytes.Equal(garbage.b[:used], clean.b[:used]) {
+			t.Errorf("FAT%d: old bytes show through in the used part of the filesystem", g.FATType)
+		}
+		if garbage.b[used] != 0xE5 {
+			t.Errorf("FAT%d: the first free cluster was written", g.FATType)
+		}
+	}
+}

@@ -39,4 +39,13 @@
 // Every timestamp is Options.Time in UTC, rounded down to FAT's two-second
 // resolution and clamped to the range FAT can hold (1980-01-01 to
 // 2107-12-31).
+//
+// For an empty tree the reserved sectors, FATs and root directory are byte
+// for byte what `mkfs.fat --invariant` writes, except for: the boot code
+// and its message (our own, non-bootable stub), the hidden-sector count
+// (the partition's offset here; mkfs.fat writes what the kernel reports,
+// often 0 for a device-mapper or file target), and the FSInfo next-free
+// hint (the first free cluster, as Microsoft's specification says; mkfs.fat
+// writes the last allocated one). Files are laid out contiguously, depth
+// first in name order; free clusters are not written.
 package fat
