@@ -80,14 +80,14 @@ func (b *Build) Command(argv []string, opts CommandOptions) error {
 	var ee *exec.ExitError
 	msg := ""
 	if errors.As(err, &ee) {
-		msg = fmt.Sprintf("%s failed with exit status %d", shellQuote(argv), ee.ExitCode())
+		msg = fmt.Sprintf("%s failed with exit status %d", briefCommand(argv), ee.ExitCode())
 		if ee.ExitCode() < 0 {
-			msg = fmt.Sprintf("%s was killed (%v)", shellQuote(argv), ee.ProcessState)
+			msg = fmt.Sprintf("%s was killed (%v)", briefCommand(argv), ee.ProcessState)
 		}
 	} else if errors.Is(err, exec.ErrNotFound) {
 		return fmt.Errorf("program %s not found: install it (see `make deps`) or check PATH", argv[0])
 	} else {
-		msg = fmt.Sprintf("%s: %v", shellQuote(argv), err)
+		msg = fmt.Sprintf("%s: %v", briefCommand(argv), err)
 	}
 	if lines := tail.last(); len(lines) > 0 {
 		msg += "; its last output:\n    " + strings.Join(lines, "\n    ")
@@ -161,3 +161,19 @@ func shellQuote(argv []string) string {
 
 // ShellQuote is shellQuote for the command line's display.
 func ShellQuote(argv []string) string { return shellQuote(argv) }
+
+// briefCommand renders argv for an error message: long or multi-line
+// arguments (shell scripts) are cut to their first line.
+func briefCommand(argv []string) string {
+	short := make([]string, len(argv))
+	for i, a := range argv {
+		if j := strings.IndexByte(a, '\n'); j >= 0 {
+			a = a[:j] + " …"
+		}
+		if len(a) > 60 {
+			a = a[:57] + "…"
+		}
+		short[i] = a
+	}
+	return shellQuote(short)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// interruptSpec runs a long command inside the target so that a signal can
+// arrive while the namespace has processes.
+var interruptSpec = strings.Replace(targetSpec, "      busybox echo chroot step done\n", "      busybox echo sleeping now\n      busybox sleep 4321\n", 1)
+
+// processesWith lists host processes whose command line contains marker.
+func processesWith(marker string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(data), "\x00", " ")
+		if strings.Contains(cmd, marker) {
+			found = append(found, e.Name()+": "+cmd)
+		}
+	}
+	return found
+}
+
+func mountinfo(t *testing.T) string {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestInterruptLeavesNothing sends SIGINT (and SIGTERM) at several points of
+// a build: the exit status says which signal, and no stage, mount, loop
+// device or process of the build is left.
+func TestInterruptLeavesNothing(t *testing.T) {
+	checkTools(t, "busybox", "mke2fs")
+	before := mountinfo(t)
+	loopsBefore, _ := exec.Command("losetup", "-a").Output()
+	points := []struct {
+		name  string
+		sig   syscall.Signal
+		after string        // send when this stdout line appears ("" = after delay)
+		delay time.Duration // or after this long
+		code  int
+	}{
+		{"SIGINT at once", syscall.SIGINT, "", 5 * time.Millisecond, 130},
+		{"SIGINT during shell", syscall.SIGINT, "Step 7/8", 0, 130},
+		{"SIGINT during chroot", syscall.SIGINT, "  chroot| sleeping now", 0, 130},
+		{"SIGTERM during chroot", syscall.SIGTERM, "  chroot| sleeping now", 0, 143},
+	}
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			dir := writeWorkDir(t, interruptSpec)
+			tmp := filepath.Join(dir, "tmp")
+			cmd := exec.Command(binary, "-v", "spec.vmdb", "--output", "out.img")
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			sent := make(chan struct{})
+			var out strings.Builder
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				once := false
+				for sc.Scan() {
+					out.WriteString(sc.Text() + "\n")
+					if !once && p.after != "" && strings.HasPrefix(sc.Text(), p.after) {
+						once = true
+						cmd.Process.Signal(p.sig)
+						close(sent)
+					}
+				}
+			}()
+			if p.after == "" {
+				time.Sleep(p.delay)
+				cmd.Process.Signal(p.sig)
+				close(sent)
+			}
+			select {
+			case <-sent:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("the build never reached %q:\n%s", p.after, out.String())
+			}
+			err := cmd.Wait()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			// Signalled before the handler was installed, the default action
+			// kills the process: that too must leave nothing behind.
+			if code != p.code && !(p.after == "" && code == -1) {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, p.code, out.String(), stderr.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+			if procs := processesWith("sleep 4321"); len(procs) > 0 {
+				t.Errorf("processes survived: %v", procs)
+			}
+			noStageLeft(t, tmp)
+			if after := mountinfo(t); after != before {
+				t.Errorf("mounts changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if loops, _ := exec.Command("losetup", "-a").Output(); string(loops) != string(loopsBefore) {
+				t.Errorf("loop devices changed: %s", loops)
+			}
+		})
+	}
+}
