@@ -263,3 +263,14 @@ func (r *Root) Symlink(target, p string, uid, gid int) error {
 	}
 	return nil
 }
+
+// Exists reports whether p exists inside the root (following symlinks, as
+// the target itself would).
+func (r *Root) Exists(p string) bool {
+	fd, err := r.openat(p, unix.O_PATH, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}

@@ -18,7 +18,7 @@ import (
 // plain value so that it can be sent to a helper inside the build's user
 // namespace when the builder is not root.
 type FileOp struct {
-	Op    string // "create-dir", "create-file", "copy-file", "copy-dir", "move-contents" (of Root into Src)
+	Op    string // "create-dir", "create-file", "copy-file", "copy-dir", "move-contents" (of Root into Src), "symlink" (Path -> Src)
 	Root  string // host path of the root filesystem's staging directory
 	Path  string // path inside the image
 	Src   string // host path (copy-file, copy-dir), absolute
@@ -64,6 +64,8 @@ func (op FileOp) apply() error {
 		return r.WriteFile(op.Path, src, own)
 	case "copy-dir":
 		return op.copyDir(r)
+	case "symlink":
+		return r.Symlink(op.Src, op.Path, op.UID, op.GID)
 	}
 	return fmt.Errorf("unknown file operation %q", op.Op)
 }

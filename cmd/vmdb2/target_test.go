@@ -96,3 +96,32 @@ func TestFailingCommandShowsItsOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestResizeRootfs(t *testing.T) {
+	checkTools(t, "busybox", "debugfs")
+	spec := strings.Replace(targetSpec, "  - chroot: /\n", "  - create-dir: /usr/sbin\n  - create-dir: /etc/systemd/system\n  - create-file: /usr/sbin/parted\n    contents: fake\n  - resize-rootfs: /\n  - chroot: /\n", 1)
+	dir := writeWorkDir(t, spec)
+	r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img")
+	if r.code != 0 {
+		t.Fatalf("build failed: %s", r.stderr)
+	}
+	img := filepath.Join(dir, "out.img")
+	if m := statRE.FindStringSubmatch(debugfs(t, img, 1<<20, "stat /usr/sbin/resize-rootfs")); m == nil || m[1] != "0755" {
+		t.Errorf("script mode: %v", m)
+	}
+	if s := debugfs(t, img, 1<<20, "cat /usr/sbin/resize-rootfs"); !strings.Contains(s, "resize2fs -f") {
+		t.Errorf("script: %s", s)
+	}
+	if s := debugfs(t, img, 1<<20, "cat /etc/systemd/system/resize-rootfs.service"); !strings.Contains(s, "RequiredBy=local-fs-pre.target") {
+		t.Errorf("unit: %s", s)
+	}
+	link := debugfs(t, img, 1<<20, "stat /etc/systemd/system/systemd-remount-fs.service.requires/resize-rootfs.service")
+	if !strings.Contains(link, `Fast link dest: "/etc/systemd/system/resize-rootfs.service"`) {
+		t.Errorf("symlink: %s", link)
+	}
+	// Without parted in the image the step refuses, as vmdb2 does.
+	dir = writeWorkDir(t, strings.Replace(targetSpec, "  - chroot: /\n", "  - resize-rootfs: /\n  - chroot: /\n", 1))
+	if r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img"); r.code != 1 || !strings.Contains(r.stderr, "partprobe is not installed on image") {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
