@@ -1,0 +1,47 @@
+// Package grub makes a target tree bootable with GRUB without grub-install
+// and without a block device: it builds GRUB's core images with the
+// target's own grub-mkimage, writes /boot/grub/grub.cfg with the target's
+// own grub-mkconfig, and edits /etc/default/grub as vmdb2 does.
+//
+// Every tool runs inside the build's user namespace with the target tree as
+// its root (see package stage/userns), so the GRUB that builds the images is
+// the GRUB whose modules are in the tree, and nothing on the host is
+// mounted or changed.
+//
+//   - BIOS: [BuildBIOS] runs `grub-mkimage -O i386-pc` with biosdisk,
+//     part_msdos, part_gpt, the root filesystem's module and the commands a
+//     generated grub.cfg uses built in, an early config that finds the
+//     root filesystem by UUID (with a hint for the partition), and the
+//     static prefix (hd0,msdosN)/boot/grub or (hd0,gptN)/boot/grub as a
+//     fallback. It returns core.img and the target's boot.img, which
+//     package partition/bootcode writes into the image.
+//   - UEFI: [BuildEFI] runs `grub-mkimage -O x86_64-efi` (or the
+//     architecture's EFI target) with the same kind of early config;
+//     [InstallEFI] writes the result as EFI/BOOT/BOOTX64.EFI (the removable
+//     media path firmware boots without NVRAM entries) and
+//     EFI/debian/grubx64.efi into the ESP's staging directory.
+//   - Both copy the platform's modules to /boot/grub/<platform>/ as
+//     grub-install does, so that `insmod` in grub.cfg finds every module.
+//   - [MkConfig] runs the target's `grub-mkconfig -o /boot/grub/grub.cfg`.
+//     grub-mkconfig and its /etc/grub.d scripts ask grub-probe about the
+//     device holding / and /boot; with no block device that would fail. In
+//     the namespace only, a small shell script is bind-mounted over
+//     /usr/sbin/grub-probe that answers from what the build knows (the
+//     root filesystem's UUID, type, partition table and number; see
+//     [ProbeScript]), and /dev/disk/by-uuid/<UUID> is made to exist in the
+//     namespace's private /dev (10_linux only writes root=UUID=… when that
+//     path exists). Nothing of this is left in the tree: in the booted
+//     system, update-grub (run by kernel updates) uses the real grub-probe
+//     against the real disk.
+//   - [EditDefault] rewrites /etc/default/grub's content as vmdb2's grub
+//     step does (kernel parameters, GRUB_TIMEOUT, serial console).
+//
+// The host's grub-mkimage is never used: a host GRUB of another version
+// than the target's modules makes images that fail at boot with
+// "symbol not found". A consequence is that a tree of a foreign
+// architecture needs qemu-user (binfmt) on the host to run its
+// grub-mkimage.
+//
+// Secure Boot is not supported: a custom grub-mkimage image is not signed
+// (Debian's signed grubx64.efi with shim would be needed).
+package grub

@@ -1,0 +1,307 @@
+package grub
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+// Runner runs one command inside the build's user namespace. nil means
+// userns.Run.
+type Runner func(ctx context.Context, c userns.Cmd) error
+
+// Target is the tree GRUB is installed into and how commands run in it.
+type Target struct {
+	// Root is the host path of the target tree (the root tag's directory
+	// of the stage).
+	Root string
+	// Run runs commands in the namespace; nil means userns.Run.
+	Run Runner
+	// Log receives the output of the tools run; nil discards it (the tail
+	// of their error output is kept in errors either way).
+	Log io.Writer
+}
+
+// RootFS is what the build knows about the filesystem holding /boot/grub
+// (the root filesystem; a separate /boot is not supported yet).
+type RootFS struct {
+	// UUID is the filesystem UUID as blkid prints it.
+	UUID string
+	// Type is the Linux filesystem type: ext2, ext3, ext4, btrfs, xfs, f2fs
+	// or vfat.
+	Type string
+	// Table is the partition table type: "msdos" or "gpt".
+	Table string
+	// Partition is the partition number (1-based) of the filesystem.
+	Partition int
+	// PartUUID is the partition's PARTUUID as the Linux kernel shows it
+	// (the GPT partition GUID in lower case, or the msdos disk signature
+	// and number as "xxxxxxxx-NN"); "" if unknown.
+	PartUUID string
+	// Device is the name grub-mkconfig is told the root device has. It is
+	// only written into grub.cfg when the UUID cannot be used; ""
+	// means /dev/disk/by-uuid/<UUID>, which exists in every booted
+	// system with udev.
+	Device string
+}
+
+func (r RootFS) check() error {
+	if r.UUID == "" || strings.ContainsAny(r.UUID, " \t\n'\"\\$`;()") {
+		return fmt.Errorf("grub: root filesystem UUID %q is empty or not a UUID", r.UUID)
+	}
+	if _, err := grubFS(r.Type); err != nil {
+		return err
+	}
+	if r.Table != "msdos" && r.Table != "gpt" {
+		return fmt.Errorf("grub: partition table %q: want msdos or gpt", r.Table)
+	}
+	if r.Partition < 1 || r.Partition > 128 {
+		return fmt.Errorf("grub: partition number %d out of range", r.Partition)
+	}
+	if strings.ContainsAny(r.PartUUID+r.Device, " \t\n'\"\\$`;()") {
+		return fmt.Errorf("grub: PARTUUID %q or device %q holds characters a shell would interpret", r.PartUUID, r.Device)
+	}
+	return nil
+}
+
+// grubPart is GRUB's name of the partition: "msdos1", "gpt3".
+func (r RootFS) grubPart() string { return fmt.Sprintf("%s%d", r.Table, r.Partition) }
+
+func (r RootFS) device() string {
+	if r.Device != "" {
+		return r.Device
+	}
+	return "/dev/disk/by-uuid/" + r.UUID
+}
+
+// grubFS returns the name of GRUB's module (and of grub-probe's
+// --target=fs answer) for a Linux filesystem type.
+func grubFS(linuxType string) (string, error) {
+	switch linuxType {
+	case "ext2", "ext3", "ext4":
+		return "ext2", nil
+	case "vfat", "fat", "fat16", "fat32":
+		return "fat", nil
+	case "btrfs", "xfs", "f2fs":
+		return linuxType, nil
+	}
+	return "", fmt.Errorf("grub: GRUB cannot read a root filesystem of type %q here (ext2/3/4, btrfs, xfs, f2fs or vfat)", linuxType)
+}
+
+// BIOSModules are the modules built into core.img besides the partition
+// and filesystem modules. They are what grub.cfg from grub-mkconfig needs
+// before it can load modules from /boot/grub/i386-pc.
+var BIOSModules = []string{"biosdisk", "part_msdos", "part_gpt", "normal", "linux", "search",
+	"search_fs_uuid", "configfile", "echo", "test", "serial", "terminal", "gzio", "boot"}
+
+// EFIModules are the modules built into the EFI image besides the
+// filesystem module.
+var EFIModules = []string{"part_msdos", "part_gpt", "fat", "efi_gop", "all_video", "normal", "linux",
+	"search", "search_fs_uuid", "configfile", "echo", "test", "serial", "terminal", "gzio", "boot"}
+
+// EarlyConfig is the configuration embedded in the core images: find the
+// root filesystem by UUID (with hint, e.g. "hd0,msdos1", tried first) and
+// set the prefix there; GRUB's normal mode then reads $prefix/grub.cfg.
+func EarlyConfig(uuid, hint string) string {
+	h := ""
+	if hint != "" {
+		h = " --hint=" + hint
+	}
+	return fmt.Sprintf("search --no-floppy --fs-uuid --set=root%s %s\nset prefix=($root)/boot/grub\n", h, uuid)
+}
+
+// EFITargets maps Debian architectures to grub-mkimage's EFI target and
+// the removable-media file name.
+var EFITargets = map[string][2]string{
+	"amd64": {"x86_64-efi", "BOOTX64.EFI"},
+	"i386":  {"i386-efi", "BOOTIA32.EFI"},
+	"arm64": {"arm64-efi", "BOOTAA64.EFI"},
+	"armhf": {"arm-efi", "BOOTARM.EFI"},
+}
+
+// workDir is where a host directory is bind-mounted in the namespace to
+// pass files in and out.
+const workDir = "/run/vmdb2-grub"
+
+var defaultEnv = []string{
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root", "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive",
+}
+
+// runWith runs argv in the target with environment env, the host
+// directory work bind-mounted at workDir and extra binds.
+func (t Target) runWith(ctx context.Context, work string, env []string, binds []userns.Bind, argv ...string) error {
+	run := t.Run
+	if run == nil {
+		run = userns.Run
+	}
+	if t.Root == "" {
+		return fmt.Errorf("grub: no target tree given")
+	}
+	var tail tailBuffer
+	var out io.Writer = &tail
+	if t.Log != nil {
+		out = io.MultiWriter(t.Log, &tail)
+	}
+	c := userns.Cmd{
+		Root:    t.Root,
+		Argv:    argv,
+		Env:     env,
+		Virtual: true,
+		Binds:   append([]userns.Bind{{Source: work, Target: workDir}}, binds...),
+		Stdout:  out,
+		Stderr:  out,
+	}
+	if err := run(ctx, c); err != nil {
+		if s := strings.TrimSpace(tail.String()); s != "" {
+			return fmt.Errorf("grub: %s in the target: %w: %s", argv[0], err, strings.ReplaceAll(s, "\n", "; "))
+		}
+		return fmt.Errorf("grub: %s in the target: %w", argv[0], err)
+	}
+	return nil
+}
+
+// needTool checks that the target has a program, for a clearer message
+// than "not found" from inside the namespace.
+func (t Target) needTool(path, pkg string) error {
+	if _, err := os.Lstat(filepath.Join(t.Root, path)); err != nil {
+		return fmt.Errorf("grub: the target has no %s: install %s in it first (the target's own GRUB builds the images, so that they match its modules)", path, pkg)
+	}
+	return nil
+}
+
+// mkimage builds a GRUB image for platform in the target and returns it,
+// together with the named extra files of the platform directory.
+func (t Target) mkimage(ctx context.Context, platform, pkg, prefix, early string, modules []string, extra ...string) (img []byte, files map[string][]byte, err error) {
+	if err := t.needTool("usr/bin/grub-mkimage", "grub-common"); err != nil {
+		return nil, nil, err
+	}
+	libDir := "/usr/lib/grub/" + platform
+	if st, err := os.Stat(filepath.Join(t.Root, libDir)); err != nil || !st.IsDir() {
+		return nil, nil, fmt.Errorf("grub: the target has no %s: install %s in it first", libDir, pkg)
+	}
+	work, err := os.MkdirTemp("", "vmdb2-grub-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("grub: %w", err)
+	}
+	defer os.RemoveAll(work)
+	if err := os.WriteFile(filepath.Join(work, "load.cfg"), []byte(early), 0o644); err != nil {
+		return nil, nil, fmt.Errorf("grub: %w", err)
+	}
+	bootDir := "/boot/grub/" + platform
+	// As grub-install does: the modules go to /boot/grub/<platform> (for
+	// insmod at boot), and the image and its early config are kept there.
+	script := `set -e
+lib=$1 dir=$2 out=$3; shift 3
+mkdir -p "$dir"
+for f in "$lib"/*.mod "$lib"/*.lst; do [ -e "$f" ] && cp "$f" "$dir"/; done
+cp "$out/load.cfg" "$dir/load.cfg"
+grub-mkimage "$@"
+for f in $EXTRA; do cp "$lib/$f" "$out/$f"; done
+`
+	argv := []string{"/bin/sh", "-c", script, "sh", libDir, bootDir, workDir,
+		"-d", libDir, "-O", platform, "-o", workDir + "/core.img", "-c", workDir + "/load.cfg", "-p", prefix}
+	argv = append(argv, modules...)
+	env := append(append([]string{}, defaultEnv...), "EXTRA="+strings.Join(extra, " "))
+	if err := t.runWith(ctx, work, env, nil, argv...); err != nil {
+		return nil, nil, err
+	}
+	img, err = os.ReadFile(filepath.Join(work, "core.img"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("grub: reading the image grub-mkimage made: %w", err)
+	}
+	files = map[string][]byte{}
+	for _, f := range extra {
+		b, err := os.ReadFile(filepath.Join(work, f))
+		if err != nil {
+			return nil, nil, fmt.Errorf("grub: reading %s/%s of the target: %w", libDir, f, err)
+		}
+		files[f] = b
+	}
+	return img, files, nil
+}
+
+// BuildBIOS builds GRUB's core.img for BIOS booting from the target's
+// /usr/lib/grub/i386-pc (package grub-pc-bin) with the target's
+// grub-mkimage, and returns it with the target's boot.img. The modules
+// are also copied to /boot/grub/i386-pc/ of the target, with core.img's
+// early config as load.cfg, as grub-install does.
+func BuildBIOS(ctx context.Context, t Target, root RootFS) (coreImg, bootImg []byte, err error) {
+	if err := root.check(); err != nil {
+		return nil, nil, err
+	}
+	fs, _ := grubFS(root.Type)
+	hint := "hd0," + root.grubPart()
+	mods := append([]string{fs}, BIOSModules...)
+	core, files, err := t.mkimage(ctx, "i386-pc", "grub-pc-bin", "("+hint+")/boot/grub",
+		EarlyConfig(root.UUID, hint), mods, "boot.img")
+	if err != nil {
+		return nil, nil, err
+	}
+	return core, files["boot.img"], nil
+}
+
+// BuildEFI builds GRUB's EFI image for arch (a Debian architecture:
+// amd64, i386, arm64, armhf) from the target's /usr/lib/grub/<target>
+// (package grub-efi-<arch>-bin) with the target's grub-mkimage. The image
+// finds the root filesystem by UUID. The modules are also copied to
+// /boot/grub/<target>/ of the target.
+func BuildEFI(ctx context.Context, t Target, root RootFS, arch string) ([]byte, error) {
+	if err := root.check(); err != nil {
+		return nil, err
+	}
+	tgt, ok := EFITargets[arch]
+	if !ok {
+		return nil, fmt.Errorf("grub: GRUB UEFI package and target for %q unknown", arch)
+	}
+	fs, _ := grubFS(root.Type)
+	mods := append([]string{fs}, EFIModules...)
+	pkgArch := map[string]string{"x86_64-efi": "amd64", "i386-efi": "ia32", "arm64-efi": "arm64", "arm-efi": "arm"}[tgt[0]]
+	img, _, err := t.mkimage(ctx, tgt[0], "grub-efi-"+pkgArch+"-bin", "(hd0,"+root.grubPart()+")/boot/grub",
+		EarlyConfig(root.UUID, "hd0,"+root.grubPart()), mods)
+	return img, err
+}
+
+// InstallEFI writes an EFI image from BuildEFI into espDir, the staging
+// directory of the EFI system partition, as EFI/BOOT/<BOOTX64.EFI…> (the
+// removable-media path, which firmware boots without NVRAM entries) and
+// EFI/debian/grub<x64…>.efi (where Debian's grub-install puts it).
+func InstallEFI(espDir string, img []byte, arch string) error {
+	tgt, ok := EFITargets[arch]
+	if !ok {
+		return fmt.Errorf("grub: GRUB UEFI package and target for %q unknown", arch)
+	}
+	if len(img) < 2 || img[0] != 'M' || img[1] != 'Z' {
+		return fmt.Errorf("grub: the EFI image is not a PE executable")
+	}
+	debName := "grub" + strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(tgt[1], "BOOT"), ".EFI")) + ".efi"
+	for _, p := range []string{filepath.Join("EFI", "BOOT", tgt[1]), filepath.Join("EFI", "debian", debName)} {
+		full := filepath.Join(espDir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return fmt.Errorf("grub: %w", err)
+		}
+		if err := os.WriteFile(full, img, 0o644); err != nil {
+			return fmt.Errorf("grub: %w", err)
+		}
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 2 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2048 {
+		t.b = append([]byte(nil), t.b[len(t.b)-2048:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(bytes.ToValidUTF8(t.b, []byte("?"))) }
