@@ -1,0 +1,236 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap/internal/flock"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+// AptOptions describe one run of apt inside a target, as vmdb2's `apt`
+// step.
+type AptOptions struct {
+	// Root is the target's root directory on the host (the stage).
+	Root string
+	// Packages are the packages to install.
+	Packages []string
+	// Recommends installs recommended packages too (vmdb2's default);
+	// false adds --no-install-recommends.
+	Recommends bool
+	// Clean runs `apt-get clean` in the target afterwards (vmdb2's
+	// default), which leaves the shared cache alone.
+	Clean bool
+	// CacheDir is the shared cache of downloaded .deb files, bound over
+	// the target's /var/cache/apt/archives while apt runs. "" means
+	// DefaultCacheDir(); "-" disables it (apt then uses the target's own
+	// directory).
+	CacheDir string
+	// Stdout and Stderr receive apt's output; nil discards it.
+	Stdout, Stderr io.Writer
+	// Env are extra environment variables (KEY=VALUE), e.g. http_proxy.
+	Env []string
+}
+
+// aptOpts are the options every apt-get run gets: no _apt sandbox user
+// (downloads land in the shared cache owned by the namespace's root, which
+// the calling user can manage on the host), no pty for dpkg's output and no
+// fsync by dpkg. They are given on the command line, so nothing is left in
+// the target.
+var aptOpts = []string{
+	"-o", "APT::Sandbox::User=root",
+	"-o", "Dpkg::Use-Pty=0",
+	"-o", "Dpkg::Options::=--force-unsafe-io",
+	"-o", "Dpkg::Options::=--force-confold",
+	"-o", "DPkg::Lock::Timeout=600",
+}
+
+// cacheLockName is the lock file, in the shared cache, that serialises the
+// runs that download into it.
+const cacheLockName = ".vmdb2-lock"
+
+// AptUpdate runs `apt-get update` inside the target, as vmdb2's
+// qemu-debootstrap step does after installing. Only Root, CacheDir,
+// Stdout, Stderr and Env are used.
+func AptUpdate(ctx context.Context, o AptOptions) error {
+	o.Packages = nil
+	return aptRun(ctx, o, false)
+}
+
+// AptInstall installs o.Packages inside the target with apt-get, running
+// as root of the build's user namespace confined to o.Root with the
+// virtual filesystems mounted (package stage/userns: its Init must have
+// been called in main):
+//
+//	apt-get update
+//	apt-get -y --no-show-progress [--no-install-recommends] install PACKAGES
+//	apt-get clean                                   (if o.Clean)
+//
+// with DEBIAN_FRONTEND=noninteractive and the options in the package
+// documentation. Packages are downloaded into the shared cache (o.CacheDir)
+// while holding its lock, then installed from it; a package already in the
+// cache is not downloaded again.
+func AptInstall(ctx context.Context, o AptOptions) error {
+	if len(o.Packages) == 0 {
+		return nil
+	}
+	return aptRun(ctx, o, true)
+}
+
+func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
+	if ctx == nil {
+		return errors.New("apt: nil context")
+	}
+	if o.Root == "" {
+		return errors.New("apt: no target root directory given")
+	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return fmt.Errorf("apt: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err != nil {
+		return fmt.Errorf("apt: the target %s has no apt-get (%v): install a base system with the debootstrap step first", root, err)
+	}
+	cache := o.CacheDir
+	switch cache {
+	case "-":
+		cache = ""
+	case "":
+		if cache, err = DefaultCacheDir(); err != nil {
+			return err
+		}
+	}
+	if cache != "" {
+		if cache, err = filepath.Abs(cache); err != nil {
+			return fmt.Errorf("apt: %w", err)
+		}
+		if err := ensureCache(cache); err != nil {
+			return err
+		}
+	}
+
+	// The namespace binds a copy of the host's resolv.conf over the
+	// target's, if the target has one.
+	resolv := filepath.Join(root, "etc/resolv.conf")
+	if _, err := os.Lstat(resolv); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(resolv, nil, 0o644); err == nil {
+			defer func() {
+				if rerr := os.Remove(resolv); err == nil && rerr != nil {
+					err = fmt.Errorf("apt: %w", rerr)
+				}
+			}()
+		}
+	}
+
+	run := func(binds []userns.Bind, args ...string) error {
+		argv := append([]string{"apt-get"}, aptOpts...)
+		argv = append(argv, args...)
+		tail := &tailBuffer{max: 4 << 10}
+		err := userns.Run(ctx, userns.Cmd{
+			Root:    root,
+			Virtual: true,
+			Argv:    argv,
+			Env:     aptEnv(o.Env),
+			Binds:   binds,
+			Stdout:  io.MultiWriter(writerOr(o.Stdout), tail),
+			Stderr:  io.MultiWriter(writerOr(o.Stderr), tail),
+		})
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("apt: stopped: %w", err)
+		}
+		return fmt.Errorf("apt: %s in %s failed: %w%s", shellJoin(argv), root, err, tail.lastLines(12))
+	}
+
+	var binds []userns.Bind
+	if cache != "" {
+		binds = []userns.Bind{{Source: cache, Target: "/var/cache/apt/archives"}}
+	}
+	installArgs := []string{"-y", "--no-show-progress"}
+	if !o.Recommends {
+		installArgs = append(installArgs, "--no-install-recommends")
+	}
+	installArgs = append(installArgs, "install")
+	installArgs = append(installArgs, o.Packages...)
+
+	// Download with the cache locked; other builds wait.
+	err = func() error {
+		if cache != "" {
+			unlock, err := flock.Lock(ctx, filepath.Join(cache, cacheLockName))
+			if err != nil {
+				return fmt.Errorf("apt: the shared package cache: %w", err)
+			}
+			defer unlock()
+		}
+		if err := run(binds, "update"); err != nil {
+			return err
+		}
+		if !install {
+			return nil
+		}
+		if cache == "" {
+			return run(nil, installArgs...)
+		}
+		return run(binds, append([]string{"--download-only"}, installArgs...)...)
+	}()
+	if err != nil || !install {
+		return err
+	}
+	if cache != "" {
+		// Install from the cache without holding its lock: the .deb
+		// files are complete (apt renames them into place), and apt's
+		// own lock on the archives would make concurrent builds fail.
+		ro := []userns.Bind{{Source: cache, Target: "/var/cache/apt/archives", ReadOnly: true}}
+		if err := run(ro, append([]string{"-o", "Debug::NoLocking=true"}, installArgs...)...); err != nil {
+			return err
+		}
+	}
+	if o.Clean {
+		// Without the bind: this empties the target's own cache only.
+		return run(nil, "clean")
+	}
+	return nil
+}
+
+// aptEnv is the environment of apt inside the target.
+func aptEnv(extra []string) []string {
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root",
+		"LC_ALL=C.UTF-8",
+		"DEBIAN_FRONTEND=noninteractive",
+	}
+	return mergeEnv(env, []string{"http_proxy", "https_proxy", "no_proxy", "SOURCE_DATE_EPOCH"}, extra)
+}
+
+func shellJoin(argv []string) string {
+	s := ""
+	for i, a := range argv {
+		if i > 0 {
+			s += " "
+		}
+		if a == "" || containsSpecial(a) {
+			a = shellQuote(a)
+		}
+		s += a
+	}
+	return s
+}
+
+func containsSpecial(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case r == '-' || r == '_' || r == '.' || r == '/' || r == ':' || r == '=' || r == '+' || r == ',':
+		default:
+			return true
+		}
+	}
+	return false
+}

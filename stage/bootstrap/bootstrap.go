@@ -1,0 +1,308 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+// Bootstrap installs a Debian base system into o.Target, as vmdb2's
+// `debootstrap` and `qemu-debootstrap` steps do, running the engine as root
+// of the build's user namespace (package stage/userns, whose Init must have
+// been called in main). Target is created if needed; whether it must be
+// empty is the caller's business (see CheckEmpty).
+//
+// Device nodes that cannot be created are recorded in o.DeviceManifest
+// (see the package documentation). The error, if any, says what failed and
+// ends with the last lines the engine printed.
+func Bootstrap(ctx context.Context, o Options) error {
+	if ctx == nil {
+		return errors.New("bootstrap: nil context")
+	}
+	o, err := o.normalized()
+	if err != nil {
+		return err
+	}
+	if err := CheckArch(o.Arch); err != nil {
+		return err
+	}
+	prog := string(o.Engine)
+	if _, err := exec.LookPath(prog); err != nil {
+		return fmt.Errorf("bootstrap: %s is not installed: install it with 'apt-get install %s'", prog, prog)
+	}
+	if !canMknod() && o.DeviceManifest == "" {
+		return errors.New("bootstrap: an ordinary user cannot create the device nodes of /dev: give a device manifest file to record them in")
+	}
+	if err := userns.Available(); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := os.MkdirAll(o.Target, 0o755); err != nil {
+		return fmt.Errorf("bootstrap: creating the target: %w", err)
+	}
+	if err := ensureCache(o.CacheDir); err != nil {
+		return err
+	}
+
+	switch o.Engine {
+	case EngineMmdebstrap:
+		err = runMmdebstrap(ctx, o)
+	default:
+		err = runDebootstrap(ctx, o)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := finishDev(o.Target, o.DeviceManifest, buildTime(o.Env)); err != nil {
+		return err
+	}
+	if o.InstallKeyring {
+		if err := installKeyring(o.Keyring, o.Target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// engineEnv is the environment of the engine: a clean one (the host's
+// locale and variables do not leak into the target) plus o.Env.
+func engineEnv(extra []string) []string {
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root",
+		"LC_ALL=C.UTF-8",
+		"DEBIAN_FRONTEND=noninteractive",
+		"DEBCONF_NONINTERACTIVE_SEEN=true",
+	}
+	return mergeEnv(env, []string{"TMPDIR", "http_proxy", "https_proxy", "no_proxy", "SOURCE_DATE_EPOCH"}, extra)
+}
+
+// mergeEnv returns base plus the host's values of the variables named in
+// pass, plus extra, each variable once: a later value replaces an earlier
+// one.
+func mergeEnv(base, pass, extra []string) []string {
+	all := append([]string(nil), base...)
+	for _, k := range pass {
+		if v, ok := os.LookupEnv(k); ok {
+			all = append(all, k+"="+v)
+		}
+	}
+	all = append(all, extra...)
+	idx := map[string]int{}
+	var out []string
+	for _, kv := range all {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// runEngine runs argv as root of the build's namespace, without
+// confinement (the engine chroots into the target itself), and returns an
+// error ending with the tail of its output.
+func runEngine(ctx context.Context, o Options, argv, env []string, binds []userns.Bind) error {
+	tail := &tailBuffer{max: 4 << 10}
+	stdout := io.MultiWriter(writerOr(o.Stdout), tail)
+	stderr := io.MultiWriter(writerOr(o.Stderr), tail)
+	err := userns.Run(ctx, userns.Cmd{
+		Argv:   argv,
+		Env:    env,
+		Dir:    "/",
+		Binds:  binds,
+		Stdout: stdout,
+		Stderr: stderr,
+	})
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("bootstrap: %s stopped: %w", argv[0], err)
+	}
+	return fmt.Errorf("bootstrap: %s %s into %s failed: %w%s", argv[0], o.Suite, o.Target, err, tail.lastLines(12))
+}
+
+func runDebootstrap(ctx context.Context, o Options) (err error) {
+	argv := []string{"debootstrap", "--arch=" + o.Arch, "--variant=" + o.Variant,
+		"--components=" + strings.Join(o.Components, ",")}
+	if o.Keyring != "" {
+		argv = append(argv, "--keyring="+o.Keyring)
+	}
+	if len(o.Include) > 0 {
+		argv = append(argv, "--include="+strings.Join(o.Include, ","))
+	}
+	if o.CacheDir != "" {
+		argv = append(argv, "--cache-dir="+o.CacheDir)
+	}
+	argv = append(argv, o.Suite, o.Target, o.Mirror)
+
+	// mknod is refused in the namespace: bind the host's nodes over
+	// placeholders, and tell debootstrap it is in a container (lxc) so
+	// that it does not insist on a test mknod first.
+	hostBinds, created, err := preparePlaceholders(o.Target)
+	defer func() {
+		if rerr := removePlaceholders(created); err == nil {
+			err = rerr
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	var binds []userns.Bind
+	for _, b := range hostBinds {
+		binds = append(binds, userns.Bind{Source: b[0], Target: b[1]})
+	}
+	// dpkg without fsync while the base system is installed.
+	unsafe, err := addUnsafeIO(o.Target)
+	defer func() {
+		if rerr := unsafe(); err == nil {
+			err = rerr
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	env := engineEnv(append([]string{"container=lxc"}, o.Env...))
+	return runEngine(ctx, o, argv, env, binds)
+}
+
+func runMmdebstrap(ctx context.Context, o Options) error {
+	argv := []string{"mmdebstrap", "--mode=root", "--format=directory",
+		"--variant=" + o.Variant, "--architectures=" + o.Arch,
+		"--components=" + strings.Join(o.Components, ","),
+		`--aptopt=APT::Sandbox::User "root"`,
+		"--skip=check/empty"}
+	if o.Keyring != "" {
+		argv = append(argv, "--keyring="+o.Keyring)
+	}
+	if len(o.Include) > 0 {
+		argv = append(argv, "--include="+strings.Join(o.Include, ","))
+	}
+	if o.CacheDir != "" {
+		// Download into the shared cache: bind it over the target's
+		// archives for the whole run and keep mmdebstrap from emptying
+		// it; unbind before its final clean-up.
+		q := shellQuote(o.CacheDir)
+		argv = append(argv,
+			"--skip=essential/unlink",
+			`--setup-hook=mkdir -p "$1/var/cache/apt/archives" && mount --bind `+q+` "$1/var/cache/apt/archives"`,
+			`--customize-hook=umount "$1/var/cache/apt/archives"`,
+		)
+	}
+	argv = append(argv, o.Suite, o.Target, o.Mirror)
+	return runEngine(ctx, o, argv, engineEnv(o.Env), nil)
+}
+
+// unsafeIOFile is the dpkg configuration file that turns fsync off while
+// packages are installed; it never stays in the target.
+const unsafeIOFile = "etc/dpkg/dpkg.cfg.d/vmdb2-unsafe-io"
+
+// addUnsafeIO writes the dpkg force-unsafe-io file into root unless one is
+// there, and returns the function that removes it.
+func addUnsafeIO(root string) (func() error, error) {
+	p := filepath.Join(root, unsafeIOFile)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return func() error { return nil }, fmt.Errorf("bootstrap: %w", err)
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return func() error { return nil }, nil
+	}
+	if err != nil {
+		return func() error { return nil }, fmt.Errorf("bootstrap: %w", err)
+	}
+	_, err = f.WriteString("# written by vmdb2 for the duration of one step\nforce-unsafe-io\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	remove := func() error {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		remove()
+		return func() error { return nil }, fmt.Errorf("bootstrap: %w", err)
+	}
+	return remove, nil
+}
+
+// installKeyring copies the keyring file into the target's
+// /etc/apt/trusted.gpg.d, as .asc if it is ASCII-armoured, else as .gpg.
+func installKeyring(keyring, target string) error {
+	b, err := os.ReadFile(keyring)
+	if err != nil {
+		return fmt.Errorf("bootstrap: install_keyring: %w", err)
+	}
+	name := strings.TrimSuffix(filepath.Base(keyring), filepath.Ext(keyring))
+	ext := ".gpg"
+	if bytes.Contains(b[:min(len(b), 1024)], []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+		ext = ".asc"
+	}
+	dir := filepath.Join(target, "etc/apt/trusted.gpg.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bootstrap: install_keyring: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+ext), b, 0o644); err != nil {
+		return fmt.Errorf("bootstrap: install_keyring: %w", err)
+	}
+	return nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func writerOr(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// lastLines returns the last n lines written, as "\n  | line" text, or "".
+func (t *tailBuffer) lastLines(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if l = strings.TrimRight(l, "\r"); l != "" {
+			b.WriteString("\n  | " + l)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,115 @@
+// Package bootstrap installs a Debian base system into a stage directory,
+// running as root of the build's user namespace (package stage/userns), for
+// vmdb2's `debootstrap` and `qemu-debootstrap` steps, and runs apt inside
+// such a target for the `apt` step, with a package cache shared between
+// builds.
+//
+// # Engine
+//
+// [Bootstrap] runs the host's debootstrap (the default, [EngineDebootstrap])
+// or mmdebstrap --mode=root ([EngineMmdebstrap]) inside a namespace made by
+// userns.Run without a Root: the engine sees the host's files as the
+// namespace's root sees them, is root there, and chroots into the target
+// itself. The namespace's mapping is the one every step of the build uses
+// (ns 0 is the calling user), so the files it creates have the same owners
+// as those made by later steps. mmdebstrap's own --mode=unshare is not
+// used: it maps ns 0 to the first subordinate id instead.
+//
+// Measured on bookworm/amd64 (2 vCPUs shared with other work, the mirror
+// http://deb.debian.org; "rx" counted by a proxy in
+// stage/bootstrap/internal/measure, which prints these figures; the
+// package cache is empty for "cold" and filled by the cold run for "warm"):
+//
+//	engine       variant  user  cold          warm
+//	debootstrap  minbase  root  52.8 s, 41 MB  53.8 s, 9.2 MB
+//	mmdebstrap   minbase  root  70.7 s, 48 MB  (being measured)
+//
+// Both engines work as root and as an ordinary user. debootstrap is the
+// default because it is what vmdb2 runs (same package selection, same
+// output, same /dev) and it needs nothing but itself.
+//
+// # Device nodes
+//
+// mknod is refused in a user namespace, even to the namespace's root. While
+// debootstrap runs, the target's /dev holds empty placeholder files with the
+// host's null, zero, full, random, urandom and tty bind-mounted over them
+// (inside the namespace only), and placeholders for console and ptmx, so
+// that maintainer scripts reach real devices and debootstrap does not try
+// mknod (it is also told container=lxc, which skips its mknod test). After
+// the engine has finished, the placeholders are removed and /dev is
+// completed as debootstrap leaves it as real root: the links fd, stdin,
+// stdout and stderr, the directories pts and shm, and the character devices
+// console (5,1), full (1,7), null (1,3), ptmx (5,2), random (1,8),
+// tty (5,0), urandom (1,9) and zero (1,5), all mode 0666 and owned by
+// root (see [StandardDevices]). When the calling process is real root (not
+// in a namespace) it creates those nodes with mknod, so the stage is what
+// vmdb2 makes; otherwise (an ordinary user, or root in a container without
+// CAP_MKNOD) it records them in Options.DeviceManifest, in the format of
+// package stage/rootfs (rootfs.Manifest; entries for other paths in an
+// existing manifest are kept), for the image writer to add. The manifest is
+// required then, and Bootstrap says so before starting.
+//
+// # apt inside the target
+//
+// [AptInstall] runs apt-get confined to the target with the virtual
+// filesystems (userns.Cmd.Root and Virtual): `apt-get update`, then
+// `apt-get -y --no-show-progress [--no-install-recommends] install PKGS`,
+// then `apt-get clean` if asked, with DEBIAN_FRONTEND=noninteractive and
+// these options on the command line (so nothing is left in the image):
+// APT::Sandbox::User=root (the downloads then belong to the namespace's
+// root, that is the calling user, who can manage the shared cache on the
+// host; _apt would be a subordinate id), Dpkg::Use-Pty=0 and
+// Dpkg::Options::=--force-unsafe-io (dpkg does not fsync: the image is
+// written in one go at the end anyway). vmdb2 0.26 installs eatmydata into
+// the image for the same purpose; this package does not, so the image does
+// not gain a package the spec did not ask for.
+//
+// debootstrap runs dpkg itself, so during Bootstrap a dpkg configuration
+// file etc/dpkg/dpkg.cfg.d/vmdb2-unsafe-io with force-unsafe-io is in the
+// target; it is removed afterwards.
+//
+// # Shared package cache
+//
+// Downloaded .deb files go to one directory shared by every build of the
+// user: Options.CacheDir and AptOptions.CacheDir, by default
+// /var/cache/vmdb2/apt-archives for root and
+// $XDG_CACHE_HOME/vmdb2/apt-archives otherwise (see [DefaultCacheDir]).
+// debootstrap gets it as --cache-dir; mmdebstrap and apt get it bind-mounted
+// over the target's /var/cache/apt/archives inside the namespace (mmdebstrap
+// with --skip=essential/unlink and a hook that unbinds it before its clean-up).
+// The debs never stay in the target. AptInstall downloads with
+// --download-only while holding an flock on CacheDir/.vmdb2-lock, then
+// installs from the cache (read-only bind, apt's own locks off) without
+// holding it, so concurrent builds neither corrupt nor block on each other's
+// installs. A package already in the cache is not downloaded again; the
+// package lists (apt-get update, debootstrap's Packages file) are.
+// `apt-get clean` runs without the bind, so it empties only the target's
+// cache.
+//
+// # Other vmdb2 behaviour
+//
+//   - Arch defaults to the host's; a foreign architecture (qemu-debootstrap)
+//     needs the host to run its programs through binfmt_misc and
+//     qemu-user-static: [CheckArch] checks that (with arch-test when
+//     installed) and Bootstrap fails before doing anything if it cannot,
+//     saying to install qemu-user-static and binfmt-support. On bookworm
+//     qemu-debootstrap is only a wrapper for debootstrap, so both steps call
+//     Bootstrap; the qemu-debootstrap step then calls [AptUpdate].
+//   - install_keyring: vmdb2 0.26 ran `apt-key add`, which bookworm no
+//     longer has; the keyring file is copied instead to
+//     etc/apt/trusted.gpg.d/NAME.asc (ASCII-armoured) or NAME.gpg, and gnupg
+//     is not installed.
+//   - require_empty_target is the caller's: [CheckEmpty] gives vmdb2's
+//     message.
+//   - Like debootstrap, the engine copies the host's /etc/resolv.conf into
+//     the target. While AptInstall runs, the namespace binds a private copy
+//     of the host's over it, read-only: a package that replaces
+//     /etc/resolv.conf (resolvconf, systemd-resolved's postinst) fails with
+//     EBUSY there.
+//   - debootstrap warns that it cannot mount sysfs on the target's /sys (a
+//     fresh sysfs needs a network namespace); nothing in the base system
+//     needs it.
+//
+// Everything runs in namespaces of package stage/userns, so a program using
+// this package must call userns.Init first thing in main (and in TestMain).
+package bootstrap

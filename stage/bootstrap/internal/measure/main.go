@@ -1,0 +1,147 @@
+// Command measure times the bootstrap engines inside the build's user
+// namespace: for each engine and variant, one run with an empty package
+// cache (cold) and one with the cache it filled (warm), printing the wall
+// time, the bytes downloaded (counted by an HTTP proxy of its own that the
+// engine is told to use through http_proxy, so other traffic on the host
+// does not count) and whether the run worked. Run it as root and as an ordinary user with subordinate ids:
+//
+//	go run ./stage/bootstrap/internal/measure -suite bookworm -variants minbase,-
+//
+// It prints one line per run, e.g.
+//
+//	engine=debootstrap variant=minbase cache=cold time=52.8s rx=40.9MB tree=203MB uid=0 ok
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+func main() {
+	userns.Init()
+	suite := flag.String("suite", "bookworm", "suite to install")
+	mirror := flag.String("mirror", "http://deb.debian.org/debian", "mirror")
+	engines := flag.String("engines", "debootstrap,mmdebstrap", "engines to measure")
+	variants := flag.String("variants", "minbase,-", "variants to measure")
+	dir := flag.String("dir", "", "work directory (default: a new one in $TMPDIR, removed afterwards)")
+	verbose := flag.Bool("v", false, "show the engines' output")
+	flag.Parse()
+
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "bootstrap-measure-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		work = d
+		defer userns.RemoveAll(d)
+	}
+	proxy, err := startProxy()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	failed := false
+	for _, e := range strings.Split(*engines, ",") {
+		for _, v := range strings.Split(*variants, ",") {
+			cache := filepath.Join(work, "cache-"+e+"-"+v)
+			for _, temp := range []string{"cold", "warm"} {
+				target := filepath.Join(work, "target")
+				manifest := filepath.Join(work, "devices.json")
+				o := bootstrap.Options{
+					Suite: *suite, Mirror: *mirror, Variant: v,
+					Target: target, CacheDir: cache, DeviceManifest: manifest,
+					Engine: bootstrap.Engine(e),
+					Env:    []string{"http_proxy=" + proxy.url},
+				}
+				if *verbose {
+					o.Stdout, o.Stderr = os.Stderr, os.Stderr
+				}
+				rx0 := proxy.bytes.Load()
+				start := time.Now()
+				err := bootstrap.Bootstrap(context.Background(), o)
+				el := time.Since(start)
+				rx := proxy.bytes.Load() - rx0
+				size := du(target)
+				status := "ok"
+				if err != nil {
+					status = "FAILED: " + err.Error()
+					failed = true
+				}
+				fmt.Printf("engine=%s variant=%s cache=%s time=%.1fs rx=%.1fMB tree=%.0fMB uid=%d %s\n",
+					e, v, temp, el.Seconds(), float64(rx)/1e6, float64(size)/1e6, os.Geteuid(), status)
+				if err := userns.RemoveAll(target); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+				}
+				os.Remove(manifest)
+			}
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// countingProxy is a forward HTTP proxy that counts the bytes of the
+// response bodies it relays.
+type countingProxy struct {
+	url   string
+	bytes atomic.Int64
+}
+
+func startProxy() (*countingProxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("measure: proxy: %w", err)
+	}
+	p := &countingProxy{url: "http://" + l.Addr().String()}
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8}
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.IsAbs() || r.Method == http.MethodConnect {
+			http.Error(w, "only plain http proxying", http.StatusBadRequest)
+			return
+		}
+		out := r.Clone(r.Context())
+		out.RequestURI = ""
+		out.Header.Del("Proxy-Connection")
+		resp, err := tr.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		n, _ := io.Copy(w, resp.Body)
+		p.bytes.Add(n)
+	}))
+	return p, nil
+}
+
+// du sums the sizes of the regular files below dir (as far as this user
+// can see them).
+func du(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}

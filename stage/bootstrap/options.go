@@ -1,0 +1,203 @@
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Engine names the program that installs the base system.
+type Engine string
+
+// The engines Bootstrap can use. See the package documentation for why
+// EngineDebootstrap is the default.
+const (
+	EngineDebootstrap Engine = "debootstrap"
+	EngineMmdebstrap  Engine = "mmdebstrap"
+)
+
+// DefaultEngine is the engine used when Options.Engine is empty.
+const DefaultEngine = EngineDebootstrap
+
+// Options describe one base-system installation: the keys of vmdb2's
+// `debootstrap` and `qemu-debootstrap` steps, plus where things go.
+type Options struct {
+	// Suite is the release to install, e.g. "bookworm". Required.
+	Suite string
+	// Mirror is the Debian mirror, e.g. "http://deb.debian.org/debian".
+	// Required.
+	Mirror string
+	// Arch is the Debian architecture to install. "" means the host's
+	// (see HostArch). A foreign architecture needs qemu-user-static and
+	// binfmt-support on the host (see CheckArch).
+	Arch string
+	// Variant is debootstrap's variant: "" or "-" for the default
+	// (Priority required and important), "minbase", "buildd".
+	Variant string
+	// Components are the archive components; nil means [main].
+	Components []string
+	// Include are extra packages to install.
+	Include []string
+	// Keyring is a host file of trusted keys to check the mirror's
+	// Release file with (debootstrap --keyring). "" means the host's
+	// default keyrings.
+	Keyring string
+	// InstallKeyring copies Keyring into the target as
+	// etc/apt/trusted.gpg.d/<name>.gpg (binary keyring) or .asc (armoured)
+	// so that apt inside trusts the same keys. vmdb2 0.26 ran `apt-key add`
+	// instead, which no longer exists in bookworm.
+	InstallKeyring bool
+	// Target is the host directory to install into (the stage's root). It
+	// is created if missing.
+	Target string
+	// CacheDir is the shared cache of downloaded .deb files. "" means
+	// DefaultCacheDir(); "-" disables the cache.
+	CacheDir string
+	// DeviceManifest is a file (outside Target) where the device nodes
+	// that cannot be created in Target are recorded, in the format of
+	// package stage/rootfs (rootfs.Manifest). Entries already in it for
+	// other paths are kept. It is needed whenever this process cannot
+	// mknod (an ordinary user; root in a container without CAP_MKNOD);
+	// Bootstrap fails before starting if it is then "".
+	DeviceManifest string
+	// Engine selects the installer; "" means DefaultEngine.
+	Engine Engine
+	// Stdout and Stderr receive the engine's output; nil discards it.
+	Stdout, Stderr io.Writer
+	// Env are extra environment variables (KEY=VALUE) for the engine,
+	// e.g. http_proxy.
+	Env []string
+}
+
+// Defaults of vmdb2's debootstrap step.
+var defaultComponents = []string{"main"}
+
+// normalized returns o with defaults filled in, or an error saying what is
+// wrong with it.
+func (o Options) normalized() (Options, error) {
+	if o.Suite == "" || o.Mirror == "" {
+		return o, errors.New("bootstrap: the suite and the mirror must be given (missing arg for debootstrap step)")
+	}
+	if o.Target == "" {
+		return o, errors.New("bootstrap: no target directory given")
+	}
+	abs, err := filepath.Abs(o.Target)
+	if err != nil {
+		return o, fmt.Errorf("bootstrap: target %s: %w", o.Target, err)
+	}
+	o.Target = abs
+	if o.Arch == "" {
+		if o.Arch, err = HostArch(); err != nil {
+			return o, err
+		}
+	}
+	if o.Variant == "" {
+		o.Variant = "-"
+	}
+	switch o.Variant {
+	case "-", "minbase", "buildd":
+	default:
+		return o, fmt.Errorf("bootstrap: unknown variant %q: use \"-\" (the default), \"minbase\" or \"buildd\"", o.Variant)
+	}
+	if len(o.Components) == 0 {
+		o.Components = defaultComponents
+	}
+	for _, list := range [][]string{o.Components, o.Include} {
+		for _, s := range list {
+			if s == "" || strings.ContainsAny(s, ", \t\n") {
+				return o, fmt.Errorf("bootstrap: bad component or package name %q", s)
+			}
+		}
+	}
+	if o.Keyring != "" {
+		if o.Keyring, err = filepath.Abs(o.Keyring); err != nil {
+			return o, fmt.Errorf("bootstrap: keyring: %w", err)
+		}
+		if _, err := os.Stat(o.Keyring); err != nil {
+			return o, fmt.Errorf("bootstrap: keyring: %w", err)
+		}
+	} else if o.InstallKeyring {
+		return o, errors.New("bootstrap: install_keyring needs a keyring file")
+	}
+	switch o.CacheDir {
+	case "-":
+		o.CacheDir = ""
+	case "":
+		if o.CacheDir, err = DefaultCacheDir(); err != nil {
+			return o, err
+		}
+	default:
+		if o.CacheDir, err = filepath.Abs(o.CacheDir); err != nil {
+			return o, fmt.Errorf("bootstrap: cache directory: %w", err)
+		}
+	}
+	if o.DeviceManifest != "" {
+		if o.DeviceManifest, err = filepath.Abs(o.DeviceManifest); err != nil {
+			return o, fmt.Errorf("bootstrap: device manifest: %w", err)
+		}
+		if within(o.Target, o.DeviceManifest) {
+			return o, fmt.Errorf("bootstrap: the device manifest %s must be outside the target %s", o.DeviceManifest, o.Target)
+		}
+	}
+	if o.Engine == "" {
+		o.Engine = DefaultEngine
+	}
+	switch o.Engine {
+	case EngineDebootstrap, EngineMmdebstrap:
+	default:
+		return o, fmt.Errorf("bootstrap: unknown engine %q: use %q or %q", o.Engine, EngineDebootstrap, EngineMmdebstrap)
+	}
+	return o, nil
+}
+
+// within reports whether p is dir or below it (both absolute and clean).
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// DefaultCacheDir returns the shared cache of downloaded packages:
+// /var/cache/vmdb2/apt-archives for root, else
+// $XDG_CACHE_HOME/vmdb2/apt-archives (~/.cache/vmdb2/apt-archives).
+func DefaultCacheDir() (string, error) {
+	if os.Geteuid() == 0 {
+		return "/var/cache/vmdb2/apt-archives", nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: no cache directory for downloaded packages (%v): set XDG_CACHE_HOME or HOME", err)
+	}
+	return filepath.Join(d, "vmdb2", "apt-archives"), nil
+}
+
+// ensureCache creates the cache directory and its partial/ subdirectory,
+// owned by the caller (namespace root).
+func ensureCache(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "partial"), 0o755); err != nil {
+		return fmt.Errorf("bootstrap: creating the package cache: %w", err)
+	}
+	return nil
+}
+
+// goArchToDebian maps GOARCH values to Debian architecture names.
+var goArchToDebian = map[string]string{
+	"amd64": "amd64", "386": "i386", "arm64": "arm64", "arm": "armhf",
+	"ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64",
+	"mips64le": "mips64el", "mipsle": "mipsel", "loong64": "loong64",
+}
+
+// HostArch returns the host's Debian architecture: that of the running
+// program, as vmdb2 uses `dpkg --print-architecture`.
+func HostArch() (string, error) {
+	if a, ok := goArchToDebian[runtime.GOARCH]; ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("bootstrap: no Debian architecture known for GOARCH %s: give the arch explicitly", runtime.GOARCH)
+}
