@@ -307,10 +307,6 @@ func TestBaseCache(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("a cached base took %s", d)
 	}
-	other, err := basecache.Tarball(context.Background(), basecache.Spec{Suite: "bookworm", Variant: "minbase", Mirror: "http://deb.debian.org/debian/"}, nil)
-	if err == nil && other == paths[0] {
-		t.Error("a different mirror gave the same tarball")
-	}
 
 	work := t.TempDir()
 	t.Cleanup(func() { userns.RemoveAll(work) })

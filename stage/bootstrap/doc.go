@@ -15,18 +15,27 @@
 // as those made by later steps. mmdebstrap's own --mode=unshare is not
 // used: it maps ns 0 to the first subordinate id instead.
 //
-// Measured on bookworm/amd64 (2 vCPUs shared with other work, the mirror
-// http://deb.debian.org; "rx" counted by a proxy in
-// stage/bootstrap/internal/measure, which prints these figures; the
-// package cache is empty for "cold" and filled by the cold run for "warm"):
+// Measured on bookworm/amd64 with stage/bootstrap/internal/measure (which
+// prints these figures: "rx" is counted by an HTTP proxy of its own, so
+// other traffic does not count; "cold" starts with an empty package cache,
+// "warm" with the one the cold run filled). The host had 2 vCPUs shared
+// with other builds running at the same time, so the times are noisy (up
+// to +50%); the installed tree is 203 MB (debootstrap) and 168 MB
+// (mmdebstrap, which also removes apt's lists):
 //
-//	engine       variant  user  cold          warm
-//	debootstrap  minbase  root  52.8 s, 41 MB  53.8 s, 9.2 MB
-//	mmdebstrap   minbase  root  70.7 s, 48 MB  (being measured)
+//	engine       variant  user      cold           warm
+//	debootstrap  minbase  root      52.8 s, 41 MB   53.8 s, 9.2 MB
+//	debootstrap  minbase  ordinary  83.4 s, 41 MB  102.1 s, 8.9 MB (loaded host)
+//	mmdebstrap   minbase  root      70.7 s, 48 MB   63.4 s, 8.9 MB
 //
-// Both engines work as root and as an ordinary user. debootstrap is the
-// default because it is what vmdb2 runs (same package selection, same
-// output, same /dev) and it needs nothing but itself.
+// Both engines work inside the namespace, as root and as an ordinary user;
+// neither can mknod there (see below). The download is not what takes the
+// time (the mirror delivers 41 MB in a few seconds): unpacking and
+// configuring the packages is, and a warm cache saves only the .deb files,
+// not the package lists (about 9 MB for main). debootstrap is the default
+// because it is what vmdb2 runs (same package selection, same /dev, same
+// messages), it was no slower, and it takes a cache directory as an option,
+// where mmdebstrap needs mount hooks around its clean-up.
 //
 // # Device nodes
 //
