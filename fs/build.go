@@ -40,6 +40,9 @@ type Spec struct {
 	Run fstool.Runner
 	// TempDir is where scratch images go for types built beside the image.
 	TempDir string
+	// Devices are device nodes to add that the tree could not hold (built
+	// as an ordinary user); only ext filesystems can take them.
+	Devices []ext.Device
 }
 
 // Build builds the filesystem of spec into its region of the image.
@@ -47,13 +50,27 @@ func Build(ctx context.Context, spec Spec) error {
 	if err := Supported(spec.Type); err != nil {
 		return err
 	}
+	if len(spec.Devices) > 0 && !strings.HasPrefix(spec.Type, "ext") {
+		return fmt.Errorf("the tree has device nodes (%s, …) that an ordinary user cannot create; only ext2/3/4 filesystems can receive them afterwards: build as root, or use ext4", spec.Devices[0].Path)
+	}
 	args := fstool.NonEmpty(strings.Split(spec.Options, " "))
 	opts := fstool.Options{Label: spec.Label, UUID: spec.UUID, ExtraArgs: args, Time: spec.Time, TempDir: spec.TempDir}
 	switch spec.Type {
 	case "ext2", "ext3", "ext4":
-		return ext.Build(ctx, spec.Run, spec.Image, spec.Offset, spec.Size, spec.SrcDir, ext.Options{
+		err := ext.Build(ctx, spec.Run, spec.Image, spec.Offset, spec.Size, spec.SrcDir, ext.Options{
 			Type: spec.Type, Label: spec.Label, UUID: spec.UUID, HashSeed: spec.HashSeed, ExtraArgs: args, Time: spec.Time,
 		})
+		if err != nil {
+			return err
+		}
+		skipped, err := ext.AddDevices(ctx, spec.Run, spec.Image, spec.Offset, spec.Devices, spec.Time)
+		if err != nil {
+			return err
+		}
+		if len(skipped) > 0 {
+			return fmt.Errorf("device node %s: its directory is not in the filesystem", skipped[0].Path)
+		}
+		return nil
 	case "vfat":
 		fo, err := fat.ParseMkfsOptions(fat.Options{Label: spec.Label, VolumeID: spec.VolumeID, Time: spec.Time}, args)
 		if err != nil {

@@ -1,12 +1,95 @@
 package steps
 
-// cacheRootfsKind describes the `cache-rootfs` step: save the root filesystem tree as the --rootfs-tarball cache.
-// Running it is not implemented yet; planning and --dry-run know its keys.
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vmdb2-go/vmdb2/stage/rootfs"
+)
+
+// cacheRootfsKind saves every mounted filesystem's tree (the root tag's and
+// the nested ones) into --rootfs-tarball, unless that file already exists,
+// as vmdb2 does. The compression follows the name (.tar.gz, .tar.xz,
+// .tar.zst, .tar); the tarball is sorted, has numeric owners and, with
+// SOURCE_DATE_EPOCH, clamped mtimes, and is written atomically.
 var cacheRootfsKind = &Kind{
-	Name:    "cache-rootfs",
-	Summary: "save the root filesystem tree as the --rootfs-tarball cache",
+	Name:        "cache-rootfs",
+	Summary:     "save the root filesystem tree as the --rootfs-tarball cache",
+	Implemented: true,
+	Check: func(s *Step, report reportFunc) {
+		if _, err := tarOptions(s.Str("options")); err != nil {
+			report(s.KeyLine("options"), Error, "cache-rootfs: %v", err)
+		}
+	},
 	Keys: []Key{
 		{Name: "cache-rootfs", Type: TStr, Required: true},
 		{Name: "options", Type: TStr, Default: "--one-file-system"},
 	},
+	Run: func(b *Build, s *Step) error {
+		root, err := b.mountedTag(s.Str("cache-rootfs"))
+		if err != nil {
+			return err
+		}
+		tarball := b.Settings.RootfsTarball
+		if tarball == "" {
+			return errors.New("--rootfs-tarball MUST be set")
+		}
+		if _, err := os.Stat(tarball); err == nil {
+			b.Progress("%s exists: not caching again", tarball)
+			return nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		var dirs []string
+		for _, tag := range b.State.Tags.All() {
+			if !tag.Mounted {
+				continue
+			}
+			rel, err := filepath.Rel(root.Dir, tag.Dir)
+			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				return fmt.Errorf("tag %s is mounted outside %s and cannot be cached with it", tag.Name, root.Name)
+			}
+			b.Progress("tag %s mounted %s cached True", tag.Name, tag.MountPoint)
+			dirs = append(dirs, rel)
+		}
+		sort.Strings(dirs)
+		exclude, _ := tarOptions(s.Str("options"))
+		st, err := b.Stage()
+		if err != nil {
+			return err
+		}
+		b.Progress("caching rootdir %s as %s", root.Dir, tarball)
+		return rootfs.Pack(b.ctx, root.Dir, dirs, tarball, rootfs.PackOptions{
+			SourceDateEpoch: b.Settings.SourceDateEpoch,
+			DeviceManifest:  st.MetaPath("devices.json"),
+			Exclude:         exclude,
+		})
+	},
+}
+
+// tarOptions reads the GNU tar options vmdb2 passes through: the default
+// --one-file-system (nothing is mounted in the stage, so it has nothing to
+// skip) and --exclude=DIR; others are refused rather than silently ignored.
+func tarOptions(opts string) ([]string, error) {
+	var exclude []string
+	fields := strings.Fields(opts)
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		switch {
+		case f == "--one-file-system":
+		case strings.HasPrefix(f, "--exclude="):
+			exclude = append(exclude, strings.TrimPrefix(f, "--exclude="))
+		case f == "--exclude" && i+1 < len(fields):
+			i++
+			exclude = append(exclude, fields[i])
+		default:
+			return nil, fmt.Errorf("unsupported tar option %q in `options` (supported: --one-file-system, --exclude=DIR)", f)
+		}
+	}
+	return exclude, nil
 }

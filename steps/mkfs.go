@@ -2,8 +2,15 @@ package steps
 
 import (
 	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/vmdb2-go/vmdb2/fs"
+	"github.com/vmdb2-go/vmdb2/fs/ext"
+	"github.com/vmdb2-go/vmdb2/stage"
+	"github.com/vmdb2-go/vmdb2/stage/rootfs"
 )
 
 // mkfsKind chooses a partition's filesystem. Nothing is written yet: the
@@ -71,7 +78,12 @@ func (b *Build) buildFilesystem(tag *Tag, dir string) error {
 	if err != nil {
 		return err
 	}
+	devices, err := b.devicesFor(tag)
+	if err != nil {
+		return err
+	}
 	err = fs.Build(b.ctx, fs.Spec{
+		Devices: devices,
 		Type: tag.FSType, Image: tag.Image, Offset: tag.Offset, Size: tag.Size, SrcDir: dir,
 		Label: tag.Label, Options: tag.Options, UUID: tag.UUID, HashSeed: tag.HashSeed, VolumeID: tag.VolumeID,
 		Time: b.Settings.SourceDateEpoch, Run: b.ToolRunner(), TempDir: st.MetaPath(""),
@@ -91,4 +103,43 @@ func sizeText(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// devicesFor returns the device nodes recorded (by an unprivileged unpack or
+// debootstrap) for tag's filesystem: those of the tree the tag's directory
+// belongs to, below its mount point and not below a nested mount.
+func (b *Build) devicesFor(tag *Tag) ([]ext.Device, error) {
+	st, err := b.Stage()
+	if err != nil {
+		return nil, err
+	}
+	if tag.Name != b.devicesTag {
+		return nil, nil
+	}
+	recorded, err := rootfs.ReadManifest(st.MetaPath("devices.json"))
+	if err != nil || len(recorded) == 0 {
+		return nil, err
+	}
+	var nested []string
+	for _, other := range b.State.Tags.All() {
+		if other != tag && other.Mounted && other.MountOn != "" {
+			nested = append(nested, path.Clean(other.MountPoint))
+		}
+	}
+	var out []ext.Device
+next:
+	for _, d := range recorded {
+		for _, n := range nested {
+			if d.Path == n || strings.HasPrefix(d.Path, n+"/") {
+				continue next
+			}
+		}
+		mode, err := strconv.ParseUint(d.Mode, 8, 32)
+		if err != nil {
+			return nil, fmt.Errorf("device manifest: bad mode %q for %s", d.Mode, d.Path)
+		}
+		out = append(out, ext.Device{Path: d.Path, Block: d.Type == "b", Major: d.Major, Minor: d.Minor,
+			Perm: stage.ModeFromUnix(int64(mode)), UID: d.UID, GID: d.GID, Mtime: time.Unix(d.Mtime, 0)})
+	}
+	return out, nil
 }

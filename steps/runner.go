@@ -93,6 +93,9 @@ type Build struct {
 	ctx      context.Context
 	failed   bool
 	stage    *stage.Stage
+	// devicesTag is the tag whose tree the stage's device manifest
+	// describes (set by unpack-rootfs and debootstrap).
+	devicesTag string
 }
 
 // NewBuild prepares a build of plan.
