@@ -84,7 +84,7 @@ func (b *Build) buildFilesystem(tag *Tag, dir string) error {
 	}
 	err = fs.Build(b.ctx, fs.Spec{
 		Devices: devices,
-		Type: tag.FSType, Image: tag.Image, Offset: tag.Offset, Size: tag.Size, SrcDir: dir,
+		Type:    tag.FSType, Image: tag.Image, Offset: tag.Offset, Size: tag.Size, SrcDir: dir,
 		Label: tag.Label, Options: tag.Options, UUID: tag.UUID, HashSeed: tag.HashSeed, VolumeID: tag.VolumeID,
 		Time: b.Settings.SourceDateEpoch, Run: b.ToolRunner(), TempDir: st.MetaPath(""),
 	})
