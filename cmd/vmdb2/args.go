@@ -17,6 +17,7 @@ type options struct {
 	version       bool
 	help          bool
 	dryRun        bool
+	seed          string
 	variables     map[string]string
 	variableOrder []string
 }
@@ -42,6 +43,7 @@ var optSpecs = []optSpec{
 	{name: "version", set: func(o *options, _ string) error { o.version = true; return nil }},
 	{name: "help", short: "h", set: func(o *options, _ string) error { o.help = true; return nil }},
 	{name: "dry-run", set: func(o *options, _ string) error { o.dryRun = true; return nil }},
+	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
 }
 

@@ -244,3 +244,39 @@ func TestFileStepsImage(t *testing.T) {
 		t.Errorf("root and ordinary-user builds differ: %s vs %s", a, b)
 	}
 }
+
+// TestSeedChangesIDsOnly: another --seed changes the identifiers and, for
+// these small filesystems, nothing else that fstab shows.
+func TestSeedChangesIDs(t *testing.T) {
+	checkTools(t, "sfdisk", "mke2fs", "debugfs")
+	ids := func(seed string) (string, string) {
+		dir := writeWorkDir(t, fileStepsSpec)
+		args := []string{"spec.vmdb", "--output", "out.img"}
+		if seed != "" {
+			args = append(args, "--seed", seed)
+		}
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000", "TMPDIR="+filepath.Join(dir, "tmp"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		sf := exec.Command(sbin("sfdisk"), "-d", "out.img")
+		sf.Dir = dir
+		table, _ := sf.Output()
+		return string(table), debugfs(t, filepath.Join(dir, "out.img"), 65<<20, "cat /etc/fstab")
+	}
+	t1, f1 := ids("")
+	t2, f2 := ids("")
+	t3, f3 := ids("another seed")
+	if t1 != t2 || f1 != f2 {
+		t.Errorf("the default seed is not stable")
+	}
+	if t1 == t3 || f1 == f3 {
+		t.Errorf("--seed did not change the identifiers")
+	}
+	strip := regexp.MustCompile(`(?i)(label-id: |uuid=|UUID=)[0-9a-f-]+`)
+	if strip.ReplaceAllString(t1, "$1X") != strip.ReplaceAllString(t3, "$1X") || strip.ReplaceAllString(f1, "$1X") != strip.ReplaceAllString(f3, "$1X") {
+		t.Errorf("--seed changed more than identifiers:\n%s\n%s", t1, t3)
+	}
+}

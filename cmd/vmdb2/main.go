@@ -174,7 +174,7 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 	}
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
-		SourceDateEpoch: epoch,
+		SourceDateEpoch: epoch, Seed: opts.seed,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 
@@ -224,7 +224,7 @@ func indentMultiline(s string) string {
 	return strings.ReplaceAll(s, "\n", "\n      ")
 }
 
-const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--dry-run] SPEC"
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--dry-run] SPEC"
 
 func helpText() string {
 	var b strings.Builder
@@ -244,11 +244,17 @@ Options:
   -v, --verbose           show progress: each step, its duration, the commands
                           it runs and their output
   --log FILE              append a detailed, timestamped log to FILE
+  --seed STRING           the seed every identifier of the image (UUIDs, GUIDs,
+                          disk signature, volume ids) is derived from; default:
+                          a hash of the rendered spec, so rebuilds are identical
   --dry-run               check the spec and print the plan (each step, its
                           kind and its keys with defaults); change nothing
   --version               print the version and exit
   -h, --help              show this help and exit
 Long options may be abbreviated to any unambiguous prefix (--out, --verb).
+
+Environment: SOURCE_DATE_EPOCH sets (or clamps) every timestamp written;
+TMPDIR is where the build's private stage directory goes.
 
 Exit status: 0 success; 1 the spec is wrong or a step or teardown failed;
 2 wrong command line; 130 or 143 stopped by SIGINT or SIGTERM (after the
