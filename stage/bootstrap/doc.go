@@ -27,6 +27,7 @@
 //	debootstrap  minbase  root      52.8 s, 41 MB   53.8 s, 9.2 MB
 //	debootstrap  minbase  ordinary  83.4 s, 41 MB  102.1 s, 8.9 MB (loaded host)
 //	mmdebstrap   minbase  root      70.7 s, 48 MB   63.4 s, 8.9 MB
+//	mmdebstrap   minbase  ordinary  83.7 s, 48 MB  101.4 s, 8.9 MB (loaded host)
 //
 // Both engines work inside the namespace, as root and as an ordinary user;
 // neither can mknod there (see below). The download is not what takes the
