@@ -30,7 +30,9 @@
 //     root filesystem's UUID, type, partition table and number; see
 //     [ProbeScript]), and /dev/disk/by-uuid/<UUID> is made to exist in the
 //     namespace's private /dev (10_linux only writes root=UUID=… when that
-//     path exists). Nothing of this is left in the tree: in the booted
+//     path exists). grub-mkrelpath is replaced the same way (the real one
+//     would answer with the stage's host path, as the namespace's root
+//     is a bind mount of it). Nothing of this is left in the tree: in the booted
 //     system, update-grub (run by kernel updates) uses the real grub-probe
 //     against the real disk.
 //   - [EditDefault] rewrites /etc/default/grub's content as vmdb2's grub

@@ -71,14 +71,34 @@ esac
 `, root.device(), fs, root.UUID, partuuid, root.Table, part), nil
 }
 
+// MkrelpathScript stands in for grub-mkrelpath while grub-mkconfig runs.
+// The real one reads /proc/self/mountinfo, where the namespace's root is
+// a bind mount of the stage directory, and so answers with the host path
+// of the stage (/tmp/…/boot/vmlinuz) instead of /boot/vmlinuz. As every
+// path grub-mkconfig asks about is on the root filesystem, the path
+// relative to its filesystem's root is the canonical path itself.
+const MkrelpathScript = `#!/bin/sh
+# grub-mkrelpath stand-in, bind-mounted by vmdb2 while grub-mkconfig runs in
+# the build's namespace; the image itself keeps the real grub-mkrelpath.
+for a in "$@"; do
+	case "$a" in
+	-*) ;;
+	*) p=$(readlink -f -- "$a") || exit 1; echo "$p"; exit 0 ;;
+	esac
+done
+echo "grub-mkrelpath (vmdb2 stand-in): no path given" >&2
+exit 1
+`
+
 // MkConfig writes the target's /boot/grub/grub.cfg with the target's own
 // `grub-mkconfig -o /boot/grub/grub.cfg` (what vmdb2 runs), which reads
 // /etc/default/grub and /etc/grub.d. It runs in the namespace with the
 // grub-probe stand-in of ProbeScript bind-mounted over /usr/sbin/grub-probe
 // and an empty file at /dev/disk/by-uuid/<UUID> (and
 // /dev/disk/by-partuuid/<PARTUUID>) in the namespace's private /dev, so
-// that grub.cfg boots the kernel with root=UUID=<UUID>. Nothing of this is
-// left in the target.
+// that grub.cfg boots the kernel with root=UUID=<UUID>; the stand-in of
+// MkrelpathScript replaces /usr/bin/grub-mkrelpath the same way. Nothing
+// of this is left in the target.
 func MkConfig(ctx context.Context, t Target, root RootFS) error {
 	script, err := ProbeScript(root)
 	if err != nil {
@@ -90,6 +110,9 @@ func MkConfig(ctx context.Context, t Target, root RootFS) error {
 	if err := t.needTool("usr/sbin/grub-probe", "grub-common"); err != nil {
 		return err
 	}
+	if err := t.needTool("usr/bin/grub-mkrelpath", "grub-common"); err != nil {
+		return err
+	}
 	work, err := os.MkdirTemp("", "vmdb2-grub-")
 	if err != nil {
 		return fmt.Errorf("grub: %w", err)
@@ -99,12 +122,17 @@ func MkConfig(ctx context.Context, t Target, root RootFS) error {
 	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
 		return fmt.Errorf("grub: %w", err)
 	}
+	relpath := filepath.Join(work, "grub-mkrelpath")
+	if err := os.WriteFile(relpath, []byte(MkrelpathScript), 0o755); err != nil {
+		return fmt.Errorf("grub: %w", err)
+	}
 	node := filepath.Join(work, "device")
 	if err := os.WriteFile(node, nil, 0o644); err != nil {
 		return fmt.Errorf("grub: %w", err)
 	}
 	binds := []userns.Bind{
 		{Source: probe, Target: "/usr/sbin/grub-probe", ReadOnly: true},
+		{Source: relpath, Target: "/usr/bin/grub-mkrelpath", ReadOnly: true},
 		{Source: node, Target: "/dev/disk/by-uuid/" + root.UUID, ReadOnly: true},
 	}
 	if root.PartUUID != "" {
