@@ -35,8 +35,9 @@ func (f Firmware) String() string {
 	return "BIOS (SeaBIOS)"
 }
 
-// QEMU is the emulator Boot runs.
-const QEMU = "qemu-system-x86_64"
+// QEMU is the emulator Boot runs (a variable so that tests can put a
+// stand-in there).
+var QEMU = "qemu-system-x86_64"
 
 // OVMF firmware files (Debian bookworm's ovmf package).
 var (
@@ -318,7 +319,8 @@ func (vm *VM) Login(user string) error {
 	return nil
 }
 
-// Run runs cmd in the logged-in shell and returns what it printed
+// Run runs cmd in the logged-in shell (so `cd` and variables persist, and
+// `exit` logs out) and returns what it printed
 // (stdout and stderr, lines joined with "\n", no trailing newline). A
 // non-zero exit status is an error that includes the output.
 func (vm *VM) Run(cmd string, timeout time.Duration) (string, error) {
