@@ -39,7 +39,7 @@ func Bootstrap(ctx context.Context, o Options) error {
 	if _, err := exec.LookPath(prog); err != nil {
 		return fmt.Errorf("bootstrap: %s is not installed: install it with 'apt-get install %s'", prog, prog)
 	}
-	if !canMknod() && o.DeviceManifest == "" {
+	if (!canMknod() || o.RecordDevices) && o.DeviceManifest == "" {
 		return errors.New("bootstrap: an ordinary user cannot create the device nodes of /dev: give a device manifest file to record them in")
 	}
 	if err := userns.Available(); err != nil {
@@ -61,7 +61,7 @@ func Bootstrap(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if _, err := finishDev(o.Target, o.DeviceManifest, buildTime(o.Env)); err != nil {
+	if _, err := finishDev(o.Target, o.DeviceManifest, buildTime(o.Env), o.RecordDevices); err != nil {
 		return err
 	}
 	if o.InstallKeyring {

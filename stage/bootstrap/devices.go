@@ -126,7 +126,7 @@ func removePlaceholders(created []string) error {
 // else recorded in the device manifest), the fd/stdin/stdout/stderr links
 // and the pts and shm directories. It returns the devices recorded in the
 // manifest.
-func finishDev(target, manifest string, mtime int64) ([]rootfs.Device, error) {
+func finishDev(target, manifest string, mtime int64, record bool) ([]rootfs.Device, error) {
 	dev := filepath.Join(target, "dev")
 	if err := os.MkdirAll(dev, 0o755); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
@@ -146,7 +146,7 @@ func finishDev(target, manifest string, mtime int64) ([]rootfs.Device, error) {
 		}
 	}
 	var missing []rootfs.Device
-	tryMknod := canMknod()
+	tryMknod := canMknod() && !record
 	for _, d := range StandardDevices(mtime) {
 		p := filepath.Join(target, d.Path)
 		var st unix.Stat_t

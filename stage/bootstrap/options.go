@@ -64,6 +64,10 @@ type Options struct {
 	// mknod (an ordinary user; root in a container without CAP_MKNOD);
 	// Bootstrap fails before starting if it is then "".
 	DeviceManifest string
+	// RecordDevices records the device nodes in DeviceManifest even when
+	// this process could create them (as real root), so that a build as
+	// root and one as an ordinary user give the same image.
+	RecordDevices bool
 	// Engine selects the installer; "" means DefaultEngine.
 	Engine Engine
 	// Stdout and Stderr receive the engine's output; nil discards it.
