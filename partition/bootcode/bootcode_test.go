@@ -312,6 +312,18 @@ func TestRealGRUBImages(t *testing.T) {
 	if !bytes.Equal(after[512:512+n], padded) {
 		t.Error("at LBA 1, core.img should be written unchanged")
 	}
+
+	// The real core.img in a gap of a few sectors, and on gpt without a
+	// BIOS boot partition.
+	small := makeDisk(t, "msdos", [3]string{"8s", "100%", ""})
+	var tb *TooBigError
+	if err := InstallBIOS(small, bootImg, coreImg); !errors.As(err, &tb) || tb.Have != 7 {
+		t.Errorf("real core.img in a 7-sector gap: %v", err)
+	}
+	nobb := makeDisk(t, "gpt", [3]string{"1MiB", "100%", ""})
+	if err := InstallBIOS(nobb, bootImg, coreImg); !errors.Is(err, ErrNoBIOSBootPartition) {
+		t.Errorf("real core.img on gpt without BIOS boot partition: %v", err)
+	}
 }
 
 func sfdisk(t *testing.T, img string) {
