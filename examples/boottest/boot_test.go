@@ -210,7 +210,7 @@ func boot(t *testing.T, img string, fw boottest.Firmware, wantUUID string) {
 		t.Fatal(err)
 	}
 	grubAt := vm.Elapsed()
-	if i, err := vm.Expect(bootTimeout, `login:`, `error: [^\r\n]*`, `Kernel panic[^\r\n]*`, `Gave up waiting[^\r\n]*`); err != nil {
+	if i, err := vm.Expect(bootTimeout, `login:`, `error: (file|you need|disk|no such|unknown filesystem)[^\r\n]*`, `Kernel panic[^\r\n]*`, `Gave up waiting[^\r\n]*`); err != nil {
 		t.Fatal(err)
 	} else if i != 0 {
 		t.Fatalf("boot failed after %v (see the console below)", vm.Elapsed().Round(100*time.Millisecond))
