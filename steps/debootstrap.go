@@ -1,11 +1,23 @@
 package steps
 
-// debootstrapKind describes the `debootstrap` step: install a Debian base system into the target.
-// Running it is not implemented yet; planning and --dry-run know its keys.
+import (
+	"io"
+
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
+)
+
+// debootstrapKind installs a Debian base system into the target tag's tree
+// with debootstrap, run as root of the build's user namespace (so it works
+// as an ordinary user), with a package cache shared between builds. Device
+// nodes are recorded and added to the filesystem when it is built, both as
+// root and as an ordinary user, so the two give the same image. The
+// architecture becomes the build's (also when the step is skipped), as in
+// vmdb2.
 var debootstrapKind = &Kind{
-	Name:    "debootstrap",
-	Summary: "install a Debian base system into the target",
-	Check:   checkDebootstrap,
+	Name:        "debootstrap",
+	Summary:     "install a Debian base system into the target",
+	Implemented: true,
+	Check:       checkDebootstrap,
 	Keys: []Key{
 		{Name: "debootstrap", Type: TStr, Required: true},
 		{Name: "target", Type: TStr, Required: true},
@@ -18,4 +30,54 @@ var debootstrapKind = &Kind{
 		{Name: "include", Type: TList, Default: []string{}},
 		{Name: "require_empty_target", Type: TBool, Default: true},
 	},
+	Run: func(b *Build, s *Step) error {
+		return b.bootstrap(s, s.Str("debootstrap"), s.Bool("require_empty_target"), s.Strings("include"), s.Bool("install_keyring"))
+	},
+	RunEvenIfSkipped: func(b *Build, s *Step) error {
+		if a := s.Str("arch"); a != "" {
+			b.State.Arch = a
+		}
+		return nil
+	},
+}
+
+// bootstrap runs the debootstrap engine for the debootstrap and
+// qemu-debootstrap steps.
+func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []string, installKeyring bool) error {
+	tag, err := b.mountedTag(s.Str("target"))
+	if err != nil {
+		return err
+	}
+	if requireEmpty {
+		if err := bootstrap.CheckEmpty(tag.Dir); err != nil {
+			return err
+		}
+	}
+	arch := s.Str("arch")
+	if arch == "" {
+		arch = b.State.Arch
+	}
+	b.State.Arch = arch
+	if err := bootstrap.CheckArch(arch); err != nil {
+		return err
+	}
+	st, err := b.Stage()
+	if err != nil {
+		return err
+	}
+	b.Progress("Installing Debian %s (%s) from %s", suite, arch, s.Str("mirror"))
+	err = b.streamed(func(w io.Writer) error {
+		return bootstrap.Bootstrap(b.ctx, bootstrap.Options{
+			Suite: suite, Mirror: s.Str("mirror"), Arch: arch, Variant: s.Str("variant"),
+			Components: s.Strings("components"), Include: include,
+			Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
+			Target: tag.Dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
+			Stdout: w, Stderr: w, Env: b.buildEnv(),
+		})
+	})
+	if err != nil {
+		return err
+	}
+	b.devicesTag = tag.Name
+	return nil
 }

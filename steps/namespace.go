@@ -3,6 +3,7 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -61,4 +62,32 @@ func (b *Build) mountedTag(name string) (*Tag, error) {
 		return nil, fmt.Errorf("tag %s is not mounted (add a `mount: %s` step before this one)", name, name)
 	}
 	return tag, nil
+}
+
+// streamed runs fn with a writer whose lines are reported as command output
+// (live with -v, always logged); an error from fn gets the last lines
+// appended.
+func (b *Build) streamed(fn func(w io.Writer) error) error {
+	tail := &lineTail{max: tailLines, emit: func(line string) { b.emit(Event{Kind: Output, Text: line}) }}
+	err := fn(tail)
+	tail.flush()
+	if err == nil {
+		return nil
+	}
+	if b.ctx.Err() != nil {
+		return fmt.Errorf("%v: %w", err, ErrInterrupted)
+	}
+	if lines := tail.last(); len(lines) > 0 {
+		return fmt.Errorf("%w; the last output:\n    %s", err, strings.Join(lines, "\n    "))
+	}
+	return err
+}
+
+// buildEnv is the environment steps pass to tools that honour
+// SOURCE_DATE_EPOCH.
+func (b *Build) buildEnv() []string {
+	if b.Settings.SourceDateEpoch.IsZero() {
+		return nil
+	}
+	return []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", b.Settings.SourceDateEpoch.Unix())}
 }

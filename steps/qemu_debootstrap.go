@@ -1,11 +1,20 @@
 package steps
 
-// qemuDebootstrapKind describes the `qemu-debootstrap` step: install a Debian base system of a foreign architecture.
-// Running it is not implemented yet; planning and --dry-run know its keys.
+import (
+	"io"
+
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
+)
+
+// qemuDebootstrapKind is debootstrap for a foreign architecture, which needs
+// the host's qemu-user-static binfmt handlers (checked before anything
+// starts). Like vmdb2 it runs `apt-get update` in the target afterwards,
+// also when skipped (once, where vmdb2 runs it twice).
 var qemuDebootstrapKind = &Kind{
-	Name:    "qemu-debootstrap",
-	Summary: "install a Debian base system of a foreign architecture",
-	Check:   checkDebootstrap,
+	Name:        "qemu-debootstrap",
+	Summary:     "install a Debian base system of a foreign architecture",
+	Implemented: true,
+	Check:       checkDebootstrap,
 	Keys: []Key{
 		{Name: "qemu-debootstrap", Type: TStr, Required: true},
 		{Name: "target", Type: TStr, Required: true},
@@ -14,5 +23,18 @@ var qemuDebootstrapKind = &Kind{
 		{Name: "keyring", Type: TStr, Default: ""},
 		{Name: "variant", Type: TStr, Default: "-"},
 		{Name: "components", Type: TList, Default: []string{"main"}},
+	},
+	Run: func(b *Build, s *Step) error {
+		return b.bootstrap(s, s.Str("qemu-debootstrap"), true, nil, false)
+	},
+	RunEvenIfSkipped: func(b *Build, s *Step) error {
+		b.State.Arch = s.Str("arch")
+		tag, err := b.mountedTag(s.Str("target"))
+		if err != nil {
+			return err
+		}
+		return b.streamed(func(w io.Writer) error {
+			return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: tag.Dir, Stdout: w, Stderr: w, Env: b.buildEnv()})
+		})
 	},
 }
