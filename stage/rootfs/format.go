@@ -106,11 +106,15 @@ func lookPath(name string) string {
 // one CPU, and --threads=1 anywhere, select the single-threaded mode, whose
 // output differs).
 func xzArgs() []string {
-	n := runtime.NumCPU()
-	if n < 2 {
-		n = 2
-	}
-	return []string{"-6", "--threads=" + strconv.Itoa(n), "--block-size=16MiB", "--no-adjust", "-c"}
+	return xzArgsThreads(max(2, runtime.NumCPU()))
+}
+
+// xzBlockSize is a variable so that tests can check determinism on small
+// inputs.
+var xzBlockSize = "16MiB"
+
+func xzArgsThreads(n int) []string {
+	return []string{"-6", "--threads=" + strconv.Itoa(n), "--block-size=" + xzBlockSize, "--no-adjust", "-c"}
 }
 
 // compressor returns a writer that compresses into w; closing it flushes
@@ -256,4 +260,3 @@ func (p *progReader) Close() error {
 	}
 	return nil
 }
-
