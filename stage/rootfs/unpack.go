@@ -331,6 +331,12 @@ func (x *extractor) create(h *tar.Header, rel string, pfd int, base string, tr i
 		if err != nil || trel == "" {
 			return fmt.Errorf("hard link to %q: refused", h.Linkname)
 		}
+		if trel == rel {
+			// GNU tar archives a directory named twice (vmdb2's ". ./boot/efi"
+			// over one filesystem) with links of files to themselves.
+			var st unix.Stat_t
+			return unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}
 		if d, ok := x.devAt[trel]; ok {
 			d.Path = "/" + rel
 			x.devAt[rel] = d
