@@ -28,7 +28,11 @@ const envRequire = "VMDB2_USERNS_REQUIRE" // fail, not skip, when namespaces are
 
 func TestMain(m *testing.M) {
 	userns.Init()
-	os.Exit(m.Run())
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
 }
 
 var (
