@@ -1,11 +1,33 @@
 package steps
 
-// grubKind describes the `grub` step: install the GRUB boot loader (bios, uefi or ieee1275).
-// Running it is not implemented yet; planning and --dry-run know its keys.
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vmdb2-go/vmdb2/partition"
+	"github.com/vmdb2-go/vmdb2/partition/bootcode"
+	"github.com/vmdb2-go/vmdb2/stage"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
+	"github.com/vmdb2-go/vmdb2/stage/grub"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+// grubKind installs GRUB without grub-install on a device: the target's
+// grub packages are installed as vmdb2 does, /etc/default/grub gets
+// vmdb2's settings, the target's own grub-mkconfig writes grub.cfg (its
+// device probes answered from the build's tag table), the target's
+// grub-mkimage builds the boot images, and this program writes boot.img and
+// core.img into the MBR gap or BIOS boot partition (bios), or
+// EFI/BOOT/BOOTX64.EFI and EFI/debian/grubx64.efi into the ESP (uefi).
 var grubKind = &Kind{
-	Name:    "grub",
-	Summary: "install the GRUB boot loader (bios, uefi or ieee1275)",
-	Check:   checkGrub,
+	Name:        "grub",
+	Summary:     "install the GRUB boot loader (bios or uefi)",
+	Implemented: true,
+	Check:       checkGrub,
 	Keys: []Key{
 		{Name: "grub", Type: TStr, Required: true},
 		{Name: "tag", Type: TStr, Default: ""},
@@ -19,4 +41,183 @@ var grubKind = &Kind{
 		{Name: "timeout", Type: TInt, Default: 0},
 		{Name: "rootfs", Type: TStr, Default: "", Legacy: "vmdb2 0.13's name of `tag`; used as `tag` when `tag` and `root-fs` are not given"},
 	},
+	Run: runGrub,
+}
+
+func runGrub(b *Build, s *Step) error {
+	flavour := s.Str("grub")
+	if flavour == "ieee1275" {
+		return errors.New("grub: ieee1275 (PowerPC) is not implemented in this version")
+	}
+	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
+	if name == "" {
+		return errors.New("grub: give the root filesystem's tag in `tag`")
+	}
+	root, err := b.mountedTag(name)
+	if err != nil {
+		return err
+	}
+	if root.PartNumber == 0 || root.UUIDText == "" {
+		return fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name)
+	}
+	if dev := s.Str("image-dev"); dev != "" && dev != root.Image {
+		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, root.Image, root.Name)
+	}
+	d, err := partition.Open(root.Image)
+	if err != nil {
+		return err
+	}
+	table := d.Label()
+	part, _ := d.Partition(root.PartNumber)
+	sig := d.MBRSignature()
+	d.Close()
+
+	// Everything that can be checked is checked before anything is written.
+	var esp *Tag
+	switch flavour {
+	case "uefi":
+		esp, err = b.mountedTag(firstNonEmpty(s.Str("efi"), s.Str("efi-part")))
+		if err != nil {
+			return fmt.Errorf("grub: the EFI system partition: %w", err)
+		}
+		if esp.FSType != "vfat" {
+			return fmt.Errorf("grub: the EFI system partition %s must be vfat, not %q", esp.Name, esp.FSType)
+		}
+		if _, ok := grub.EFITargets[b.State.Arch]; !ok {
+			return fmt.Errorf("GRUB UEFI package and target for %q unknown", b.State.Arch)
+		}
+	case "bios":
+		d, err := partition.Open(root.Image)
+		if err != nil {
+			return err
+		}
+		_, err = bootcode.Place(d, 1)
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("grub: no room for GRUB's core.img: %w", err)
+		}
+	}
+	b.Progress("Installing GRUB for %s", strings.ToUpper(flavour))
+
+	if err := b.installGrubPackages(root, flavour); err != nil {
+		return err
+	}
+	if err := b.editGrubDefaults(root, s); err != nil {
+		return err
+	}
+	rfs := grub.RootFS{UUID: root.UUIDText, Type: root.FSType, Table: table, Partition: root.PartNumber}
+	if table == "gpt" {
+		rfs.PartUUID = strings.ToLower(part.GUID.String())
+	} else {
+		rfs.PartUUID = fmt.Sprintf("%08x-%02d", sig, root.PartNumber)
+	}
+	return b.streamed(func(w io.Writer) error {
+		t := grub.Target{Root: root.Dir, Run: b.nsRunner(w), Log: w}
+		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+			return err
+		}
+		switch flavour {
+		case "bios":
+			core, boot, err := grub.BuildBIOS(b.ctx, t, rfs)
+			if err != nil {
+				return err
+			}
+			return bootcode.InstallBIOS(root.Image, boot, core)
+		case "uefi":
+			img, err := grub.BuildEFI(b.ctx, t, rfs, b.State.Arch)
+			if err != nil {
+				return err
+			}
+			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: esp.Dir, Path: "/EFI", Perm: 0o755}); err != nil {
+				return err
+			}
+			if err := grub.InstallEFI(esp.Dir, img, b.State.Arch); err != nil {
+				return err
+			}
+			return b.setESPFlag(esp)
+		}
+		return nil
+	})
+}
+
+// installGrubPackages installs GRUB in the target as vmdb2 does (grub-pc
+// for BIOS, grub-efi-<arch> for UEFI). When both flavours go into one image
+// (a hybrid), the second gets only its -bin package, since Debian's
+// grub-pc and grub-efi-* conflict.
+func (b *Build) installGrubPackages(root *Tag, flavour string) error {
+	r, err := stage.OpenRoot(root.Dir)
+	if err != nil {
+		return err
+	}
+	hasPC := r.Exists("/usr/sbin/grub-install") && r.Exists("/usr/lib/grub/i386-pc/modinfo.sh")
+	hasEFI := r.Exists("/usr/lib/grub/x86_64-efi/modinfo.sh") || r.Exists("/usr/lib/grub/arm64-efi/modinfo.sh")
+	r.Close()
+	var pkg string
+	switch flavour {
+	case "bios":
+		pkg = "grub-pc"
+		if hasEFI {
+			pkg = "grub-pc-bin"
+		}
+	case "uefi":
+		pkg = grub.EFITargets[b.State.Arch][0]
+		if hasPC {
+			pkg += "-bin"
+		}
+	}
+	return b.streamed(func(w io.Writer) error {
+		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
+			Root: root.Dir, Packages: []string{pkg}, Recommends: true, Clean: true,
+			Stdout: w, Stderr: w, Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
+		})
+	})
+}
+
+// editGrubDefaults applies vmdb2's /etc/default/grub changes: kernel
+// parameters, serial console, timeout, quiet.
+func (b *Build) editGrubDefaults(root *Tag, s *Step) error {
+	r, err := stage.OpenRoot(root.Dir)
+	if err != nil {
+		return err
+	}
+	content, err := r.ReadFile("/etc/default/grub")
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("grub: reading /etc/default/grub of the target: %w", err)
+	}
+	edited := grub.EditDefault(string(content), grub.Defaults{
+		Arch: b.State.Arch, Serial: s.Str("console") == "serial", Quiet: s.Bool("quiet"), Timeout: int(s.Int("timeout")),
+	})
+	return b.FileOp(stage.FileOp{Op: "create-file", Root: root.Dir, Path: "/etc/default/grub", Contents: []byte(edited), Perm: 0o644})
+}
+
+// setESPFlag marks the ESP's partition as such (vmdb2 runs
+// `parted set N esp on`).
+func (b *Build) setESPFlag(esp *Tag) error {
+	d, err := partition.Open(esp.Image)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.SetFlag(esp.PartNumber, "esp", true); err != nil {
+		return err
+	}
+	return d.Close()
+}
+
+// nsRunner runs namespace commands for stage/grub with their output to w.
+func (b *Build) nsRunner(w io.Writer) grub.Runner {
+	return func(ctx context.Context, c userns.Cmd) error {
+		if len(c.Argv) > 0 {
+			b.emit(Event{Kind: Exec, Argv: c.Argv})
+		}
+		var errOut bytes.Buffer
+		if c.Stdout == nil {
+			c.Stdout = w
+		}
+		if c.Stderr == nil {
+			c.Stderr = io.MultiWriter(w, &errOut)
+		}
+		return userns.Run(ctx, c)
+	}
 }

@@ -41,7 +41,7 @@ var unpackRootfsKind = &Kind{
 			return err
 		}
 		b.Progress("Unpacking %s", tarball)
-		if err := rootfs.Unpack(b.ctx, tarball, tag.Dir, rootfs.UnpackOptions{DeviceManifest: st.MetaPath("devices.json")}); err != nil {
+		if err := rootfs.Unpack(b.ctx, tarball, tag.Dir, rootfs.UnpackOptions{DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true}); err != nil {
 			return err
 		}
 		b.devicesTag = tag.Name

@@ -26,6 +26,11 @@ type UnpackOptions struct {
 	// replacing any previous file, and holds no devices when every node
 	// was created. "" makes such a device node an error.
 	DeviceManifest string
+	// RecordDevices records device nodes in DeviceManifest even when they
+	// could be created (as root), so that a stage unpacked as root is the
+	// same as one unpacked as an ordinary user and the images built from
+	// them are identical. It needs DeviceManifest.
+	RecordDevices bool
 }
 
 // Unpack extracts the tarball into the directory root, which must exist,
@@ -67,7 +72,9 @@ func Unpack(ctx context.Context, tarball, root string, opts UnpackOptions) error
 
 	record := opts.DeviceManifest != ""
 	var devs []Device
-	if inProcess() {
+	if record && opts.RecordDevices && inProcess() {
+		devs, err = extractAlwaysRecording(ctx, r, abs)
+	} else if inProcess() {
 		devs, err = extract(ctx, r, abs, record)
 	} else {
 		devs, err = unpackInNamespace(ctx, r, abs, record)
@@ -119,6 +126,7 @@ type dirMeta struct {
 type extractor struct {
 	rootFd  int
 	record  bool
+	always  bool // record devices even when mknod would work
 	devices []Device
 	devAt   map[string]Device // recorded devices by relative path
 	dirs    []dirMeta
@@ -132,12 +140,22 @@ type extractor struct {
 // extract unpacks the tar stream r below root and returns the devices it
 // recorded instead of creating them (only when record is set).
 func extract(ctx context.Context, r io.Reader, root string, record bool) ([]Device, error) {
+	return extractWith(ctx, r, root, record, false)
+}
+
+// extractAlwaysRecording is extract recording every device node instead of
+// creating it.
+func extractAlwaysRecording(ctx context.Context, r io.Reader, root string) ([]Device, error) {
+	return extractWith(ctx, r, root, true, true)
+}
+
+func extractWith(ctx context.Context, r io.Reader, root string, record, always bool) ([]Device, error) {
 	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", root, err)
 	}
 	defer unix.Close(rootFd)
-	x := &extractor{rootFd: rootFd, record: record, devAt: map[string]Device{}, buf: make([]byte, 1<<20), lastFd: -1}
+	x := &extractor{rootFd: rootFd, record: record, always: always, devAt: map[string]Device{}, buf: make([]byte, 1<<20), lastFd: -1}
 	defer x.closeLast()
 	tr := tar.NewReader(r)
 	for {
@@ -374,7 +392,12 @@ func (x *extractor) create(h *tar.Header, rel string, pfd int, base string, tr i
 			mode |= unix.S_IFIFO
 		}
 		dev := unix.Mkdev(uint32(h.Devmajor), uint32(h.Devminor))
-		err := unix.Mknodat(pfd, base, mode, int(dev))
+		var err error
+		if x.always && h.Typeflag != tar.TypeFifo {
+			err = unix.EPERM // recorded, as an unprivileged unpack would
+		} else {
+			err = unix.Mknodat(pfd, base, mode, int(dev))
+		}
 		if err == unix.EEXIST {
 			if err = removeAt(pfd, base); err == nil {
 				err = unix.Mknodat(pfd, base, mode, int(dev))
