@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmdb2-go/vmdb2/examples/boottest"
+)
+
+// exampleCacheDir is where the examples' rootfs caches are kept between
+// test runs, keyed by the spec's content: under /var/cache as root (owned
+// by the ordinary user who builds), else under $XDG_CACHE_HOME.
+func exampleCacheDir(t *testing.T, uid, gid int) string {
+	t.Helper()
+	base := "/var/cache/vmdb2-test/examples"
+	if os.Geteuid() != 0 {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = filepath.Join(c, "vmdb2-test", "examples")
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		os.Chown(base, uid, gid)
+	}
+	return base
+}
+
+// buildExample builds examples/NAME.vmdb as the ordinary user (or as
+// oneself when not root) and returns the image's path.
+func buildExample(t *testing.T, name string) string {
+	t.Helper()
+	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := os.Getuid(), os.Getgid()
+	if os.Geteuid() == 0 {
+		uid, gid = ordinaryUser(t)
+	}
+	sum := sha256.Sum256(spec)
+	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
+	dir := writeWorkDir(t, string(spec))
+	args := []string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}
+	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
+	start := time.Now()
+	var r result
+	if os.Geteuid() == 0 {
+		chownTree(t, dir, uid, gid)
+		r = runAs(t, uid, gid, dir, env, userBinary(t), args...)
+	} else {
+		r = runVmdb2(t, dir, "", args...)
+	}
+	if r.code != 0 {
+		log, _ := os.ReadFile(filepath.Join(dir, "build.log"))
+		lines := strings.Split(string(log), "\n")
+		t.Fatalf("building %s failed: %s\n…\n%s", name, r.stderr, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+	t.Logf("built %s in %v (cache %s)", name, time.Since(start).Round(time.Second), filepath.Base(tarball))
+	noStageLeft(t, filepath.Join(dir, "tmp"))
+	return filepath.Join(dir, name+".img")
+}
+
+var rootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) / `)
+
+// bootAndCheck boots img, logs in as root on the serial console and checks
+// that / is the image's root filesystem (by UUID), mounted read-write.
+func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int64) {
+	t.Helper()
+	fstab := debugfs(t, img, rootOffset, "cat /etc/fstab")
+	m := rootUUIDRE.FindStringSubmatch(fstab)
+	if m == nil {
+		t.Fatalf("no root in fstab:\n%s", fstab)
+	}
+	var console strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	vm, err := boottest.Boot(ctx, img, fw, &console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	if err := vm.WaitFor("login:", 5*time.Minute); err != nil {
+		t.Fatalf("no login prompt: %v\nconsole:\n%s", err, tail(console.String(), 60))
+	}
+	t.Logf("login prompt after %v", vm.Elapsed().Round(time.Second))
+	if err := vm.Login("root"); err != nil {
+		t.Fatalf("login: %v\n%s", err, tail(console.String(), 30))
+	}
+	out, err := vm.Run("findmnt -n -o UUID,OPTIONS /", time.Minute)
+	if err != nil || !strings.Contains(out, m[1]) || !strings.Contains(out, "rw") {
+		t.Errorf("findmnt /: %q (%v); want UUID %s, rw", out, err, m[1])
+	}
+	if out, err := vm.Run("touch /x && echo written", time.Minute); err != nil || !strings.Contains(out, "written") {
+		t.Errorf("root is not writable: %q %v", out, err)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestExamplesBoot builds each example as an ordinary user and boots it
+// under the firmware it targets (the hybrid one under both).
+func TestExamplesBoot(t *testing.T) {
+	checkTools(t, "debootstrap", "mke2fs", "debugfs")
+	needMirror(t)
+	cases := []struct {
+		name       string
+		firmware   []boottest.Firmware
+		rootOffset int64
+	}{
+		{"bios", []boottest.Firmware{boottest.BIOS}, 1 << 20},
+		{"uefi", []boottest.Firmware{boottest.UEFI}, 129 << 20},
+		{"hybrid", []boottest.Firmware{boottest.BIOS, boottest.UEFI}, 130 << 20},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, fw := range c.firmware {
+				if err := boottest.Available(fw); err != nil {
+					t.Fatalf("%v (run `make deps`)", err)
+				}
+			}
+			img := buildExample(t, c.name)
+			for _, fw := range c.firmware {
+				name := map[boottest.Firmware]string{boottest.BIOS: "SeaBIOS", boottest.UEFI: "OVMF"}[fw]
+				t.Run(name, func(t *testing.T) { bootAndCheck(t, img, fw, c.rootOffset) })
+			}
+		})
+	}
+}
