@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make example   builds and runs examples/hello.vmdb
+#   make example   builds examples/bios.vmdb into bios.img
 #   make check     runs the whole test suite (installs missing host packages first when root)
 
 GO ?= go
@@ -34,7 +34,7 @@ test-short:
 	$(GO) test -short ./...
 
 example: deps build
-	./bin/vmdb2 -v examples/hello.vmdb --output hello.img
+	./bin/vmdb2 -v examples/bios.vmdb --output bios.img --rootfs-tarball bios.tar.zst
 
 # Run each fuzz target for FUZZTIME (default 1m).
 FUZZTIME ?= 1m
