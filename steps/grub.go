@@ -76,15 +76,30 @@ func runGrub(b *Build, s *Step) error {
 	var esp *Tag
 	switch flavour {
 	case "uefi":
-		esp, err = b.mountedTag(firstNonEmpty(s.Str("efi"), s.Str("efi-part")))
+		esp, err = b.State.Tags.Get(firstNonEmpty(s.Str("efi"), s.Str("efi-part")))
 		if err != nil {
 			return fmt.Errorf("grub: the EFI system partition: %w", err)
+		}
+		if esp.PartNumber == 0 {
+			return fmt.Errorf("grub: the EFI system partition %s is not a partition", esp.Name)
 		}
 		if esp.FSType != "vfat" {
 			return fmt.Errorf("grub: the EFI system partition %s must be vfat, not %q", esp.Name, esp.FSType)
 		}
 		if _, ok := grub.EFITargets[b.State.Arch]; !ok {
 			return fmt.Errorf("GRUB UEFI package and target for %q unknown", b.State.Arch)
+		}
+		if esp.Dir == "" {
+			// Not mounted by the spec (vmdb2's grub mounts the ESP at
+			// /boot/efi only while it installs): GRUB's files get their own
+			// staging directory, built into the ESP at mkfs's teardown.
+			st, err := b.Stage()
+			if err != nil {
+				return err
+			}
+			if esp.Dir, err = st.NewFilesystemDir(); err != nil {
+				return err
+			}
 		}
 	case "bios":
 		d, err := partition.Open(root.Image)
@@ -140,6 +155,14 @@ func runGrub(b *Build, s *Step) error {
 	})
 }
 
+// grubEFIPackages are vmdb2's UEFI GRUB packages per architecture.
+var grubEFIPackages = map[string]string{
+	"amd64": "grub-efi-amd64",
+	"i386":  "grub-efi-ia32",
+	"arm64": "grub-efi-arm64",
+	"armhf": "grub-efi-arm",
+}
+
 // installGrubPackages installs GRUB in the target as vmdb2 does (grub-pc
 // for BIOS, grub-efi-<arch> for UEFI). When both flavours go into one image
 // (a hybrid), the second gets only its -bin package, since Debian's
@@ -160,7 +183,7 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 			pkg = "grub-pc-bin"
 		}
 	case "uefi":
-		pkg = grub.EFITargets[b.State.Arch][0]
+		pkg = grubEFIPackages[b.State.Arch]
 		if hasPC {
 			pkg += "-bin"
 		}

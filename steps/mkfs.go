@@ -58,7 +58,11 @@ var mkfsKind = &Kind{
 		if err != nil || tag.FSType == "" || tag.Built || b.Failed() {
 			return nil
 		}
-		// Never mounted: an empty filesystem, as mkfs would leave it.
+		// Never mounted: an empty filesystem, as mkfs would leave it, or
+		// what the grub step put in an ESP it was not given mounted.
+		if tag.Dir != "" {
+			return b.buildFilesystem(tag, tag.Dir)
+		}
 		st, err := b.Stage()
 		if err != nil {
 			return err
