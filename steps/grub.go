@@ -106,7 +106,11 @@ func runGrub(b *Build, s *Step) error {
 		if err != nil {
 			return err
 		}
-		_, err = bootcode.Place(d, 1)
+		// core.img is known only once built; no GRUB 2 core.img with the
+		// modules a disk boot needs is smaller than minCoreSectors, so a
+		// smaller gap is refused before anything is written. The exact
+		// size is checked again before core.img is written.
+		_, err = bootcode.Place(d, minCoreSectors)
 		d.Close()
 		if err != nil {
 			return fmt.Errorf("grub: no room for GRUB's core.img: %w", err)
@@ -154,6 +158,11 @@ func runGrub(b *Build, s *Step) error {
 		return nil
 	})
 }
+
+// minCoreSectors is a lower bound of the size of GRUB's i386-pc core.img
+// with biosdisk, part_msdos/part_gpt and ext2 (about 60 KiB with
+// bookworm's GRUB 2.06; 155 KiB with all the modules grub-install adds).
+const minCoreSectors = 64
 
 // grubEFIPackages are vmdb2's UEFI GRUB packages per architecture.
 var grubEFIPackages = map[string]string{
