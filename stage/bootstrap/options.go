@@ -166,8 +166,12 @@ func within(dir, p string) bool {
 
 // DefaultCacheDir returns the shared cache of downloaded packages:
 // /var/cache/vmdb2/apt-archives for root, else
-// $XDG_CACHE_HOME/vmdb2/apt-archives (~/.cache/vmdb2/apt-archives).
+// $XDG_CACHE_HOME/vmdb2/apt-archives (~/.cache/vmdb2/apt-archives);
+// $VMDB2_CACHE_DIR/apt-archives when VMDB2_CACHE_DIR is set.
 func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("VMDB2_CACHE_DIR"); d != "" {
+		return filepath.Join(d, "apt-archives"), nil
+	}
 	if os.Geteuid() == 0 {
 		return "/var/cache/vmdb2/apt-archives", nil
 	}
