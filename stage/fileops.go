@@ -18,7 +18,7 @@ import (
 // plain value so that it can be sent to a helper inside the build's user
 // namespace when the builder is not root.
 type FileOp struct {
-	Op    string // "create-dir", "create-file", "copy-file", "copy-dir", "move-contents" (of Root into Src), "symlink" (Path -> Src)
+	Op    string // "create-dir", "create-file", "copy-file", "copy-dir", "move-contents" (of Root into Src), "symlink" (Path -> Src), "remove-noise" (see noiseFiles)
 	Root  string // host path of the root filesystem's staging directory
 	Path  string // path inside the image
 	Src   string // host path (copy-file, copy-dir), absolute
@@ -34,8 +34,11 @@ type FileOp struct {
 
 // apply performs the operation in this process.
 func (op FileOp) apply() error {
-	if op.Op == "move-contents" {
+	switch op.Op {
+	case "move-contents":
 		return moveContents(op.Root, op.Src)
+	case "remove-noise":
+		return removeNoise(op.Root)
 	}
 	r, err := OpenRoot(op.Root)
 	if err != nil {

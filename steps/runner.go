@@ -202,6 +202,11 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 			break
 		}
 	}
+	if res.Err == nil && !res.Interrupted {
+		if err := b.removeNoise(); err != nil {
+			res.Err = fmt.Errorf("normalising the trees for SOURCE_DATE_EPOCH: %w", err)
+		}
+	}
 	b.ctx = teardownCtx
 	b.failed = res.Err != nil || res.Interrupted
 	if res.Err != nil || res.Interrupted {

@@ -136,3 +136,21 @@ func findTool(name string) string {
 	}
 	return name
 }
+
+// removeNoise, when SOURCE_DATE_EPOCH is set, removes from every root tree
+// of the stage the files that only record when or where it was built (logs,
+// ldconfig's aux cache, backups, machine-id's content), before the
+// filesystems are built.
+func (b *Build) removeNoise() error {
+	if b.Settings.SourceDateEpoch.IsZero() {
+		return nil
+	}
+	for _, tag := range b.State.Tags.All() {
+		if tag.Mounted && tag.MountOn == "" && tag.Dir != "" {
+			if err := b.FileOp(stage.FileOp{Op: "remove-noise", Root: tag.Dir}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -606,8 +607,16 @@ func setXattrs(h *tar.Header, set func(string, []byte) error) error {
 	if err != nil {
 		return err
 	}
-	for name, val := range m {
-		if err := set(name, val); err != nil {
+	// In name order: a filesystem lists xattrs in the order they were set,
+	// and mke2fs -d copies them in that order, so a map's random order
+	// would make images differ from build to build.
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := set(name, m[name]); err != nil {
 			return fmt.Errorf("setting xattr %s: %w", name, err)
 		}
 	}
