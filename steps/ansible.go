@@ -1,10 +1,44 @@
 package steps
 
-// ansibleKind describes the `ansible` step: run an Ansible playbook against the root filesystem.
-// Running it is not implemented yet; planning and --dry-run know its keys.
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vmdb2-go/vmdb2/stage/userns"
+)
+
+// ansibleKind runs an Ansible playbook against the root filesystem, as
+// vmdb2 does: `ansible-playbook -c chroot -i INVENTORY --tags TAGS -e
+// @VARS PLAYBOOK`, with an inventory naming the root filesystem's tree in
+// the group `group`, and the step's `extra_vars` plus `rootfs_tarball`
+// (the --rootfs-tarball value, or null) as extra variables.
+//
+// ansible-playbook is the host's; it runs as root of the build's user
+// namespace, without confinement (like the `shell` step), so that the
+// chroot connection plugin (community.general.chroot, in Debian's
+// `ansible` package) can chroot into the tree: the namespace's root may
+// call chroot(2), and nothing it does reaches the host with any privilege
+// the caller does not have. The target needs Python 3 for Ansible's
+// modules.
+//
+// The inventory and the variables are written into the build's stage,
+// not into $TMPDIR, and Ansible's local temporary files go there too
+// (unless ANSIBLE_LOCAL_TEMP is set), so a build leaves nothing in the
+// user's home. As in vmdb2, every ansible step's teardown removes the files
+// of all ansible steps; the stage is removed at the end anyway.
 var ansibleKind = &Kind{
-	Name:    "ansible",
-	Summary: "run an Ansible playbook against the root filesystem",
+	Name:        "ansible",
+	Summary:     "run an Ansible playbook against the root filesystem",
+	Implemented: true,
 	Keys: []Key{
 		{Name: "ansible", Type: TStr, Required: true},
 		{Name: "playbook", Type: TStr, Required: true},
@@ -13,4 +47,267 @@ var ansibleKind = &Kind{
 		{Name: "config_file", Type: TStr, Default: ""},
 		{Name: "extra_vars", Type: TMap, Default: nil},
 	},
+	Run:      runAnsible,
+	Teardown: teardownAnsible,
+}
+
+// ansibleFilePrefix starts the name of every file an ansible step keeps in
+// the stage's meta directory; teardowns remove them all.
+const ansibleFilePrefix = "ansible-"
+
+func runAnsible(b *Build, s *Step) error {
+	tag, err := b.mountedTag(s.Str("ansible"))
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(), "ANSIBLE_NOCOWS=1")
+	if cfg := s.Str("config_file"); cfg != "" {
+		abs, err := hostPath(cfg)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("Ansible config file %s does not exist (config_file is relative to the current directory, %s)", cfg, cwd())
+		}
+		env = append(env, "ANSIBLE_CONFIG="+abs)
+	}
+	playbook := s.Str("playbook")
+	if _, err := os.Stat(playbook); err != nil {
+		return fmt.Errorf("Ansible playbook %s does not exist (playbook is relative to the current directory, %s)", playbook, cwd())
+	}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		return errors.New("ansible-playbook is not installed on this host: install the Debian package `ansible` (ansible-core alone lacks the chroot connection)")
+	}
+
+	st, err := b.Stage()
+	if err != nil {
+		return err
+	}
+	inventory, err := writeMetaTemp(st.MetaPath(""), ansibleFilePrefix+"inventory-*", []byte("["+s.Str("group")+"]\n"+tag.Dir+"\n"))
+	if err != nil {
+		return fmt.Errorf("writing the Ansible inventory: %w", err)
+	}
+	b.Progress("Created %s for Ansible inventory", inventory)
+
+	vars, err := ansibleVars(s.MapValue("extra_vars"), b.Settings.RootfsTarball)
+	if err != nil {
+		return err
+	}
+	varsFile, err := writeMetaTemp(st.MetaPath(""), ansibleFilePrefix+"vars-*.yaml", vars)
+	if err != nil {
+		return fmt.Errorf("writing the Ansible variables: %w", err)
+	}
+	b.Progress("Created %s for Ansible variables", varsFile)
+
+	// Helper directories, removed as soon as ansible-playbook is done.
+	if _, set := os.LookupEnv("ANSIBLE_LOCAL_TEMP"); !set {
+		tmp, err := os.MkdirTemp(st.MetaPath(""), ansibleFilePrefix+"tmp-*")
+		if err != nil {
+			return fmt.Errorf("creating Ansible's temporary directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		env = append(env, "ANSIBLE_LOCAL_TEMP="+tmp)
+	}
+	binds, devDir, err := ansibleBinds(st.MetaPath(""), tag.Dir)
+	if devDir != "" {
+		defer os.RemoveAll(devDir)
+	}
+	if err != nil {
+		return err
+	}
+
+	err = b.InNamespace(userns.Cmd{
+		Argv:  []string{"ansible-playbook", "-c", "chroot", "-i", inventory, "--tags", s.Str("tags"), "-e", "@" + varsFile, playbook},
+		Env:   env,
+		Binds: binds,
+	})
+	if err != nil && b.ctx.Err() == nil {
+		if !hasPython3(tag.Dir) {
+			return fmt.Errorf("%w\n(the image has no python3, which Ansible needs in the target: install it before this step, e.g. with `debootstrap`'s or an `apt: install` step's packages: [python3])", err)
+		}
+	}
+	return err
+}
+
+// ansibleDevNodes are the host's device nodes the target's /dev holds
+// while Ansible runs (the nodes the chroot step's /dev has).
+var ansibleDevNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// ansibleBinds returns the bind mounts that give the target, for the time
+// ansible-playbook runs and inside its namespace only, what commands run
+// through the chroot connection expect: the host's /proc, a read-only /sys
+// and the host's resolv.conf (for apt), and a private /dev of the meta
+// directory holding only the harmless device nodes. Without the /dev,
+// Ansible's `... > /dev/null` would leave a regular file /dev/null in the
+// tree. Each is bound only where the tree has the real directory or file
+// (never through a symbolic link, which would lead out of the tree).
+// devDir is the private /dev's directory, to be removed afterwards.
+func ansibleBinds(meta, root string) (binds []userns.Bind, devDir string, err error) {
+	isDir := func(p string) bool {
+		fi, err := os.Lstat(filepath.Join(root, p))
+		return err == nil && fi.IsDir()
+	}
+	if isDir("proc") {
+		binds = append(binds, userns.Bind{Source: "/proc", Target: filepath.Join(root, "proc")})
+	}
+	if isDir("sys") {
+		binds = append(binds, userns.Bind{Source: "/sys", Target: filepath.Join(root, "sys"), ReadOnly: true})
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "etc/resolv.conf")); err == nil && fi.Mode().IsRegular() {
+		if _, err := os.Stat("/etc/resolv.conf"); err == nil {
+			binds = append(binds, userns.Bind{Source: "/etc/resolv.conf", Target: filepath.Join(root, "etc/resolv.conf"), ReadOnly: true})
+		}
+	}
+	if !isDir("dev") {
+		return binds, "", nil
+	}
+	devDir, err = os.MkdirTemp(meta, ansibleFilePrefix+"dev-*")
+	if err != nil {
+		return nil, "", fmt.Errorf("creating the target's /dev for Ansible: %w", err)
+	}
+	fail := func(err error) ([]userns.Bind, string, error) {
+		return nil, devDir, fmt.Errorf("creating the target's /dev for Ansible: %w", err)
+	}
+	if err := os.Chmod(devDir, 0o755); err != nil {
+		return fail(err)
+	}
+	binds = append(binds, userns.Bind{Source: devDir, Target: filepath.Join(root, "dev")})
+	for _, n := range ansibleDevNodes {
+		if _, err := os.Stat("/dev/" + n); err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(devDir, n), nil, 0o666); err != nil {
+			return fail(err)
+		}
+		// The target path goes through the private /dev bound just before.
+		binds = append(binds, userns.Bind{Source: "/dev/" + n, Target: filepath.Join(root, "dev", n)})
+	}
+	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(target, filepath.Join(devDir, name)); err != nil {
+			return fail(err)
+		}
+	}
+	shm := filepath.Join(devDir, "shm")
+	if err := os.Mkdir(shm, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.Chmod(shm, os.ModeSticky|0o777); err != nil {
+		return fail(err)
+	}
+	return binds, devDir, nil
+}
+
+// teardownAnsible removes the inventories, variable files and temporary
+// directories of every ansible step, as vmdb2's teardown does.
+func teardownAnsible(b *Build, s *Step) error {
+	if b.stage == nil {
+		return nil
+	}
+	matches, err := filepath.Glob(b.stage.MetaPath(ansibleFilePrefix + "*"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(matches)
+	var errs []error
+	for _, f := range matches {
+		b.Progress("Removing %s", f)
+		if err := os.RemoveAll(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeMetaTemp writes data into a new file of dir named after pattern
+// (as os.CreateTemp) and returns its path.
+func writeMetaTemp(dir, pattern string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+// ansibleVars renders extra_vars with rootfs_tarball added (null when
+// there is no --rootfs-tarball) as YAML, keys in the spec's order.
+// Strings are double-quoted so that Ansible's YAML 1.1 reader takes them
+// as the strings they are ("yes", "0755", "1:20").
+func ansibleVars(extra *Value, rootfsTarball string) ([]byte, error) {
+	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	tarball := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	if rootfsTarball != "" {
+		tarball = yamlString(rootfsTarball)
+	}
+	replaced := false
+	if extra != nil {
+		for _, e := range extra.Map {
+			v := yamlValue(e.Value)
+			if e.Key == "rootfs_tarball" {
+				v, replaced = tarball, true
+			}
+			doc.Content = append(doc.Content, yamlString(e.Key), v)
+		}
+	}
+	if !replaced {
+		doc.Content = append(doc.Content, yamlString("rootfs_tarball"), tarball)
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("writing extra_vars as YAML: %w", err)
+	}
+	return out, nil
+}
+
+func yamlString(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
+}
+
+func yamlValue(v *Value) *yaml.Node {
+	switch v.Kind {
+	case Map:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for _, e := range v.Map {
+			n.Content = append(n.Content, yamlString(e.Key), yamlValue(e.Value))
+		}
+		return n
+	case List:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		for _, item := range v.List {
+			n.Content = append(n.Content, yamlValue(item))
+		}
+		return n
+	case Bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v.Bool)}
+	case Int:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v.Int, 10)}
+	case Null:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	}
+	// Strings; floats and dates are refused when the plan is made.
+	return yamlString(v.Str)
+}
+
+// hasPython3 reports whether the tree at root has a python3 interpreter
+// where Ansible's interpreter discovery looks first.
+func hasPython3(root string) bool {
+	for _, p := range []string{"usr/bin/python3", "usr/local/bin/python3", "bin/python3"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			return true
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return true // cannot tell: say nothing
+		}
+	}
+	return false
+}
+
+func cwd() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSuffix(d, "/")
 }
