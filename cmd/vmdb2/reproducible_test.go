@@ -1,0 +1,67 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestExamplesReproducible builds each example twice from the same cached
+// rootfs, in different stage directories some seconds apart, once as root
+// and once as an ordinary user, with SOURCE_DATE_EPOCH set: the images must
+// have the same sha256.
+func TestExamplesReproducible(t *testing.T) {
+	checkTools(t, "debootstrap", "mke2fs", "debugfs")
+	needMirror(t)
+	if os.Geteuid() != 0 {
+		t.Skip("comparing root and ordinary-user builds needs root")
+	}
+	uid, gid := ordinaryUser(t)
+	for _, name := range []string{"bios", "uefi", "hybrid"} {
+		t.Run(name, func(t *testing.T) {
+			spec, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(spec)
+			cache := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
+			if _, err := os.Stat(cache); err != nil {
+				buildExample(t, name) // makes the cache
+			}
+			data, err := os.ReadFile(cache)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"SOURCE_DATE_EPOCH=1700000000"}
+			// As root.
+			rootDir := writeWorkDir(t, string(spec))
+			os.WriteFile(filepath.Join(rootDir, "cache.tar.zst"), data, 0o644)
+			cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--rootfs-tarball", "cache.tar.zst")
+			cmd.Dir = rootDir
+			cmd.Env = append(os.Environ(), append(env, "TMPDIR="+filepath.Join(rootDir, "tmp"))...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("build as root: %v\n%s", err, out)
+			}
+			time.Sleep(2 * time.Second)
+			// As the ordinary user, elsewhere.
+			userDir := writeWorkDir(t, string(spec))
+			os.WriteFile(filepath.Join(userDir, "cache.tar.zst"), data, 0o644)
+			chownTree(t, userDir, uid, gid)
+			r := runAs(t, uid, gid, userDir, append(env, "TMPDIR="+filepath.Join(userDir, "tmp")), userBinary(t),
+				"spec.vmdb", "--output", "out.img", "--rootfs-tarball", "cache.tar.zst")
+			if r.code != 0 {
+				t.Fatalf("build as %s: %s", testUser, r.stderr)
+			}
+			a, b := fileSHA(t, filepath.Join(rootDir, "out.img")), fileSHA(t, filepath.Join(userDir, "out.img"))
+			if a != b {
+				t.Errorf("root and ordinary-user builds differ: %s vs %s", a, b)
+			} else {
+				t.Logf("%s.img sha256 %s from both builds", name, a)
+			}
+		})
+	}
+}
