@@ -18,6 +18,7 @@ type options struct {
 	help          bool
 	dryRun        bool
 	seed          string
+	checkRepro    bool
 	variables     map[string]string
 	variableOrder []string
 }
@@ -43,6 +44,7 @@ var optSpecs = []optSpec{
 	{name: "version", set: func(o *options, _ string) error { o.version = true; return nil }},
 	{name: "help", short: "h", set: func(o *options, _ string) error { o.help = true; return nil }},
 	{name: "dry-run", set: func(o *options, _ string) error { o.dryRun = true; return nil }},
+	{name: "check-reproducible", set: func(o *options, _ string) error { o.checkRepro = true; return nil }},
 	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
 }

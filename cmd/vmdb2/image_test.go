@@ -280,3 +280,23 @@ func TestSeedChangesIDs(t *testing.T) {
 		t.Errorf("--seed changed more than identifiers:\n%s\n%s", t1, t3)
 	}
 }
+
+// TestCheckReproducible: --check-reproducible says yes for a reproducible
+// spec and names the differing file for one that writes the time.
+func TestCheckReproducible(t *testing.T) {
+	checkTools(t, "mke2fs", "debugfs", "busybox")
+	dir := writeWorkDir(t, fileStepsSpec)
+	r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img", "--check-reproducible")
+	if r.code != 0 || !strings.Contains(r.stdout, "reproducible: both builds of spec.vmdb gave identical images") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.img.check")); err == nil {
+		t.Errorf("the second image was kept although identical")
+	}
+	spec := strings.Replace(targetSpec, "  - chroot: /\n", "  - shell: date +%N > \"$ROOT/etc/nanoseconds\"\n    root-fs: /\n  - chroot: /\n", 1)
+	dir = writeWorkDir(t, spec)
+	r = runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img", "--check-reproducible")
+	if r.code != 1 || !strings.Contains(r.stdout, "NOT reproducible") || !strings.Contains(r.stdout, "/etc/nanoseconds") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

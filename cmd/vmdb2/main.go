@@ -82,6 +82,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		disp.logf("INFO", "Arguments: %s", steps.ShellQuote(args))
 	}
 
+	if opts.checkRepro && !opts.dryRun {
+		return checkReproducible(opts, disp)
+	}
 	plan, code := loadPlan(opts, stdin, disp)
 	if plan == nil {
 		return code
@@ -224,7 +227,7 @@ func indentMultiline(s string) string {
 	return strings.ReplaceAll(s, "\n", "\n      ")
 }
 
-const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--dry-run] SPEC"
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--check-reproducible] [--dry-run] SPEC"
 
 func helpText() string {
 	var b strings.Builder
@@ -247,6 +250,9 @@ Options:
   --seed STRING           the seed every identifier of the image (UUIDs, GUIDs,
                           disk signature, volume ids) is derived from; default:
                           a hash of the rendered spec, so rebuilds are identical
+  --check-reproducible    build twice (the second image beside the first, as
+                          FILE.check) with one seed and SOURCE_DATE_EPOCH, and
+                          say where the images first differ, if they do
   --dry-run               check the spec and print the plan (each step, its
                           kind and its keys with defaults); change nothing
   --version               print the version and exit
