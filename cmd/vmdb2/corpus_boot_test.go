@@ -30,7 +30,9 @@ import (
 //     asks for a serial console, so vmdb2 writes no console=ttyS0 to the
 //     kernel command line, the kernel's console is tty0 (the VGA screen the
 //     test VM does not have) and systemd starts no getty on ttyS0: the
-//     serial login prompt never appears, with vmdb2 as with us. The
+//     serial login prompt never appears, with vmdb2 as with us (checked:
+//     02 as written prints GRUB's "Booting in blind mode" and then nothing
+//     on ttyS0 for three minutes). The
 //     rewrite gives the kernel console=tty0 console=ttyS0,115200n8, as
 //     vmdb2's `console: serial` does. 07 already has it.
 //
@@ -151,8 +153,16 @@ func buildCorpusSpec(t *testing.T, c corpusBootCase, spec string) string {
 	if r.code != 0 {
 		log, _ := os.ReadFile(filepath.Join(dir, "build.log"))
 		lines := strings.Split(string(log), "\n")
-		t.Fatalf("building the corpus spec %s (rewritten as the test says) failed with exit %d:\n%s\n…\n%s",
-			c.file, r.code, r.stderr, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		hint := ""
+		if strings.Contains(r.stderr, "qemu-debootstrap: debootstrap target") && strings.Contains(r.stderr, "is a not an empty directory") {
+			// vmdb2 0.26's qemu-debootstrap has no require_empty_target
+			// check (only debootstrap has one), and debootstrap itself
+			// installs into a non-empty directory: 07 creates its smoke
+			// files before qemu-debootstrap and builds with vmdb2.
+			hint = "\nthis is a bug in the program, not in the spec: vmdb2 0.26's qemu-debootstrap does not require an empty target (steps/qemu_debootstrap.go passes requireEmpty=true to bootstrap)"
+		}
+		t.Fatalf("building the corpus spec %s (rewritten as the test says) failed with exit %d:\n%s%s\n…\n%s",
+			c.file, r.code, r.stderr, hint, strings.Join(lines[max(0, len(lines)-40):], "\n"))
 	}
 	how := "from the rootfs cache"
 	if cached != nil {
