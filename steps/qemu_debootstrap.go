@@ -25,7 +25,8 @@ var qemuDebootstrapKind = &Kind{
 		{Name: "components", Type: TList, Default: []string{"main"}},
 	},
 	Run: func(b *Build, s *Step) error {
-		return b.bootstrap(s, s.Str("qemu-debootstrap"), true, nil, false)
+		// vmdb2 checks for an empty target only in debootstrap.
+		return b.bootstrap(s, s.Str("qemu-debootstrap"), false, nil, false)
 	},
 	RunEvenIfSkipped: func(b *Build, s *Step) error {
 		b.State.Arch = s.Str("arch")
