@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -243,12 +242,11 @@ func (b *Build) nsRunner(w io.Writer) grub.Runner {
 		if len(c.Argv) > 0 {
 			b.emit(Event{Kind: Exec, Argv: c.Argv})
 		}
-		var errOut bytes.Buffer
 		if c.Stdout == nil {
 			c.Stdout = w
 		}
 		if c.Stderr == nil {
-			c.Stderr = io.MultiWriter(w, &errOut)
+			c.Stderr = w
 		}
 		return userns.Run(ctx, c)
 	}

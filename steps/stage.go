@@ -1,10 +1,10 @@
 package steps
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,10 +59,14 @@ func (b *Build) ToolRunner() fstool.Runner {
 	return func(ctx context.Context, cmd fstool.Command) error {
 		cmd.Args = append([]string{findTool(cmd.Args[0])}, cmd.Args[1:]...)
 		b.emit(Event{Kind: Exec, Argv: cmd.Args})
-		var out bytes.Buffer
 		tail := &lineTail{max: tailLines, emit: func(line string) { b.emit(Event{Kind: Output, Text: line}) }}
-		stdout := multiWriter(cmd.Stdout, tail)
-		stderr := multiWriter(cmd.Stderr, tail, &out)
+		stdout, stderr := io.Writer(tail), io.Writer(tail)
+		if cmd.Stdout != nil {
+			stdout = io.MultiWriter(cmd.Stdout, tail)
+		}
+		if cmd.Stderr != nil {
+			stderr = io.MultiWriter(cmd.Stderr, tail)
+		}
 		var err error
 		if os.Geteuid() == 0 {
 			c := exec.CommandContext(ctx, cmd.Args[0], cmd.Args[1:]...)
@@ -76,37 +80,6 @@ func (b *Build) ToolRunner() fstool.Runner {
 		tail.flush()
 		return err
 	}
-}
-
-type multi []interface{ Write([]byte) (int, error) }
-
-func (m multi) Write(p []byte) (int, error) {
-	for _, w := range m {
-		if _, err := w.Write(p); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
-}
-
-func multiWriter(ws ...interface{ Write([]byte) (int, error) }) multi {
-	var out multi
-	for _, w := range ws {
-		if w != nil && !isNilWriter(w) {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-func isNilWriter(w any) bool {
-	switch v := w.(type) {
-	case *bytes.Buffer:
-		return v == nil
-	case *os.File:
-		return v == nil
-	}
-	return false
 }
 
 // hostPath makes a spec's host path (copy-file's src) absolute, relative

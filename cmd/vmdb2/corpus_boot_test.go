@@ -94,26 +94,9 @@ func rewriteCorpusSpec(t *testing.T, spec string, rewrites []corpusRewrite) stri
 	return spec
 }
 
-// corpusCacheDir is where the corpus specs' rootfs caches are kept, like
-// exampleCacheDir: /var/cache/vmdb2-test/corpus as root (owned by the
-// ordinary user who builds), else under $XDG_CACHE_HOME.
+// corpusCacheDir is where the corpus specs' rootfs caches are kept.
 func corpusCacheDir(t *testing.T, uid, gid int) string {
-	t.Helper()
-	base := "/var/cache/vmdb2-test/corpus"
-	if os.Geteuid() != 0 {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		base = filepath.Join(c, "vmdb2-test", "corpus")
-	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		os.Chown(base, uid, gid)
-	}
-	return base
+	return testCacheDir(t, "corpus", uid, gid)
 }
 
 // buildCorpusSpec builds the rewritten spec as the ordinary user (or as

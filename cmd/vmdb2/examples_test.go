@@ -15,17 +15,23 @@ import (
 )
 
 // exampleCacheDir is where the examples' rootfs caches are kept between
-// test runs, keyed by the spec's content: under /var/cache as root (owned
-// by the ordinary user who builds), else under $XDG_CACHE_HOME.
+// test runs, keyed by the spec's content.
 func exampleCacheDir(t *testing.T, uid, gid int) string {
+	return testCacheDir(t, "examples", uid, gid)
+}
+
+// testCacheDir is a directory for rootfs caches kept between test runs:
+// /var/cache/vmdb2-test/SUB as root (owned by the ordinary user who
+// builds), else under $XDG_CACHE_HOME.
+func testCacheDir(t *testing.T, sub string, uid, gid int) string {
 	t.Helper()
-	base := "/var/cache/vmdb2-test/examples"
+	base := filepath.Join("/var/cache/vmdb2-test", sub)
 	if os.Geteuid() != 0 {
 		c, err := os.UserCacheDir()
 		if err != nil {
 			t.Fatal(err)
 		}
-		base = filepath.Join(c, "vmdb2-test", "examples")
+		base = filepath.Join(c, "vmdb2-test", sub)
 	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)

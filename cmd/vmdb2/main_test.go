@@ -49,6 +49,13 @@ func runVmdb2(t *testing.T, dir string, stdin string, args ...string) result {
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd and returns its exit status and output; a program
+// that cannot be started fails the test.
+func runCommand(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -56,7 +63,7 @@ func runVmdb2(t *testing.T, dir string, stdin string, args ...string) result {
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			t.Fatalf("running vmdb2: %v", err)
+			t.Fatalf("running %s: %v", cmd.Path, err)
 		}
 		code = ee.ExitCode()
 	}

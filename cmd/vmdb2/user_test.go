@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"os/user"
@@ -86,16 +84,5 @@ func runAs(t *testing.T, uid, gid int, dir string, env []string, program string,
 	cmd := exec.Command("setpriv", full...)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "HOME="+dir), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			t.Fatalf("setpriv: %v", err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	return runCommand(t, cmd)
 }
