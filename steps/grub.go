@@ -46,7 +46,7 @@ var grubKind = &Kind{
 func runGrub(b *Build, s *Step) error {
 	flavour := s.Str("grub")
 	if flavour == "ieee1275" {
-		return errors.New("grub: ieee1275 (PowerPC) is not implemented in this version")
+		return runGrubIEEE1275(b, s)
 	}
 	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
 	if name == "" {
@@ -149,7 +149,7 @@ func runGrub(b *Build, s *Step) error {
 			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: esp.Dir, Path: "/EFI", Perm: 0o755}); err != nil {
 				return err
 			}
-			if err := grub.InstallEFI(esp.Dir, img, b.State.Arch); err != nil {
+			if err := b.installEFI(root, esp, rfs, img); err != nil {
 				return err
 			}
 			return b.setESPFlag(esp)
