@@ -205,6 +205,8 @@ func runCommand(cfg *config) report {
 			}
 		}
 	}()
+	// Best effort: without it, builds are only slower.
+	_ = installNoSync()
 	p, err := os.StartProcess(path, cfg.Argv, &os.ProcAttr{
 		Dir:   cfg.Dir,
 		Env:   cfg.Env,

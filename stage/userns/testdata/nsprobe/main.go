@@ -152,6 +152,13 @@ func run(cmd string, args []string) error {
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		os.Exit(n)
+	case "fsync-pipe":
+		// fsync of a pipe fails with EINVAL unless the call is filtered.
+		var p [2]int
+		if err := syscall.Pipe(p[:]); err != nil {
+			return err
+		}
+		fmt.Printf("fsync=%v fdatasync=%v\n", syscall.Fsync(p[1]), syscall.Fdatasync(p[1]))
 	case "hostname":
 		h, err := os.Hostname()
 		if err != nil {
