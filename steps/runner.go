@@ -242,7 +242,39 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 	if err := b.removeStage(); err != nil {
 		res.TeardownErrors = append(res.TeardownErrors, err)
 	}
+	if err := b.syncDevices(); err != nil {
+		res.TeardownErrors = append(res.TeardownErrors, err)
+	}
 	return res
+}
+
+// syncDevices flushes every block device the build wrote to. Commands in
+// the namespace run with flushes turned off (userns), so mke2fs's own
+// fsync does not happen: a USB stick must not be pulled with the image
+// still in the page cache. Image files are left to the kernel's writeback,
+// as cp and tar leave theirs.
+func (b *Build) syncDevices() error {
+	seen := map[string]bool{}
+	for _, t := range b.State.Tags.All() {
+		if t.Image == "" || seen[t.Image] {
+			continue
+		}
+		seen[t.Image] = true
+		st, err := os.Stat(t.Image)
+		if err != nil || st.Mode()&os.ModeDevice == 0 {
+			continue
+		}
+		f, err := os.Open(t.Image)
+		if err != nil {
+			return fmt.Errorf("flushing %s: %w", t.Image, err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("flushing %s to the device: %w", t.Image, err)
+		}
+	}
+	return nil
 }
 
 // call runs one step function, turning a panic into an error so that a bug
