@@ -16,16 +16,20 @@ import (
 // Stage is one build's private staging tree. Each mounted filesystem of the
 // spec is a directory under it; nothing is ever mounted on the host.
 type Stage struct {
-	// Dir is the stage's top directory (under $TMPDIR).
-	Dir  string
+	// Dir is the stage's top directory (under Base's choice).
+	Dir string
+	// Why says why the stage is where it is.
+	Why  string
 	next int
 }
 
-// New creates a fresh stage directory under $TMPDIR (or /tmp).
-func New() (*Stage, error) {
-	dir, err := os.MkdirTemp("", "vmdb2-stage-")
+// New creates a fresh stage directory where Base chooses, for a build
+// whose files take at most need bytes.
+func New(need int64) (*Stage, error) {
+	base, why := Base(need)
+	dir, err := os.MkdirTemp(base, "vmdb2-stage-")
 	if err != nil {
-		return nil, fmt.Errorf("creating the stage directory (set TMPDIR to a writable place with room for the image's files): %w", err)
+		return nil, fmt.Errorf("creating the stage directory (set VMDB2_STAGE_DIR or TMPDIR to a writable place with room for the image's files): %w", err)
 	}
 	for _, sub := range []string{"fs", "trash", "meta"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
@@ -33,7 +37,7 @@ func New() (*Stage, error) {
 			return nil, fmt.Errorf("creating the stage: %w", err)
 		}
 	}
-	return &Stage{Dir: dir}, nil
+	return &Stage{Dir: dir, Why: why}, nil
 }
 
 // NewFilesystemDir returns a new, empty directory standing for a mounted

@@ -22,14 +22,41 @@ func (b *Build) Failed() bool { return b.failed }
 // Stage returns the build's staging tree, creating it on first use.
 func (b *Build) Stage() (*stage.Stage, error) {
 	if b.stage == nil {
-		st, err := stage.New()
+		st, err := stage.New(b.imagesSize())
 		if err != nil {
 			return nil, err
 		}
 		b.stage = st
-		b.Detail("stage directory %s", st.Dir)
+		b.Detail("stage directory %s (%s)", st.Dir, st.Why)
 	}
 	return b.stage, nil
+}
+
+// imagesSize bounds what the stage will hold: the sizes of the images
+// written so far (the stage is made at the first mount, after mkimg), or
+// of the images named on the command line.
+func (b *Build) imagesSize() int64 {
+	seen := map[string]bool{}
+	var total int64
+	add := func(p string) {
+		if p == "" || seen[p] {
+			return
+		}
+		seen[p] = true
+		// A block device's size is where its end is.
+		if f, err := os.Open(p); err == nil {
+			if n, err := f.Seek(0, io.SeekEnd); err == nil {
+				total += n
+			}
+			f.Close()
+		}
+	}
+	for _, t := range b.State.Tags.All() {
+		add(t.Image)
+	}
+	add(b.Settings.Output)
+	add(b.Settings.Image)
+	return total
 }
 
 func (b *Build) removeStage() error {
