@@ -44,6 +44,8 @@
 // architecture needs qemu-user (binfmt) on the host to run its
 // grub-mkimage.
 //
-// Secure Boot is not supported: a custom grub-mkimage image is not signed
-// (Debian's signed grubx64.efi with shim would be needed).
+// Secure Boot: an image from grub-mkimage is signed by nobody. When the
+// target has Debian's signed GRUB (and shim), [FindSecureBoot] and
+// [SecureBootLayout] give the ESP files Debian's grub-install
+// --uefi-secure-boot would write (see secureboot.go).
 package grub
