@@ -26,11 +26,21 @@ const (
 	// UEFI is OVMF from Debian's ovmf package, as two pflash drives: the
 	// code read-only and a private writable copy of the variable store.
 	UEFI
+	// SecureBoot is OVMF built with Secure Boot and SMM (OVMFSecureCode)
+	// with a variable store that has Microsoft's keys enrolled and Secure
+	// Boot enforced (OVMFMSVars), on a q35 machine with SMM, whose
+	// pflash only SMM code may write (as Secure Boot OVMF requires). It
+	// starts only binaries signed by Microsoft (such as Debian's shim) or
+	// by a key in its db; anything else ends in "Access Denied".
+	SecureBoot
 )
 
 func (f Firmware) String() string {
-	if f == UEFI {
+	switch f {
+	case UEFI:
 		return "UEFI (OVMF)"
+	case SecureBoot:
+		return "UEFI Secure Boot (OVMF, Microsoft keys)"
 	}
 	return "BIOS (SeaBIOS)"
 }
@@ -43,15 +53,31 @@ var QEMU = "qemu-system-x86_64"
 var (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// OVMFSecureCode and OVMFMSVars are SecureBoot's firmware: the
+	// Secure Boot and SMM build, and variables with Microsoft's KEK and
+	// db (Windows and third-party UEFI CAs) enrolled and Secure Boot on.
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFMSVars     = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
+
+// ovmfFiles returns the code and variable-store files of fw ("" for BIOS).
+func ovmfFiles(fw Firmware) (code, vars string) {
+	switch fw {
+	case UEFI:
+		return OVMFCode, OVMFVars
+	case SecureBoot:
+		return OVMFSecureCode, OVMFMSVars
+	}
+	return "", ""
+}
 
 // Available reports why fw cannot be booted on this host, or nil.
 func Available(fw Firmware) error {
 	if _, err := exec.LookPath(QEMU); err != nil {
 		return fmt.Errorf("boottest: %s not found (install qemu-system-x86): %w", QEMU, err)
 	}
-	if fw == UEFI {
-		for _, f := range []string{OVMFCode, OVMFVars} {
+	if code, vars := ovmfFiles(fw); code != "" {
+		for _, f := range []string{code, vars} {
 			if _, err := os.Stat(f); err != nil {
 				return fmt.Errorf("boottest: OVMF firmware missing (install ovmf): %w", err)
 			}
@@ -110,14 +136,18 @@ func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, e
 		"-nic", "none", "-no-reboot",
 		"-drive", "file=" + abs + ",format=raw,if=virtio,snapshot=on",
 	}
-	if fw == UEFI {
+	if code, varsTemplate := ovmfFiles(fw); code != "" {
 		vars := filepath.Join(tmp, "OVMF_VARS.fd")
-		if err := copyFile(OVMFVars, vars); err != nil {
+		if err := copyFile(varsTemplate, vars); err != nil {
 			os.RemoveAll(tmp)
 			return nil, err
 		}
+		if fw == SecureBoot {
+			args = append(args, "-machine", "q35,smm=on",
+				"-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	cmd := exec.CommandContext(ctx, QEMU, args...)
