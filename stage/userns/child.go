@@ -340,12 +340,12 @@ type prepared struct {
 	proc   int
 	sys    int
 	dev    map[string]int
-	resolv int // -1 if the host has none
+	resolv []byte // the host's /etc/resolv.conf; nil if it has none
 	binds  []int
 }
 
 func (p *prepared) close() {
-	for _, fd := range append([]int{p.proc, p.sys, p.resolv}, p.binds...) {
+	for _, fd := range append([]int{p.proc, p.sys}, p.binds...) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -356,7 +356,7 @@ func (p *prepared) close() {
 }
 
 func confine(cfg *config, rep *reporter) (err error) {
-	pre := &prepared{proc: -1, sys: -1, resolv: -1, dev: map[string]int{}}
+	pre := &prepared{proc: -1, sys: -1, dev: map[string]int{}}
 	defer pre.close()
 	if cfg.Virtual {
 		// proc can only be mounted while a full proc is visible in the
@@ -378,10 +378,8 @@ func confine(cfg *config, rep *reporter) (err error) {
 			}
 			pre.dev[n] = fd
 		}
-		if _, err := os.Stat("/etc/resolv.conf"); err == nil {
-			if pre.resolv, err = cloneTree("/etc/resolv.conf", true); err != nil {
-				return err
-			}
+		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+			pre.resolv = b
 		}
 	}
 	for _, b := range cfg.Binds {
@@ -596,11 +594,11 @@ func (s *stageFS) virtual(pre *prepared) error {
 		return err
 	}
 
-	// resolv.conf: only over one the stage has (possibly through a
+	// resolv.conf: only into one the stage has (possibly through a
 	// symlink into the fresh /run, as with systemd-resolved).
-	if pre.resolv >= 0 {
+	if pre.resolv != nil {
 		if target, ok := s.resolvTarget(); ok {
-			if err := attach(pre.resolv, target); err != nil {
+			if err := lendResolvConf(s.rep, target, pre.resolv); err != nil {
 				return err
 			}
 		}

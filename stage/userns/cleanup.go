@@ -14,7 +14,8 @@ import (
 
 // undo removes, in reverse order, what the namespace's init reported it
 // created on the stage at root: empty mount-point directories and files, and
-// policy-rc.d if it still holds what was written. It runs on the host after
+// policy-rc.d if it still holds what was written; and gives the stage's
+// resolv.conf its content back. It runs on the host after
 // every process of the namespace is gone; paths are resolved with
 // RESOLVE_IN_ROOT so that symlinks planted in the stage cannot redirect it
 // to host files.
@@ -72,6 +73,8 @@ func undoOne(rootfd int, r report) error {
 		err = unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return nil
+	case r.Lent != nil:
+		return giveBack(dfd, base, &st, r.Lent)
 	case r.Policy:
 		fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -32,8 +32,10 @@
 //     nodes a stage needs must come from a tar stream or debugfs later.
 //   - /sys is a read-only bind of the host's (a fresh sysfs would need a
 //     network namespace, and apt needs the host's network).
-//   - /etc/resolv.conf is a read-only bind of the host's: a package that
-//     replaces it (rename or unlink) fails with EBUSY.
+//   - /etc/resolv.conf is not a mount: the host's content is written into
+//     the stage's file for the command and the file's own content and
+//     times are put back afterwards (unless the command wrote or replaced
+//     it), so packages such as systemd-resolved can replace it.
 //   - For an ordinary user, host files owned by ids outside the mapping
 //     (root's, such as the /dev nodes) appear as 65534 and cannot be chowned.
 //   - If the calling process itself is killed with SIGKILL, the namespace

@@ -51,6 +51,9 @@ type report struct {
 	Created string `json:"created,omitempty"`
 	Dir     bool   `json:"dir,omitempty"`
 	Policy  bool   `json:"policy,omitempty"`
+	// Lent says Created is not created but an existing file (the stage's
+	// resolv.conf) whose content init replaces for the command.
+	Lent *lentFile `json:"lent,omitempty"`
 
 	// Done marks the final report.
 	Done        bool   `json:"done,omitempty"`
@@ -58,6 +61,15 @@ type report struct {
 	Signal      int    `json:"signal,omitempty"`
 	SetupError  string `json:"setup_error,omitempty"`
 	HelperError string `json:"helper_error,omitempty"`
+}
+
+// lentFile is what it takes to give a lent file its own content back.
+type lentFile struct {
+	Ino   uint64 `json:"ino"`
+	Own   []byte `json:"own"`
+	Lent  []byte `json:"lent"`
+	Atime int64  `json:"atime"`
+	Mtime int64  `json:"mtime"`
 }
 
 // policyRcD is the /usr/sbin/policy-rc.d placed in a stage by Virtual.

@@ -56,8 +56,8 @@ type Cmd struct {
 	// full, random, urandom and tty, a fresh devpts on /dev/pts with
 	// /dev/ptmx, a tmpfs /dev/shm and the usual /dev/fd, stdin, stdout and
 	// stderr links; a read-only recursive bind of /sys; tmpfs on /run and
-	// /tmp; a private copy of the host's /etc/resolv.conf over the stage's
-	// (when the stage has one); and a /usr/sbin/policy-rc.d that exits 101,
+	// /tmp; the host's /etc/resolv.conf content lent to the stage's for
+	// the command (when the stage has one; see resolv.go); and a /usr/sbin/policy-rc.d that exits 101,
 	// so that packages start no services (when the stage has /usr/sbin and
 	// no policy-rc.d of its own).
 	//

@@ -152,6 +152,12 @@ func run(cmd string, args []string) error {
 	case "exit":
 		n, _ := strconv.Atoi(args[0])
 		os.Exit(n)
+	case "symlink":
+		// Replace args[1] by a symlink to args[0], as ln -sf does.
+		if err := os.Remove(args[1]); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return os.Symlink(args[0], args[1])
 	case "fsync-pipe":
 		// fsync of a pipe fails with EINVAL unless the call is filtered.
 		var p [2]int
