@@ -19,14 +19,25 @@ type Stage struct {
 	// Dir is the stage's top directory (under Base's choice).
 	Dir string
 	// Why says why the stage is where it is.
-	Why  string
-	next int
+	Why string
+	// Reclaimed lists the stages of killed builds that New removed, and
+	// ReclaimErr says why one could not be (for a warning).
+	Reclaimed  []string
+	ReclaimErr error
+	next       int
 }
 
 // New creates a fresh stage directory where Base chooses, for a build
 // whose files take at most need bytes.
 func New(need int64) (*Stage, error) {
+	// Stale stages in RAM first: they count against the memory Base sees.
+	reclaimed, rerr := ReclaimStale(RAMDir)
 	base, why := Base(need)
+	if base != RAMDir && rerr == nil {
+		var more []string
+		more, rerr = ReclaimStale(base)
+		reclaimed = append(reclaimed, more...)
+	}
 	dir, err := os.MkdirTemp(base, "vmdb2-stage-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the stage directory (set VMDB2_STAGE_DIR or TMPDIR to a writable place with room for the image's files): %w", err)
@@ -37,7 +48,12 @@ func New(need int64) (*Stage, error) {
 			return nil, fmt.Errorf("creating the stage: %w", err)
 		}
 	}
-	return &Stage{Dir: dir, Why: why}, nil
+	st := &Stage{Dir: dir, Why: why, Reclaimed: reclaimed, ReclaimErr: rerr}
+	if err := st.recordOwner(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("creating the stage: %w", err)
+	}
+	return st, nil
 }
 
 // NewFilesystemDir returns a new, empty directory standing for a mounted

@@ -28,6 +28,12 @@ func (b *Build) Stage() (*stage.Stage, error) {
 		}
 		b.stage = st
 		b.Detail("stage directory %s (%s)", st.Dir, st.Why)
+		for _, d := range st.Reclaimed {
+			b.Detail("removed %s, the stage of a build that was killed", d)
+		}
+		if st.ReclaimErr != nil {
+			b.Warnf("%v", st.ReclaimErr)
+		}
 	}
 	return b.stage, nil
 }

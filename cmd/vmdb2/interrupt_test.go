@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,5 +120,85 @@ func TestInterruptLeavesNothing(t *testing.T) {
 				t.Errorf("loop devices changed: %s", loops)
 			}
 		})
+	}
+}
+
+// TestKilledBuildIsReclaimed: SIGKILL cannot be caught, so a killed build
+// leaves its stage (with files of the namespace's ids); its processes die
+// with it, and the next build removes that stage. Run as the ordinary user
+// when the test runs as root, so that the stage holds files the user can
+// only remove through the namespace.
+func TestKilledBuildIsReclaimed(t *testing.T) {
+	checkTools(t, "busybox", "mke2fs")
+	dir := writeWorkDir(t, interruptSpec)
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.WriteFile(filepath.Join(dir, "next.vmdb"), []byte(targetSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog, args := binary, []string{"-v", "--output", "out.img"}
+	if os.Geteuid() == 0 {
+		uid, gid := ordinaryUser(t)
+		chownTree(t, dir, uid, gid)
+		args = append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", userBinary(t)}, args...)
+		prog = "setpriv"
+	}
+	build := func(extra ...string) *exec.Cmd {
+		extra = append([]string{}, extra...)
+		cmd := exec.Command(prog, append(args, extra...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+dir)
+		return cmd
+	}
+	cmd := build("spec.vmdb")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reached := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "  chroot| sleeping now") {
+				reached <- true
+			}
+		}
+		close(reached)
+	}()
+	select {
+	case ok := <-reached:
+		if !ok {
+			t.Fatal("the build ended before its chroot step")
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the build never reached its chroot step")
+	}
+	// setpriv execs vmdb2: the pid is vmdb2's.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	time.Sleep(200 * time.Millisecond)
+	if procs := processesWith("sleep 4321"); len(procs) > 0 {
+		t.Errorf("processes survived SIGKILL of the build: %v", procs)
+	}
+	left, _ := os.ReadDir(tmp)
+	if len(left) != 1 || !strings.HasPrefix(left[0].Name(), "vmdb2-stage-") {
+		t.Fatalf("after SIGKILL, want the build's stage left in TMPDIR, found %v", left)
+	}
+	stale := filepath.Join(tmp, left[0].Name())
+
+	// The next build (the spec without the long sleep) removes the stale
+	// stage when it makes its own.
+	out, err := build("next.vmdb", "--log", "next.log").CombinedOutput()
+	if err != nil {
+		t.Fatalf("next build: %v\n%s", err, out)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "next.log"))
+	if !strings.Contains(string(log), "removed "+stale+", the stage of a build that was killed") {
+		t.Errorf("the next build's log does not say it removed %s:\n%s\n%s", stale, log, out)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("stale stage %s is still there", stale)
 	}
 }
