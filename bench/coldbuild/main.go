@@ -4,7 +4,7 @@
 // both times and the bytes downloaded (the network interfaces' received
 // bytes, and the packages the cache gained).
 //
-//	go run ./bench/coldbuild [-spec bench/cold.vmdb]
+//	go run ./bench/coldbuild [-spec bench/cold.vmdb] [-compare]
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 
 func main() {
 	spec := flag.String("spec", "bench/cold.vmdb", "spec to build")
+	compare := flag.Bool("compare", false, "also run bench/vmdb2-equivalent.sh (vmdb2's commands on a loop device; root only) and print the ratio")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "vmdb2-coldbench-")
 	check(err)
@@ -30,6 +31,7 @@ func main() {
 	build.Stderr = os.Stderr
 	check(build.Run())
 	cache := filepath.Join(dir, "cache")
+	var times []float64
 	for _, label := range []string{"cold (empty package cache)", "rebuild (warm package cache)"} {
 		rx0 := receivedBytes()
 		start := time.Now()
@@ -40,7 +42,19 @@ func main() {
 		wall := time.Since(start)
 		fmt.Printf("%s: %.1f s, %.1f MB received, package cache %.1f MB\n",
 			label, wall.Seconds(), float64(receivedBytes()-rx0)/1e6, float64(dirSize(cache))/1e6)
+		times = append(times, wall.Seconds())
 	}
+	if !*compare {
+		return
+	}
+	// vmdb2 keeps no package cache: every build of it is a cold one.
+	start := time.Now()
+	eq := exec.Command("sh", "bench/vmdb2-equivalent.sh")
+	eq.Stdout, eq.Stderr = os.Stdout, os.Stderr
+	check(eq.Run())
+	v := time.Since(start).Seconds()
+	fmt.Printf("vmdb2's commands on a loop device: %.1f s; this build is %.0f%% faster cold (%.2fx), %.0f%% faster with a warm cache (%.2fx)\n",
+		v, 100*(1-times[0]/v), v/times[0], 100*(1-times[1]/v), v/times[1])
 }
 
 // receivedBytes sums the bytes received by the non-loopback interfaces.
