@@ -1,8 +1,128 @@
 package steps
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
 
-// runGrubIEEE1275 installs GRUB for IEEE 1275 (Open Firmware) machines.
+	"github.com/vmdb2-go/vmdb2/partition"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
+	"github.com/vmdb2-go/vmdb2/stage/grub"
+)
+
+// ieee1275Arches are the Debian architectures whose grub-ieee1275 holds
+// GRUB for powerpc-ieee1275 (on i386/amd64 it is the OLPC flavour).
+var ieee1275Arches = map[string]bool{"ppc64el": true, "ppc64": true, "powerpc": true}
+
+// runGrubIEEE1275 installs GRUB for IEEE 1275 (Open Firmware) PowerPC
+// machines, as vmdb2's `grub: ieee1275` does with grub-install on the PReP
+// partition, but without a device: the target's grub-ieee1275 is
+// installed, /etc/default/grub edited and grub.cfg written by the target's
+// grub-mkconfig as for bios and uefi; the target's grub-mkimage builds
+// core.elf for powerpc-ieee1275, which is written raw into the PReP boot
+// partition (tag `prep`), whose type becomes PReP (msdos 0x41, GPT
+// 9E1A2D38-…); on msdos it is also made the active partition. Open Firmware (SLOF on QEMU's pseries) loads and runs it
+// from there. Everything that can be checked is checked before the target
+// or the image is changed; core.elf's size is checked before it is written.
 func runGrubIEEE1275(b *Build, s *Step) error {
-	return errors.New("grub: ieee1275 (PowerPC) is not implemented in this version")
+	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
+	if name == "" {
+		return errors.New("grub: give the root filesystem's tag in `tag`")
+	}
+	root, err := b.mountedTag(name)
+	if err != nil {
+		return err
+	}
+	if root.PartNumber == 0 || root.UUIDText == "" {
+		return fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name)
+	}
+	prepName := s.Str("prep")
+	if prepName == "" {
+		return errors.New("grub: ieee1275 needs the tag of the PReP boot partition in `prep` (GRUB's core.elf is written into it; 8 MiB is usual)")
+	}
+	prep, err := b.State.Tags.Get(prepName)
+	if err != nil {
+		return fmt.Errorf("grub: the PReP boot partition: %w", err)
+	}
+	if prep.PartNumber == 0 {
+		return fmt.Errorf("grub: the PReP boot partition %s is not a partition (create it with mkpart)", prep.Name)
+	}
+	if prep.FSType != "" {
+		return fmt.Errorf("grub: the PReP boot partition %s has a %s filesystem (mkfs); it must hold only GRUB's core.elf, drop its mkfs step", prep.Name, prep.FSType)
+	}
+	if prep.Size < grub.MinPRePSize {
+		return fmt.Errorf("grub: the PReP boot partition %s is %d KiB, too small for GRUB's core.elf (at least %d KiB; 8 MiB is usual)", prep.Name, prep.Size>>10, grub.MinPRePSize>>10)
+	}
+	if !ieee1275Arches[b.State.Arch] {
+		return fmt.Errorf("grub: ieee1275 installs GRUB for PowerPC Open Firmware machines (arch ppc64el, ppc64 or powerpc); this target is %s", b.State.Arch)
+	}
+	if efi := firstNonEmpty(s.Str("efi"), s.Str("efi-part")); efi != "" {
+		b.Warnf("efi %s ignored: GRUB for ieee1275 goes into the PReP partition %s", efi, prep.Name)
+	}
+	if dev := s.Str("image-dev"); dev != "" && dev != prep.Image {
+		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, prep.Image, prep.Name)
+	}
+	d, err := partition.Open(root.Image)
+	if err != nil {
+		return err
+	}
+	rfs := grub.RootFS{UUID: root.UUIDText, Type: root.FSType, Table: d.Label(), Partition: root.PartNumber}
+	if part, ok := d.Partition(root.PartNumber); ok && rfs.Table == "gpt" {
+		rfs.PartUUID = strings.ToLower(part.GUID.String())
+	} else if rfs.Table == "msdos" {
+		rfs.PartUUID = fmt.Sprintf("%08x-%02d", d.MBRSignature(), root.PartNumber)
+	}
+	d.Close()
+
+	b.Progress("Installing GRUB for IEEE1275")
+	if err := b.streamed(func(w io.Writer) error {
+		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
+			Root: root.Dir, Packages: []string{"grub-ieee1275"}, Recommends: true, Clean: true,
+			Stdout: w, Stderr: w, Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
+		})
+	}); err != nil {
+		return err
+	}
+	if err := b.editGrubDefaults(root, s); err != nil {
+		return err
+	}
+	return b.streamed(func(w io.Writer) error {
+		t := grub.Target{Root: root.Dir, Run: b.nsRunner(w), Log: w}
+		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+			return err
+		}
+		core, err := grub.BuildIEEE1275(b.ctx, t, rfs)
+		if err != nil {
+			return err
+		}
+		if int64(len(core)) > prep.Size {
+			return &grub.PRePTooSmallError{Need: int64(len(core)), Have: prep.Size}
+		}
+		if err := setPRePFlags(prep); err != nil {
+			return err
+		}
+		return grub.WritePReP(prep.Image, prep.Offset, prep.Size, core)
+	})
+}
+
+// setPRePFlags makes the tag's partition a PReP boot partition (vmdb2
+// runs `parted set N prep on`) and, on an msdos table, the active one:
+// SLOF loads a PReP partition of an msdos table only when it is active
+// (vmdb2 sets just the type, so its msdos images do not boot there).
+func setPRePFlags(tag *Tag) error {
+	d, err := partition.Open(tag.Image)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.SetFlag(tag.PartNumber, "prep", true); err != nil {
+		return err
+	}
+	if d.Label() == "msdos" {
+		if err := d.SetFlag(tag.PartNumber, "boot", true); err != nil {
+			return err
+		}
+	}
+	return d.Close()
 }
