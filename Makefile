@@ -5,7 +5,7 @@
 GO ?= go
 PACKAGES := $(shell grep -v '^\#' .ci/host-packages | grep -v '^$$')
 
-.PHONY: all build deps check test-short example fuzz clean
+.PHONY: all build deps binfmt-ppc64le check test-short example fuzz clean
 
 all: build
 
@@ -24,6 +24,21 @@ deps:
 	  else \
 	    echo "missing host packages:$$missing (run 'make deps' as root, or apt-get install them)" >&2; \
 	  fi; \
+	fi
+	@$(MAKE) --no-print-directory binfmt-ppc64le
+
+# examples/ppc64el.vmdb is built on other architectures through qemu-user:
+# register qemu-user-static's ppc64le binfmt_misc handler (flags POF: F so
+# that the emulator is found inside the build's namespace) when root and not
+# registered yet, mounting binfmt_misc if needed. Only ppc64le: the tests
+# check the refusal for an architecture without a handler (arm64).
+BINFMT_PPC64LE := /usr/lib/binfmt.d/qemu-ppc64le.conf
+binfmt-ppc64le:
+	@if [ "$$(id -u)" = 0 ] && [ -f $(BINFMT_PPC64LE) ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-ppc64le ]; then \
+	  { [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; } && \
+	  grep -v '^#' $(BINFMT_PPC64LE) > /proc/sys/fs/binfmt_misc/register && \
+	  echo "registered the qemu-ppc64le binfmt_misc handler" || \
+	  echo "could not register the qemu-ppc64le binfmt_misc handler: ppc64el builds will be refused" >&2; \
 	fi
 
 check: deps
