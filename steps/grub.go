@@ -24,7 +24,7 @@ import (
 // EFI/BOOT/BOOTX64.EFI and EFI/debian/grubx64.efi into the ESP (uefi).
 var grubKind = &Kind{
 	Name:        "grub",
-	Summary:     "install the GRUB boot loader (bios or uefi)",
+	Summary:     "install the GRUB boot loader (bios, uefi or ieee1275)",
 	Implemented: true,
 	Check:       checkGrub,
 	Keys: []Key{
