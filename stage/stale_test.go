@@ -30,7 +30,7 @@ func TestReclaimStale(t *testing.T) {
 	}
 	live := mk("vmdb2-stage-1", fmt.Sprintf("%d %s\n", os.Getpid(), start))
 	reused := mk("vmdb2-stage-2", fmt.Sprintf("%d 1\n", os.Getpid())) // same pid, other start: gone
-	unknown := mk("vmdb2-stage-3", "")                                  // no record: left alone
+	unknown := mk("vmdb2-stage-3", "")                                // no record: left alone
 	garbage := mk("vmdb2-stage-4", "not a pid")
 	other := mk("something-else", "1 1\n")
 	removed, err := ReclaimStale(base)
