@@ -72,6 +72,7 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 			Components: s.Strings("components"), Include: include,
 			Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
 			Target: tag.Dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
+			Engine: bootstrapEngine(s),
 			Stdout: w, Stderr: w, Env: b.buildEnv(),
 		})
 	})
@@ -80,4 +81,15 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 	}
 	b.devicesTag = tag.Name
 	return nil
+}
+
+// bootstrapEngine picks the engine: mmdebstrap for debootstrap steps (the
+// same packages and files as debootstrap, installed in a third of the time;
+// see stage/bootstrap), debootstrap for qemu-debootstrap steps, which vmdb2
+// runs through debootstrap's qemu wrapper and which were proven (booted) with it.
+func bootstrapEngine(s *Step) bootstrap.Engine {
+	if s.Kind.Name == "qemu-debootstrap" {
+		return bootstrap.EngineDebootstrap
+	}
+	return bootstrap.EngineMmdebstrap
 }

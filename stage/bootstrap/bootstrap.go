@@ -183,7 +183,22 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 		"--variant=" + o.Variant, "--architectures=" + o.Arch,
 		"--components=" + strings.Join(o.Components, ","),
 		`--aptopt=APT::Sandbox::User "root"`,
-		"--skip=check/empty"}
+		"--skip=check/empty",
+		// debootstrap leaves apt's package lists in the target, and vmdb2
+		// 0.26 runs no apt-get update after it: keep them.
+		"--skip=cleanup/apt/lists"}
+	// A merged /usr with the usr-is-merged package where the suite has
+	// it (bookworm and later), as debootstrap does; without the hook,
+	// apt satisfies init-system-helpers' "usrmerge | usr-is-merged" with
+	// usrmerge, which pulls in perl.
+	if fi, err := os.Stat(mergedUsrHook); err == nil && fi.IsDir() {
+		argv = append(argv, "--hook-dir="+mergedUsrHook)
+	}
+	// What debootstrap would not leave: mmdebstrap's copy of the --aptopt
+	// options (they were for this run only) and apt's auto-installed marks
+	// (after debootstrap every package counts as installed by hand).
+	argv = append(argv,
+		`--customize-hook=rm -f "$1/etc/apt/apt.conf.d/99mmdebstrap" "$1/var/lib/apt/extended_states"`)
 	if o.Keyring != "" {
 		argv = append(argv, "--keyring="+o.Keyring)
 	}
@@ -202,8 +217,23 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 		)
 	}
 	argv = append(argv, o.Suite, o.Target, o.Mirror)
-	return runEngine(ctx, o, argv, engineEnv(o.Env), nil)
+	if err := runEngine(ctx, o, argv, engineEnv(o.Env), nil); err != nil {
+		return err
+	}
+	// mmdebstrap's clean-up writes an empty /etc/machine-id as a new,
+	// writable file; systemd (and debootstrap's result) has it read-only.
+	p := filepath.Join(o.Target, "etc/machine-id")
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+		if err := os.Chmod(p, 0o444); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	return nil
 }
+
+// mergedUsrHook is mmdebstrap's hook that merges /usr when the suite has
+// the usr-is-merged package.
+const mergedUsrHook = "/usr/share/mmdebstrap/hooks/maybe-merged-usr"
 
 // unsafeIOFile is the dpkg configuration file that turns fsync off while
 // packages are installed; it never stays in the target.

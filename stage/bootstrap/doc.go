@@ -18,10 +18,9 @@
 // Measured on bookworm/amd64 with stage/bootstrap/internal/measure (which
 // prints these figures: "rx" is counted by an HTTP proxy of its own, so
 // other traffic does not count; "cold" starts with an empty package cache,
-// "warm" with the one the cold run filled). The host had 2 vCPUs shared
-// with other builds running at the same time, so the times are noisy (up
-// to +50%); the installed tree is 203 MB (debootstrap) and 168 MB
-// (mmdebstrap, which also removes apt's lists):
+// "warm" with the one the cold run filled). The first table was taken when
+// the namespace's commands still flushed to disk and the stage was on disk
+// (2 vCPUs shared with other builds, noisy up to +50%):
 //
 //	engine       variant  user      cold           warm
 //	debootstrap  minbase  root      52.8 s, 41 MB   53.8 s, 9.2 MB
@@ -29,14 +28,32 @@
 //	mmdebstrap   minbase  root      70.7 s, 48 MB   63.4 s, 8.9 MB
 //	mmdebstrap   minbase  ordinary  83.7 s, 48 MB  101.4 s, 8.9 MB (loaded host)
 //
-// Both engines work inside the namespace, as root and as an ordinary user;
-// neither can mknod there (see below). The download is not what takes the
-// time (the mirror delivers 41 MB in a few seconds): unpacking and
-// configuring the packages is, and a warm cache saves only the .deb files,
-// not the package lists (about 9 MB for main). debootstrap is the default
-// because it is what vmdb2 runs (same package selection, same /dev, same
-// messages), it was no slower, and it takes a cache directory as an option,
-// where mmdebstrap needs mount hooks around its clean-up.
+// With flushes turned off in the namespace (package userns) the picture
+// changed; the default variant ("-", required + important), as root, idle
+// host:
+//
+//	debootstrap  -        root      64.3 s, 59 MB   69.3 s, 8.9 MB
+//	mmdebstrap   -        root      33.0 s, 67 MB   34.1 s, 8.9 MB
+//
+// and the whole `debootstrap` step of a build (stage in /dev/shm, with
+// another build running): 44 s through mmdebstrap, 138 s through
+// debootstrap. mmdebstrap resolves with apt, downloads in parallel and
+// unpacks everything in one dpkg run; debootstrap resolves in shell and
+// perl, checks each .deb in a shell loop and installs in several rounds.
+//
+// Neither engine is the default: the steps choose. vmdb2's `debootstrap`
+// step uses mmdebstrap, told to give debootstrap's result: the same
+// variant (required + important), a merged /usr with the usr-is-merged
+// package (mmdebstrap's maybe-merged-usr hook; without it apt picks
+// usrmerge and perl), apt's package lists kept (vmdb2 runs no apt-get update
+// after debootstrap), no apt.conf.d/99mmdebstrap and no auto-installed marks
+// left behind, /etc/machine-id read-only. Compared file by file with
+// debootstrap's tree, what differs is only what does not matter: the
+// .deb files debootstrap leaves in /var/cache/apt/archives, its leftovers
+// in /run (a tmpfs at boot), apt's binary caches, the order of two lines in
+// /etc/group, and the Priority fields in dpkg's status file. vmdb2's
+// `qemu-debootstrap` step keeps debootstrap, which vmdb2 runs through
+// debootstrap's qemu wrapper and which the ppc64el example was booted with.
 //
 // # Device nodes
 //

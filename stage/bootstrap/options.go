@@ -13,14 +13,15 @@ import (
 // Engine names the program that installs the base system.
 type Engine string
 
-// The engines Bootstrap can use. See the package documentation for why
-// EngineDebootstrap is the default.
+// The engines Bootstrap can use. See the package documentation for what
+// each is used for.
 const (
 	EngineDebootstrap Engine = "debootstrap"
 	EngineMmdebstrap  Engine = "mmdebstrap"
 )
 
-// DefaultEngine is the engine used when Options.Engine is empty.
+// DefaultEngine is the engine used when Options.Engine is empty (callers
+// such as vmdb2's debootstrap step choose explicitly).
 const DefaultEngine = EngineDebootstrap
 
 // Options describe one base-system installation: the keys of vmdb2's
