@@ -48,28 +48,17 @@ func runGrub(b *Build, s *Step) error {
 	if flavour == "ieee1275" {
 		return runGrubIEEE1275(b, s)
 	}
-	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
-	if name == "" {
-		return errors.New("grub: give the root filesystem's tag in `tag`")
-	}
-	root, err := b.mountedTag(name)
+	root, err := b.grubRoot(s)
 	if err != nil {
 		return err
-	}
-	if root.PartNumber == 0 || root.UUIDText == "" {
-		return fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name)
 	}
 	if dev := s.Str("image-dev"); dev != "" && dev != root.Image {
 		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, root.Image, root.Name)
 	}
-	d, err := partition.Open(root.Image)
+	rfs, err := grubRootFS(root)
 	if err != nil {
 		return err
 	}
-	table := d.Label()
-	part, _ := d.Partition(root.PartNumber)
-	sig := d.MBRSignature()
-	d.Close()
 
 	// Everything that can be checked is checked before anything is written.
 	var esp *Tag
@@ -123,12 +112,6 @@ func runGrub(b *Build, s *Step) error {
 	if err := b.editGrubDefaults(root, s); err != nil {
 		return err
 	}
-	rfs := grub.RootFS{UUID: root.UUIDText, Type: root.FSType, Table: table, Partition: root.PartNumber}
-	if table == "gpt" {
-		rfs.PartUUID = strings.ToLower(part.GUID.String())
-	} else {
-		rfs.PartUUID = fmt.Sprintf("%08x-%02d", sig, root.PartNumber)
-	}
 	return b.streamed(func(w io.Writer) error {
 		t := grub.Target{Root: root.Dir, Run: b.nsRunner(w), Log: w}
 		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
@@ -158,6 +141,44 @@ func runGrub(b *Build, s *Step) error {
 	})
 }
 
+// grubRoot returns the root filesystem's tag of a grub step (`tag`, or
+// its aliases `root-fs` and vmdb2 0.13's `rootfs`), mounted, a partition
+// with a filesystem.
+func (b *Build) grubRoot(s *Step) (*Tag, error) {
+	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
+	if name == "" {
+		return nil, errors.New("grub: give the root filesystem's tag in `tag`")
+	}
+	root, err := b.mountedTag(name)
+	if err != nil {
+		return nil, err
+	}
+	if root.PartNumber == 0 || root.UUIDText == "" {
+		return nil, fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name)
+	}
+	return root, nil
+}
+
+// grubRootFS describes the root filesystem to GRUB: its UUID and type, and
+// the partition that holds it (table, number, PARTUUID as the kernel
+// names it).
+func grubRootFS(root *Tag) (grub.RootFS, error) {
+	d, err := partition.Open(root.Image)
+	if err != nil {
+		return grub.RootFS{}, err
+	}
+	defer d.Close()
+	rfs := grub.RootFS{UUID: root.UUIDText, Type: root.FSType, Table: d.Label(), Partition: root.PartNumber}
+	if rfs.Table == "gpt" {
+		if part, ok := d.Partition(root.PartNumber); ok {
+			rfs.PartUUID = strings.ToLower(part.GUID.String())
+		}
+	} else {
+		rfs.PartUUID = fmt.Sprintf("%08x-%02d", d.MBRSignature(), root.PartNumber)
+	}
+	return rfs, nil
+}
+
 // minCoreSectors is a lower bound of the size of GRUB's i386-pc core.img
 // with biosdisk, part_msdos/part_gpt and ext2 (about 60 KiB with
 // bookworm's GRUB 2.06; 155 KiB with all the modules grub-install adds).
@@ -172,7 +193,7 @@ var grubEFIPackages = map[string]string{
 }
 
 // installGrubPackages installs GRUB in the target as vmdb2 does (grub-pc
-// for BIOS, grub-efi-<arch> for UEFI). When both flavours go into one image
+// for BIOS, grub-efi-<arch> for UEFI, grub-ieee1275 for IEEE 1275). When both flavours go into one image
 // (a hybrid), the second gets only its -bin package, since Debian's
 // grub-pc and grub-efi-* conflict.
 func (b *Build) installGrubPackages(root *Tag, flavour string) error {
@@ -195,6 +216,8 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 		if hasPC {
 			pkg += "-bin"
 		}
+	case "ieee1275":
+		pkg = "grub-ieee1275"
 	}
 	return b.streamed(func(w io.Writer) error {
 		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{

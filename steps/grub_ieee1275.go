@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/vmdb2-go/vmdb2/partition"
-	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
 )
 
@@ -26,16 +24,9 @@ var ieee1275Arches = map[string]bool{"ppc64el": true, "ppc64": true, "powerpc": 
 // from there. Everything that can be checked is checked before the target
 // or the image is changed; core.elf's size is checked before it is written.
 func runGrubIEEE1275(b *Build, s *Step) error {
-	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
-	if name == "" {
-		return errors.New("grub: give the root filesystem's tag in `tag`")
-	}
-	root, err := b.mountedTag(name)
+	root, err := b.grubRoot(s)
 	if err != nil {
 		return err
-	}
-	if root.PartNumber == 0 || root.UUIDText == "" {
-		return fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name)
 	}
 	prepName := s.Str("prep")
 	if prepName == "" {
@@ -63,25 +54,13 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 	if dev := s.Str("image-dev"); dev != "" && dev != prep.Image {
 		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, prep.Image, prep.Name)
 	}
-	d, err := partition.Open(root.Image)
+	rfs, err := grubRootFS(root)
 	if err != nil {
 		return err
 	}
-	rfs := grub.RootFS{UUID: root.UUIDText, Type: root.FSType, Table: d.Label(), Partition: root.PartNumber}
-	if part, ok := d.Partition(root.PartNumber); ok && rfs.Table == "gpt" {
-		rfs.PartUUID = strings.ToLower(part.GUID.String())
-	} else if rfs.Table == "msdos" {
-		rfs.PartUUID = fmt.Sprintf("%08x-%02d", d.MBRSignature(), root.PartNumber)
-	}
-	d.Close()
 
 	b.Progress("Installing GRUB for IEEE1275")
-	if err := b.streamed(func(w io.Writer) error {
-		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
-			Root: root.Dir, Packages: []string{"grub-ieee1275"}, Recommends: true, Clean: true,
-			Stdout: w, Stderr: w, Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
-		})
-	}); err != nil {
+	if err := b.installGrubPackages(root, "ieee1275"); err != nil {
 		return err
 	}
 	if err := b.editGrubDefaults(root, s); err != nil {
