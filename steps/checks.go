@@ -15,7 +15,11 @@ func checkApt(s *Step, report reportFunc) {
 
 func checkGrub(s *Step, report reportFunc) {
 	switch s.Str("grub") {
-	case "bios", "ieee1275":
+	case "bios":
+	case "ieee1275":
+		if s.Str("prep") == "" {
+			report(s.Line, Error, "grub: ieee1275 needs the tag of the PReP boot partition in `prep` (GRUB's core.elf is written into it; 8 MiB is usual)")
+		}
 	case "uefi":
 		if s.Str("efi") == "" && s.Str("efi-part") == "" {
 			report(s.Line, Error, "grub: uefi needs the tag of the EFI system partition in `efi` (or `efi-part`)")

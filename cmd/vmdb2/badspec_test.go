@@ -37,6 +37,7 @@ func TestBadSpecs(t *testing.T) {
 		{"apt value", "steps:\n- apt: remove\n  tag: /\n", []string{"spec.vmdb:2: apt: the value must be `install`"}},
 		{"grub flavour", "steps:\n- grub: coreboot\n  tag: /\n", []string{"spec.vmdb:2: grub: unknown GRUB flavour \"coreboot\""}},
 		{"grub uefi without esp", "steps:\n- grub: uefi\n  tag: /\n", []string{"spec.vmdb:2: grub: uefi needs the tag of the EFI system partition"}},
+		{"grub ieee1275 without prep", "steps:\n- grub: ieee1275\n  tag: /\n", []string{"spec.vmdb:2: grub: ieee1275 needs the tag of the PReP boot partition in `prep`"}},
 		{"dirname without mount-on", "steps:\n- mount: boot\n  dirname: /boot\n", []string{"spec.vmdb:3: mount: `dirname` needs `mount-on`"}},
 		{"part flag state", "steps:\n- set_part_flag: x.img\n  tag: boot\n  flag: esp\n  state: on-ish\n", []string{"spec.vmdb:5: set_part_flag: state must be"}},
 		{"luks without key", "steps:\n- cryptsetup: root\n  tag: crypt\n", []string{"spec.vmdb:2: cryptsetup step MUST define one of key-file or key-cmd"}},

@@ -30,7 +30,6 @@ func TestIEEE1275BadInput(t *testing.T) {
 			"- mkfs: ext4\n  partition: /\n" + extra + "- mount: /\n- grub: ieee1275\n  tag: /\n" + grub
 	}
 	cases := []struct{ name, spec, want string }{
-		{"no prep key", spec("9MiB", "", ""), "needs the tag of the PReP boot partition in `prep`"},
 		{"unknown prep tag", spec("9MiB", "", "  prep: nosuch\n"), "the PReP boot partition: Unknown tag: nosuch"},
 		{"prep with a filesystem", spec("9MiB", "- mkfs: ext2\n  partition: prep\n", "  prep: prep\n"), "has a ext2 filesystem"},
 		{"prep too small", spec("1100KiB", "", "  prep: prep\n"), "too small for GRUB's core.elf"},
