@@ -31,7 +31,11 @@ func undo(root string, created []report) error {
 	var errs []error
 	for i := len(created) - 1; i >= 0; i-- {
 		if err := undoOne(rootfd, created[i]); err != nil {
-			errs = append(errs, fmt.Errorf("userns: restoring the stage %s: removing %s: %w", root, created[i].Created, err))
+			what := "removing"
+			if created[i].Lent != nil {
+				what = "giving back the content of"
+			}
+			errs = append(errs, fmt.Errorf("userns: restoring the stage %s: %s %s: %w", root, what, created[i].Created, err))
 		}
 	}
 	return errors.Join(errs...)

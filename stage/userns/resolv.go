@@ -66,6 +66,16 @@ func giveBack(dfd int, base string, st *unix.Stat_t, l *lentFile) error {
 		return nil // replaced by the command: its file stays
 	}
 	fd, err := unix.Openat(dfd, base, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.EACCES {
+		// A read-only file (init, root of the namespace, could write it;
+		// its owner here can only after making it writable for a moment).
+		if err = unix.Fchmodat(dfd, base, (st.Mode&0o7777)|0o200, 0); err == nil {
+			fd, err = unix.Openat(dfd, base, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if cerr := unix.Fchmodat(dfd, base, st.Mode&0o7777, 0); err == nil {
+				err = cerr
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}

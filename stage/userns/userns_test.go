@@ -497,6 +497,22 @@ func TestResolvConfLent(t *testing.T) {
 		t.Errorf("the stage's resolv.conf mtime after the command: %v, want %v", fi.ModTime(), old)
 	}
 
+	// A read-only resolv.conf gets its content back too (as an ordinary
+	// user, Run is its owner but not root).
+	if err := os.Chmod(file, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "cat", "/etc/resolv.conf"}})
+	if b, _ := os.ReadFile(file); string(b) != "nameserver 192.0.2.1 # stage\n" {
+		t.Errorf("the stage's read-only resolv.conf after the command: %q, want its own content back", b)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("the stage's read-only resolv.conf after the command: mode %v, want 0444", fi.Mode())
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	// Written by the command: stays.
 	mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "write", "/etc/resolv.conf", "nameserver 192.0.2.53\n"}})
 	if b, _ := os.ReadFile(file); string(b) != "nameserver 192.0.2.53\n" {
