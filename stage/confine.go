@@ -172,11 +172,18 @@ func (r *Root) mkdirOne(p string, own Ownership) error {
 		return pathErr("mkdir", dir, err)
 	}
 	defer unix.Close(pfd)
-	if err := unix.Mkdirat(pfd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+	existed := false
+	if err := unix.Mkdirat(pfd, name, 0o700); errors.Is(err, unix.EEXIST) {
+		existed = true
+	} else if err != nil {
 		return pathErr("mkdir", p, err)
 	}
 	fd, err := r.openat(p, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
+		var st unix.Stat_t
+		if existed && errors.Is(err, unix.ENOENT) && unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return fmt.Errorf("%s in the image is a symbolic link to a directory the image does not have (links are followed inside the image, never on the host): create its target first or remove the link", "/"+rel(p))
+		}
 		return pathErr("open", p, err)
 	}
 	defer unix.Close(fd)
@@ -199,7 +206,12 @@ func (r *Root) WriteFile(p string, src io.Reader, own Ownership) error {
 		return pathErr("open", dir, err)
 	}
 	unix.Close(pfd)
-	fd, err := r.openat(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o600)
+	if err := r.regularOrAbsent(p); err != nil {
+		return err
+	}
+	// O_NONBLOCK: should a FIFO appear at p after all, opening it fails
+	// (ENXIO) instead of waiting for a reader forever.
+	fd, err := r.openat(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NONBLOCK, 0o600)
 	if err != nil {
 		return pathErr("create", p, err)
 	}
@@ -214,11 +226,61 @@ func (r *Root) WriteFile(p string, src io.Reader, own Ownership) error {
 	return f.Close()
 }
 
+// regularOrAbsent fails when p (following symlinks inside the root) is
+// something other than a regular file: writing to a FIFO would wait for a
+// reader forever, and a device node's "content" is not a file's.
+func (r *Root) regularOrAbsent(p string) error {
+	fd, err := r.openat(p, unix.O_PATH, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return pathErr("open", p, err)
+	}
+	defer unix.Close(fd)
+	return checkRegular(fd, p)
+}
+
+// checkRegular fails unless fd is a regular file.
+func checkRegular(fd int, p string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return pathErr("stat", p, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s in the image is a %s, not a regular file: remove it first (a file step reads and writes only regular files)", "/"+strings.TrimPrefix(rel(p), "."), fileKind(st.Mode))
+	}
+	return nil
+}
+
+// fileKind names a file type for messages.
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFIFO:
+		return "named pipe (FIFO)"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	}
+	return "special file"
+}
+
 // ReadFile reads the file p inside the root.
 func (r *Root) ReadFile(p string) ([]byte, error) {
-	fd, err := r.openat(p, unix.O_RDONLY, 0)
+	fd, err := r.openat(p, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, pathErr("open", p, err)
+	}
+	if err := checkRegular(fd, p); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "/"+rel(p))
 	defer f.Close()
@@ -262,6 +324,66 @@ func (r *Root) Symlink(target, p string, uid, gid int) error {
 		return pathErr("chown", p, explainPerm(err))
 	}
 	return nil
+}
+
+// ResolveDir resolves the directory p inside the root as the target would
+// see it (following its symlinks, all kept inside the root) and returns
+// the path of that directory in the root with no symlink left on the way:
+// "/boot" is "/srv/boot" when the image has boot -> /srv/boot. It fails when
+// p is not a directory.
+func (r *Root) ResolveDir(p string) (string, error) {
+	fd, err := r.openat(p, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return "", pathErr("resolve", p, err)
+	}
+	defer unix.Close(fd)
+	return r.pathOf(fd, p)
+}
+
+// pathOf returns where the open fd is in the root, from the kernel's own
+// record of both (their /proc/self/fd links), which has no symlinks.
+func (r *Root) pathOf(fd int, p string) (string, error) {
+	top, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", r.fd))
+	if err != nil {
+		return "", fmt.Errorf("resolving %s in %s: %w", p, r.dir, err)
+	}
+	at, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", fmt.Errorf("resolving %s in %s: %w", p, r.dir, err)
+	}
+	if at == top {
+		return "/", nil
+	}
+	if top == "/" {
+		return at, nil
+	}
+	if !strings.HasPrefix(at, top+"/") {
+		// RESOLVE_IN_ROOT makes this impossible; a directory renamed away
+		// meanwhile would show here.
+		return "", fmt.Errorf("resolving %s: it is no longer inside %s", "/"+rel(p), r.dir)
+	}
+	return strings.TrimPrefix(at, top), nil
+}
+
+// CheckNoSymlinks checks that the directory p is inside the root with no
+// symbolic link and no ".." on its way: its host path, the root's directory
+// joined with p, then leads exactly there. Paths from ResolveDir pass; a
+// component replaced by a symlink since fails with ELOOP.
+func (r *Root) CheckNoSymlinks(p string) error {
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	}
+	for {
+		fd, err := unix.Openat2(r.fd, rel(p), &how)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return pathErr("check", p, err)
+		}
+		return unix.Close(fd)
+	}
 }
 
 // Exists reports whether p exists inside the root (following symlinks, as

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // FileOp is one file operation of a file step (create-dir, create-file,
@@ -53,13 +54,16 @@ func (op FileOp) apply() error {
 	case "create-file":
 		return r.WriteFile(op.Path, bytes.NewReader(op.Contents), own)
 	case "copy-file":
-		src, err := os.Open(op.Src)
+		// O_NONBLOCK: a FIFO as the source must not wait for a writer.
+		src, err := os.OpenFile(op.Src, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("copy-file source: %w", err)
 		}
 		defer src.Close()
 		if fi, err := src.Stat(); err == nil && fi.IsDir() {
 			return fmt.Errorf("copy-file source %s is a directory; use copy-dir", op.Src)
+		} else if err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("copy-file source %s is not a regular file (%v); copy-file copies regular files, as vmdb2's does", op.Src, fi.Mode().Type())
 		}
 		if _, err := r.MkdirAll(path.Dir(rel(op.Path)), Ownership{Mode: 0o755}); err != nil {
 			return err

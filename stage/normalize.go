@@ -2,9 +2,10 @@ package stage
 
 import (
 	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // noiseFiles are files a Debian tree gains during a build that record when
@@ -33,48 +34,69 @@ var noiseFiles = []string{
 var emptiedFiles = []string{"etc/machine-id"}
 
 // removeNoise removes build-time noise from the tree at root (see
-// noiseFiles). Files are looked up without following symlinks out of the
-// tree: a noise path that is a symlink is left alone.
+// noiseFiles) and empties emptiedFiles. Each file is found by the kernel
+// beneath root with no symlink on its way (openat2 RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS): a noise path that is a symlink, or that lies behind
+// one, is left alone, and nothing outside the tree can be reached.
 func removeNoise(root string) error {
+	r, err := OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	for _, rel := range noiseFiles {
-		p := filepath.Join(root, rel)
-		fi, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() || !insideWithoutLinks(root, rel) {
-			continue
-		}
-		if err := os.Remove(p); err != nil {
+		if err := r.noiseFile(rel, func(dirfd int, name string) error {
+			return unix.Unlinkat(dirfd, name, 0)
+		}); err != nil {
 			return err
 		}
 	}
 	for _, rel := range emptiedFiles {
-		p := filepath.Join(root, rel)
-		fi, err := os.Lstat(p)
-		if err != nil || !fi.Mode().IsRegular() || !insideWithoutLinks(root, rel) {
-			continue
-		}
-		if err := os.Truncate(p, 0); err != nil {
+		if err := r.noiseFile(rel, func(dirfd int, name string) error {
+			fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			return unix.Ftruncate(fd, 0)
+		}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// insideWithoutLinks reports whether no directory on rel's way from root is
-// a symlink, so that acting on root/rel acts inside the tree.
-func insideWithoutLinks(root, rel string) bool {
-	dir := filepath.Dir(rel)
-	for dir != "." && dir != "/" {
-		fi, err := os.Lstat(filepath.Join(root, dir))
-		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
-			return false
-		}
-		dir = filepath.Dir(dir)
+// noiseFile calls act on rel's directory and name when rel is a regular
+// file reached without symlinks; otherwise it does nothing.
+func (r *Root) noiseFile(rel string, act func(dirfd int, name string) error) error {
+	dir, name := path.Split(rel)
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	}
-	return true
+	if dir = strings.TrimSuffix(dir, "/"); dir == "" {
+		dir = "."
+	}
+	dirfd, err := unix.Openat2(r.fd, dir, &how)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return pathErr("open", dir, err)
+	}
+	defer unix.Close(dirfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return pathErr("lstat", rel, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil
+	}
+	if err := act(dirfd, name); err != nil {
+		return pathErr("normalise", rel, err)
+	}
+	return nil
 }

@@ -56,7 +56,7 @@ var ansibleKind = &Kind{
 const ansibleFilePrefix = "ansible-"
 
 func runAnsible(b *Build, s *Step) error {
-	tag, err := b.mountedTag(s.Str("ansible"))
+	_, dir, err := b.mountedTree(s.Str("ansible"))
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func runAnsible(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	inventory, err := writeMetaTemp(st.MetaPath(""), ansibleFilePrefix+"inventory-*", []byte("["+s.Str("group")+"]\n"+tag.Dir+"\n"))
+	inventory, err := writeMetaTemp(st.MetaPath(""), ansibleFilePrefix+"inventory-*", []byte("["+s.Str("group")+"]\n"+dir+"\n"))
 	if err != nil {
 		return fmt.Errorf("writing the Ansible inventory: %w", err)
 	}
@@ -108,7 +108,7 @@ func runAnsible(b *Build, s *Step) error {
 		defer os.RemoveAll(tmp)
 		env = append(env, "ANSIBLE_LOCAL_TEMP="+tmp)
 	}
-	binds, devDir, err := ansibleBinds(st.MetaPath(""), tag.Dir)
+	binds, devDir, err := ansibleBinds(st.MetaPath(""), dir)
 	if devDir != "" {
 		defer os.RemoveAll(devDir)
 	}
@@ -122,7 +122,7 @@ func runAnsible(b *Build, s *Step) error {
 		Binds: binds,
 	})
 	if err != nil && b.ctx.Err() == nil {
-		if !hasPython3(tag.Dir) {
+		if !hasPython3(dir) {
 			return fmt.Errorf("%w\n(the image has no python3, which Ansible needs in the target: install it before this step, e.g. with `debootstrap`'s or an `apt: install` step's packages: [python3])", err)
 		}
 	}

@@ -31,14 +31,14 @@ var aptKind = &Kind{
 		if name == "" {
 			return errors.New("Unknown tag: (give the root filesystem's tag in `tag`)")
 		}
-		tag, err := b.mountedTag(name)
+		_, dir, err := b.mountedTree(name)
 		if err != nil {
 			return err
 		}
 		b.State.SetFlag("got_eatmydata")
 		return b.streamed(func(w io.Writer) error {
 			return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
-				Root: tag.Dir, Packages: s.Strings("packages"), Recommends: s.Bool("recommends"), Clean: s.Bool("clean"),
+				Root: dir, Packages: s.Strings("packages"), Recommends: s.Bool("recommends"), Clean: s.Bool("clean"),
 				Stdout: w, Stderr: w, Env: b.buildEnv(),
 			})
 		})

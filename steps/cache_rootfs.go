@@ -31,7 +31,7 @@ var cacheRootfsKind = &Kind{
 		{Name: "options", Type: TStr, Default: "--one-file-system"},
 	},
 	Run: func(b *Build, s *Step) error {
-		root, err := b.mountedTag(s.Str("cache-rootfs"))
+		root, rootDir, err := b.mountedTree(s.Str("cache-rootfs"))
 		if err != nil {
 			return err
 		}
@@ -45,31 +45,53 @@ var cacheRootfsKind = &Kind{
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		var dirs []string
-		for _, tag := range b.State.Tags.All() {
-			if !tag.Mounted {
-				continue
-			}
-			rel, err := filepath.Rel(root.Dir, tag.Dir)
-			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-				return fmt.Errorf("tag %s is mounted outside %s and cannot be cached with it", tag.Name, root.Name)
-			}
-			b.Progress("tag %s mounted %s cached True", tag.Name, tag.MountPoint)
-			dirs = append(dirs, rel)
+		dirs, err := b.cachedDirs(root)
+		if err != nil {
+			return err
 		}
-		sort.Strings(dirs)
 		exclude, _ := tarOptions(s.Str("options"))
 		st, err := b.Stage()
 		if err != nil {
 			return err
 		}
-		b.Progress("caching rootdir %s as %s", root.Dir, tarball)
-		return rootfs.Pack(b.ctx, root.Dir, dirs, tarball, rootfs.PackOptions{
+		b.Progress("caching rootdir %s as %s", rootDir, tarball)
+		return rootfs.Pack(b.ctx, rootDir, dirs, tarball, rootfs.PackOptions{
 			SourceDateEpoch: b.Settings.SourceDateEpoch,
 			DeviceManifest:  st.MetaPath("devices.json"),
 			Exclude:         exclude,
 		})
 	},
+}
+
+// cachedDirs lists the trees of the mounted tags, relative to root's tree
+// (from where each was resolved when mounted, never from host paths), and
+// checks that they are all inside it.
+func (b *Build) cachedDirs(root *Tag) ([]string, error) {
+	rootIn, rootTop, err := b.inTop(root)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, tag := range b.State.Tags.All() {
+		if !tag.Mounted {
+			continue
+		}
+		in, top, err := b.inTop(tag)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := filepath.Rel(rootIn, in)
+		if err != nil || top != rootTop || rel == ".." || strings.HasPrefix(rel, "../") {
+			return nil, fmt.Errorf("tag %s is mounted outside %s and cannot be cached with it", tag.Name, root.Name)
+		}
+		if _, err := b.tagDir(tag); err != nil {
+			return nil, err
+		}
+		b.Progress("tag %s mounted %s cached True", tag.Name, tag.MountPoint)
+		dirs = append(dirs, rel)
+	}
+	sort.Strings(dirs)
+	return dirs, nil
 }
 
 // tarOptions reads the GNU tar options vmdb2 passes through: the default

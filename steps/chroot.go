@@ -18,12 +18,12 @@ var chrootKind = &Kind{
 		{Name: "shell", Type: TStr, Required: true},
 	},
 	Run: func(b *Build, s *Step) error {
-		tag, err := b.mountedTag(s.Str("chroot"))
+		_, dir, err := b.mountedTree(s.Str("chroot"))
 		if err != nil {
 			return err
 		}
 		return b.InNamespace(userns.Cmd{
-			Root:    tag.Dir,
+			Root:    dir,
 			Argv:    []string{"sh", "-ec", s.Str("shell")},
 			Env:     targetEnv(),
 			Virtual: true,

@@ -21,7 +21,7 @@ var copyDirKind = &Kind{
 		{Name: "group", Type: TStr, Default: ""},
 	},
 	Run: func(b *Build, s *Step) error {
-		root, err := b.State.Tags.Root()
+		root, err := b.rootTree()
 		if err != nil {
 			return err
 		}
@@ -30,7 +30,7 @@ var copyDirKind = &Kind{
 			return err
 		}
 		b.Progress("Copying dir %s to %s, uid %d, gid %d, umask %o", s.Str("src"), s.Str("copy-dir"), s.Int("uid"), s.Int("gid"), s.Int("umask"))
-		return b.FileOp(stage.FileOp{Op: "copy-dir", Root: root.Dir, Path: s.Str("copy-dir"), Src: src,
+		return b.FileOp(stage.FileOp{Op: "copy-dir", Root: root, Path: s.Str("copy-dir"), Src: src,
 			Perm: s.Int("perm"), Umask: s.Int("umask"), UID: int(s.Int("uid")), GID: int(s.Int("gid")),
 			User: s.Str("user"), Group: s.Str("group")})
 	},

@@ -18,7 +18,7 @@ var copyFileKind = &Kind{
 		{Name: "gid", Type: TInt, Default: 0},
 	},
 	Run: func(b *Build, s *Step) error {
-		root, err := b.State.Tags.Root()
+		root, err := b.rootTree()
 		if err != nil {
 			return err
 		}
@@ -26,7 +26,7 @@ var copyFileKind = &Kind{
 		if err != nil {
 			return err
 		}
-		return b.FileOp(stage.FileOp{Op: "copy-file", Root: root.Dir, Path: s.Str("copy-file"), Src: src,
+		return b.FileOp(stage.FileOp{Op: "copy-file", Root: root, Path: s.Str("copy-file"), Src: src,
 			Perm: s.Int("perm"), UID: int(s.Int("uid")), GID: int(s.Int("gid"))})
 	},
 }

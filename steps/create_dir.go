@@ -16,11 +16,11 @@ var createDirKind = &Kind{
 		{Name: "gid", Type: TInt, Default: 0},
 	},
 	Run: func(b *Build, s *Step) error {
-		root, err := b.State.Tags.Root()
+		root, err := b.rootTree()
 		if err != nil {
 			return err
 		}
-		return b.FileOp(stage.FileOp{Op: "create-dir", Root: root.Dir, Path: s.Str("create-dir"),
+		return b.FileOp(stage.FileOp{Op: "create-dir", Root: root, Path: s.Str("create-dir"),
 			Perm: s.Int("perm"), UID: int(s.Int("uid")), GID: int(s.Int("gid"))})
 	},
 }

@@ -23,7 +23,7 @@ var createFileKind = &Kind{
 		{Name: "trailing-newline", Type: TScalar, Default: "", Legacy: "a later vmdb2's key; honoured here: a true value (1, yes, true) keeps the final newline of `contents`, which vmdb2 0.26 always drops"},
 	},
 	Run: func(b *Build, s *Step) error {
-		root, err := b.State.Tags.Root()
+		root, err := b.rootTree()
 		if err != nil {
 			return err
 		}
@@ -31,7 +31,7 @@ var createFileKind = &Kind{
 		if truthy(s.vals["trailing-newline"]) && s.vals["contents"].DroppedNewline {
 			contents += "\n"
 		}
-		return b.FileOp(stage.FileOp{Op: "create-file", Root: root.Dir, Path: s.Str("create-file"), Contents: []byte(contents),
+		return b.FileOp(stage.FileOp{Op: "create-file", Root: root, Path: s.Str("create-file"), Contents: []byte(contents),
 			Perm: s.Int("perm"), UID: int(s.Int("uid")), GID: int(s.Int("gid"))})
 	},
 }

@@ -44,12 +44,12 @@ var debootstrapKind = &Kind{
 // bootstrap runs the debootstrap engine for the debootstrap and
 // qemu-debootstrap steps.
 func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []string, installKeyring bool) error {
-	tag, err := b.mountedTag(s.Str("target"))
+	tag, dir, err := b.mountedTree(s.Str("target"))
 	if err != nil {
 		return err
 	}
 	if requireEmpty {
-		if err := bootstrap.CheckEmpty(tag.Dir); err != nil {
+		if err := bootstrap.CheckEmpty(dir); err != nil {
 			return err
 		}
 	}
@@ -71,7 +71,7 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 			Suite: suite, Mirror: s.Str("mirror"), Arch: arch, Variant: s.Str("variant"),
 			Components: s.Strings("components"), Include: include,
 			Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
-			Target: tag.Dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
+			Target: dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
 			Engine: bootstrapEngine(s),
 			Stdout: w, Stderr: w, Env: b.buildEnv(),
 		})

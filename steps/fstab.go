@@ -25,6 +25,10 @@ var fstabKind = &Kind{
 		if !root.Mounted {
 			return fmt.Errorf("tag %s is not mounted", root.Name)
 		}
+		dir, err := b.tagDir(root)
+		if err != nil {
+			return err
+		}
 		var lines strings.Builder
 		for _, tag := range b.State.Tags.All() {
 			if !tag.Mounted {
@@ -36,6 +40,6 @@ var fstabKind = &Kind{
 			fmt.Fprintf(&lines, "UUID=%s %s %s errors=remount-ro 0 1\n", tag.UUIDText, tag.MountPoint, tag.FSType)
 		}
 		b.Detail("fstab:\n%s", lines.String())
-		return b.FileOp(stage.FileOp{Op: "create-file", Root: root.Dir, Path: "/etc/fstab", Contents: []byte(lines.String()), Perm: 0o644})
+		return b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/fstab", Contents: []byte(lines.String()), Perm: 0o644})
 	},
 }

@@ -77,7 +77,7 @@ func runGrub(b *Build, s *Step) error {
 		if _, ok := grub.EFITargets[b.State.Arch]; !ok {
 			return fmt.Errorf("GRUB UEFI package and target for %q unknown", b.State.Arch)
 		}
-		if esp.Dir == "" {
+		if !esp.hasTree() {
 			// Not mounted by the spec (vmdb2's grub mounts the ESP at
 			// /boot/efi only while it installs): GRUB's files get their own
 			// staging directory, built into the ESP at mkfs's teardown.
@@ -85,7 +85,7 @@ func runGrub(b *Build, s *Step) error {
 			if err != nil {
 				return err
 			}
-			if esp.Dir, err = st.NewFilesystemDir(); err != nil {
+			if esp.stageDir, err = st.NewFilesystemDir(); err != nil {
 				return err
 			}
 		}
@@ -112,8 +112,12 @@ func runGrub(b *Build, s *Step) error {
 	if err := b.editGrubDefaults(root, s); err != nil {
 		return err
 	}
+	rootDir, err := b.tagDir(root)
+	if err != nil {
+		return err
+	}
 	return b.streamed(func(w io.Writer) error {
-		t := grub.Target{Root: root.Dir, Run: b.nsRunner(w), Log: w}
+		t := grub.Target{Root: rootDir, Run: b.nsRunner(w), Log: w}
 		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
 			return err
 		}
@@ -129,7 +133,11 @@ func runGrub(b *Build, s *Step) error {
 			if err != nil {
 				return err
 			}
-			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: esp.Dir, Path: "/EFI", Perm: 0o755}); err != nil {
+			espDir, err := b.tagDir(esp)
+			if err != nil {
+				return err
+			}
+			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: "/EFI", Perm: 0o755}); err != nil {
 				return err
 			}
 			if err := b.installEFI(root, esp, rfs, img); err != nil {
@@ -197,7 +205,11 @@ var grubEFIPackages = map[string]string{
 // (a hybrid), the second gets only its -bin package, since Debian's
 // grub-pc and grub-efi-* conflict.
 func (b *Build) installGrubPackages(root *Tag, flavour string) error {
-	r, err := stage.OpenRoot(root.Dir)
+	dir, err := b.tagDir(root)
+	if err != nil {
+		return err
+	}
+	r, err := stage.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
@@ -221,7 +233,7 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 	}
 	return b.streamed(func(w io.Writer) error {
 		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
-			Root: root.Dir, Packages: []string{pkg}, Recommends: true, Clean: true,
+			Root: dir, Packages: []string{pkg}, Recommends: true, Clean: true,
 			Stdout: w, Stderr: w, Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
 		})
 	})
@@ -230,7 +242,11 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 // editGrubDefaults applies vmdb2's /etc/default/grub changes: kernel
 // parameters, serial console, timeout, quiet.
 func (b *Build) editGrubDefaults(root *Tag, s *Step) error {
-	r, err := stage.OpenRoot(root.Dir)
+	dir, err := b.tagDir(root)
+	if err != nil {
+		return err
+	}
+	r, err := stage.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
@@ -242,7 +258,7 @@ func (b *Build) editGrubDefaults(root *Tag, s *Step) error {
 	edited := grub.EditDefault(string(content), grub.Defaults{
 		Arch: b.State.Arch, Serial: s.Str("console") == "serial", Quiet: s.Bool("quiet"), Timeout: int(s.Int("timeout")),
 	})
-	return b.FileOp(stage.FileOp{Op: "create-file", Root: root.Dir, Path: "/etc/default/grub", Contents: []byte(edited), Perm: 0o644})
+	return b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/default/grub", Contents: []byte(edited), Perm: 0o644})
 }
 
 // setESPFlag marks the ESP's partition as such (vmdb2 runs

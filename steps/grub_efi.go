@@ -15,12 +15,20 @@ import (
 // built, as grub-install also does, with its modules in /boot/grub) is
 // then not used.
 func (b *Build) installEFI(root, esp *Tag, rfs grub.RootFS, img []byte) error {
-	signed, err := grub.FindSecureBoot(root.Dir, b.State.Arch)
+	rootDir, err := b.tagDir(root)
+	if err != nil {
+		return err
+	}
+	espDir, err := b.tagDir(esp)
+	if err != nil {
+		return err
+	}
+	signed, err := grub.FindSecureBoot(rootDir, b.State.Arch)
 	if err != nil {
 		return err
 	}
 	if signed == nil {
-		return grub.InstallEFI(esp.Dir, img, b.State.Arch)
+		return grub.InstallEFI(espDir, img, b.State.Arch)
 	}
 	files, err := grub.SecureBootLayout(signed, rfs)
 	if err != nil {
@@ -34,12 +42,12 @@ func (b *Build) installEFI(root, esp *Tag, rfs grub.RootFS, img []byte) error {
 	made := map[string]bool{}
 	for _, f := range files {
 		if dir := "/" + path.Dir(f.Path); !made[dir] {
-			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: esp.Dir, Path: dir, Perm: 0o755}); err != nil {
+			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: dir, Perm: 0o755}); err != nil {
 				return err
 			}
 			made[dir] = true
 		}
-		if err := b.FileOp(stage.FileOp{Op: "create-file", Root: esp.Dir, Path: "/" + f.Path, Contents: f.Data, Perm: 0o644}); err != nil {
+		if err := b.FileOp(stage.FileOp{Op: "create-file", Root: espDir, Path: "/" + f.Path, Contents: f.Data, Perm: 0o644}); err != nil {
 			return err
 		}
 	}

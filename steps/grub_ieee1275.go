@@ -66,8 +66,12 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 	if err := b.editGrubDefaults(root, s); err != nil {
 		return err
 	}
+	rootDir, err := b.tagDir(root)
+	if err != nil {
+		return err
+	}
 	return b.streamed(func(w io.Writer) error {
-		t := grub.Target{Root: root.Dir, Run: b.nsRunner(w), Log: w}
+		t := grub.Target{Root: rootDir, Run: b.nsRunner(w), Log: w}
 		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
 			return err
 		}

@@ -60,8 +60,12 @@ var mkfsKind = &Kind{
 		}
 		// Never mounted: an empty filesystem, as mkfs would leave it, or
 		// what the grub step put in an ESP it was not given mounted.
-		if tag.Dir != "" {
-			return b.buildFilesystem(tag, tag.Dir)
+		if tag.hasTree() {
+			dir, err := b.tagDir(tag)
+			if err != nil {
+				return err
+			}
+			return b.buildFilesystem(tag, dir)
 		}
 		st, err := b.Stage()
 		if err != nil {

@@ -3,9 +3,7 @@ package steps
 import (
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/vmdb2-go/vmdb2/fs"
 	"github.com/vmdb2-go/vmdb2/stage"
@@ -51,7 +49,7 @@ var mountKind = &Kind{
 			return err
 		}
 		if s.Str("dirname") == "" {
-			if tag.Dir, err = st.NewFilesystemDir(); err != nil {
+			if tag.stageDir, err = st.NewFilesystemDir(); err != nil {
 				return err
 			}
 			tag.MountPoint = "/"
@@ -63,21 +61,17 @@ var mountKind = &Kind{
 			if !parent.Mounted {
 				return fmt.Errorf("mount-on: tag %s is not mounted", parent.Name)
 			}
-			target := path.Clean("/" + s.Str("dirname"))
-			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: parent.Dir, Path: target, Perm: 0o755}); err != nil {
+			if err := b.mountNested(tag, parent, s.Str("dirname")); err != nil {
 				return err
 			}
-			// The directory was created confined to the parent's tree; its
-			// host path is the parent's directory plus the cleaned path
-			// (a symlink on the way would have made the create fail or stay
-			// inside, and it cannot be replaced later by a step in between
-			// without breaking the build visibly).
-			tag.Dir = filepath.Join(parent.Dir, filepath.FromSlash(strings.TrimPrefix(target, "/")))
 			tag.MountPoint = s.Str("dirname")
-			tag.MountOn = parent.Name
 		}
 		tag.Mounted = true
-		b.Detail("tag %s: staging directory %s, mount point %s", tag.Name, tag.Dir, tag.MountPoint)
+		dir, err := b.tagDir(tag)
+		if err != nil {
+			return err
+		}
+		b.Detail("tag %s: staging directory %s, mount point %s", tag.Name, dir, tag.MountPoint)
 		return nil
 	},
 	Teardown: func(b *Build, s *Step) error {
@@ -88,7 +82,11 @@ var mountKind = &Kind{
 		if tag.FSType == "" {
 			return fmt.Errorf("tag %s was mounted but has no filesystem: add a `mkfs` step for it", tag.Name)
 		}
-		if err := b.buildFilesystem(tag, tag.Dir); err != nil {
+		dir, err := b.tagDir(tag)
+		if err != nil {
+			return err
+		}
+		if err := b.buildFilesystem(tag, dir); err != nil {
 			return err
 		}
 		if tag.MountOn != "" {
@@ -101,7 +99,12 @@ var mountKind = &Kind{
 			if err != nil {
 				return err
 			}
-			return b.FileOp(stage.FileOp{Op: "move-contents", Root: tag.Dir, Src: trash})
+			// Checked again: building the filesystem ran no step's code,
+			// but the move must not follow anything either.
+			if dir, err = b.tagDir(tag); err != nil {
+				return err
+			}
+			return b.FileOp(stage.FileOp{Op: "move-contents", Root: dir, Src: trash})
 		}
 		return nil
 	},

@@ -52,6 +52,26 @@ func (b *Build) InNamespace(c userns.Cmd) error {
 	return errors.New(msg)
 }
 
+// mountedTree returns the tag named by a step key, which must be mounted,
+// and its tree's host path (checked now: see tagdir.go).
+func (b *Build) mountedTree(name string) (*Tag, string, error) {
+	tag, err := b.mountedTag(name)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := b.tagDir(tag)
+	return tag, dir, err
+}
+
+// rootTree returns the host path of the tree mounted at / (checked now).
+func (b *Build) rootTree() (string, error) {
+	tag, err := b.State.Tags.Root()
+	if err != nil {
+		return "", err
+	}
+	return b.tagDir(tag)
+}
+
 // mountedTag returns the tag named by a step key, which must be mounted.
 func (b *Build) mountedTag(name string) (*Tag, error) {
 	tag, err := b.State.Tags.Get(name)

@@ -30,12 +30,12 @@ var qemuDebootstrapKind = &Kind{
 	},
 	RunEvenIfSkipped: func(b *Build, s *Step) error {
 		b.State.Arch = s.Str("arch")
-		tag, err := b.mountedTag(s.Str("target"))
+		_, dir, err := b.mountedTree(s.Str("target"))
 		if err != nil {
 			return err
 		}
 		return b.streamed(func(w io.Writer) error {
-			return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: tag.Dir, Stdout: w, Stderr: w, Env: b.buildEnv()})
+			return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: dir, Stdout: w, Stderr: w, Env: b.buildEnv()})
 		})
 	},
 }

@@ -18,11 +18,11 @@ var resizeRootfsKind = &Kind{
 		{Name: "resize-rootfs", Type: TStr, Required: true},
 	},
 	Run: func(b *Build, s *Step) error {
-		tag, err := b.mountedTag(s.Str("resize-rootfs"))
+		_, dir, err := b.mountedTree(s.Str("resize-rootfs"))
 		if err != nil {
 			return err
 		}
-		r, err := stage.OpenRoot(tag.Dir)
+		r, err := stage.OpenRoot(dir)
 		if err != nil {
 			return err
 		}
@@ -38,7 +38,7 @@ var resizeRootfsKind = &Kind{
 			{Op: "symlink", Path: "/etc/systemd/system/systemd-remount-fs.service.requires/resize-rootfs.service",
 				Src: "/etc/systemd/system/resize-rootfs.service"},
 		} {
-			op.Root = tag.Dir
+			op.Root = dir
 			if err := b.FileOp(op); err != nil {
 				return err
 			}

@@ -20,13 +20,13 @@ var shellKind = &Kind{
 		{Name: "root-fs", Type: TStr, Required: true},
 	},
 	Run: func(b *Build, s *Step) error {
-		tag, err := b.mountedTag(s.Str("root-fs"))
+		_, dir, err := b.mountedTree(s.Str("root-fs"))
 		if err != nil {
 			return err
 		}
 		return b.InNamespace(userns.Cmd{
 			Argv: []string{"sh", "-ec", s.Str("shell")},
-			Env:  append(os.Environ(), "ROOT="+tag.Dir),
+			Env:  append(os.Environ(), "ROOT="+dir),
 		})
 	},
 }

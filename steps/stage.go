@@ -152,8 +152,12 @@ func (b *Build) removeNoise() error {
 		return nil
 	}
 	for _, tag := range b.State.Tags.All() {
-		if tag.Mounted && tag.MountOn == "" && tag.Dir != "" {
-			if err := b.FileOp(stage.FileOp{Op: "remove-noise", Root: tag.Dir}); err != nil {
+		if tag.Mounted && tag.MountOn == "" && tag.hasTree() {
+			dir, err := b.tagDir(tag)
+			if err != nil {
+				return err
+			}
+			if err := b.FileOp(stage.FileOp{Op: "remove-noise", Root: dir}); err != nil {
 				return err
 			}
 		}

@@ -29,12 +29,19 @@ type Tag struct {
 	// UUIDText is the filesystem's UUID as blkid and /etc/fstab show it.
 	UUIDText string
 
-	// The mount, set by mount: the staging directory standing for it, its
-	// mount point inside the image, and the tag it is mounted on.
-	Dir        string
+	// The mount, set by mount: its mount point as the spec gives it (for
+	// fstab), the tag it is mounted on, and where its tree is. The tree's
+	// host path is only ever had from Build.tagDir, which checks it at each
+	// use (see tagdir.go).
 	MountPoint string
 	MountOn    string
 	Mounted    bool
+	// stageDir is the stage directory that is the tree of a filesystem not
+	// nested in another (or of an ESP the grub step fills unmounted).
+	stageDir string
+	// inParent is a nested filesystem's directory in its parent's tree,
+	// resolved inside that tree when mounted: no symlink on its way.
+	inParent string
 	// Built is set once the filesystem holds the directory's content.
 	Built bool
 }

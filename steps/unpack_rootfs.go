@@ -23,7 +23,7 @@ var unpackRootfsKind = &Kind{
 		{Name: "unpack-rootfs", Type: TStr, Required: true},
 	},
 	Run: func(b *Build, s *Step) error {
-		tag, err := b.mountedTag(s.Str("unpack-rootfs"))
+		tag, dir, err := b.mountedTree(s.Str("unpack-rootfs"))
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ var unpackRootfsKind = &Kind{
 			return err
 		}
 		b.Progress("Unpacking %s", tarball)
-		if err := rootfs.Unpack(b.ctx, tarball, tag.Dir, rootfs.UnpackOptions{DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true}); err != nil {
+		if err := rootfs.Unpack(b.ctx, tarball, dir, rootfs.UnpackOptions{DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true}); err != nil {
 			return err
 		}
 		b.devicesTag = tag.Name
