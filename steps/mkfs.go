@@ -128,10 +128,18 @@ func (b *Build) devicesFor(tag *Tag) ([]ext.Device, error) {
 	if err != nil || len(recorded) == 0 {
 		return nil, err
 	}
+	// Nested trees by where they really are in this one (their mount
+	// points resolved inside the image), not by the spec's dirname.
 	var nested []string
 	for _, other := range b.State.Tags.All() {
 		if other != tag && other.Mounted && other.MountOn != "" {
-			nested = append(nested, path.Clean(other.MountPoint))
+			in, top, err := b.inTop(other)
+			if err != nil {
+				return nil, err
+			}
+			if top == tag {
+				nested = append(nested, path.Clean(in))
+			}
 		}
 	}
 	var out []ext.Device
