@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // The upstream vmdb2 example specs of the corpus (../shared/corpus) that
@@ -280,9 +281,7 @@ func TestCorpusSpecsBoot(t *testing.T) {
 	dir := corpusDir(t)
 	for _, c := range corpusBootCases {
 		t.Run(strings.TrimSuffix(c.file, ".vmdb"), func(t *testing.T) {
-			if err := boottest.Available(c.firmware); err != nil {
-				t.Fatalf("%v (run `make deps`)", err)
-			}
+			testreq.Need(t, testreq.Boot, boottest.Available(c.firmware))
 			orig, err := os.ReadFile(filepath.Join(dir, c.file))
 			if err != nil {
 				t.Fatal(err)

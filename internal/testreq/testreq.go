@@ -49,11 +49,11 @@ var groups = map[Group]struct{ what, fix string }{
 		"run `make deps` as root: it installs qemu-user-static and registers its ppc64le binfmt_misc handler"},
 	Network: {"install packages from the Debian mirror",
 		"give the host a resolver (/etc/resolv.conf) and access to http://deb.debian.org (http_proxy is honoured)"},
-	Root: {"need root (to switch to the test user vmdb2-test, to own files as other users)",
+	Root: {"need root",
 		"run the suite as root (`sudo make check`); the unprivileged paths are tested from there as the user vmdb2-test"},
 	Userns: {"run programs in user namespaces",
 		"let ordinary users create user namespaces (sysctl kernel.unprivileged_userns_clone=1 where it exists) and give them /etc/subuid and /etc/subgid ranges (useradd does; `make deps` installs uidmap)"},
-	Tools: {"run host programs listed in .ci/host-packages",
+	Tools: {"run host programs of .ci/host-packages",
 		"run `make deps` as root: it installs the packages listed in .ci/host-packages"},
 }
 
