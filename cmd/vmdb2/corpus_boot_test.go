@@ -15,7 +15,7 @@ import (
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
-// The upstream vmdb2 example specs of the corpus (../shared/corpus) that
+// The upstream vmdb2 example specs of the corpus (testdata/corpus) that
 // must build unprivileged and boot. They are built from the corpus files
 // with the smallest textual rewrite that makes them buildable here; every
 // rewrite must apply exactly once, so a changed corpus file fails the test
