@@ -95,6 +95,24 @@ func rewriteCorpusSpec(t *testing.T, spec string, rewrites []corpusRewrite) stri
 	return spec
 }
 
+// TestCorpusBootInputs: the files TestCorpusSpecsBoot builds from are in
+// the repository and its rewrites still apply, each once (checked without
+// building, so also under -short and from a lone clone).
+func TestCorpusBootInputs(t *testing.T) {
+	for _, c := range corpusBootCases {
+		orig, err := os.ReadFile(filepath.Join(corpusDir(t), c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rewriteCorpusSpec(t, string(orig), c.rewrites)
+		for _, f := range c.files {
+			if _, err := os.Stat(filepath.Join(repoRoot(t), "testdata", "corpus-files", f)); err != nil {
+				t.Errorf("%s: %v", c.file, err)
+			}
+		}
+	}
+}
+
 // corpusCacheDir is where the corpus specs' rootfs caches are kept.
 func corpusCacheDir(t *testing.T, uid, gid int) string {
 	return testCacheDir(t, "corpus", uid, gid)
