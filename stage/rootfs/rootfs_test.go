@@ -446,7 +446,8 @@ func TestCompressorsDeterministic(t *testing.T) {
 		}
 	}
 	if hostXz == "" {
-		testreq.NeedTools(t, "xz") // fails: checks thread-count independence
+		// The thread-count independence needs the xz program.
+		testreq.NeedTools(t, "xz")
 	}
 	var outs [][]byte
 	for _, args := range [][]string{xzArgs(), xzArgsThreads(2), xzArgsThreads(5)} {
