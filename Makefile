@@ -30,8 +30,9 @@ deps:
 # examples/ppc64el.vmdb is built on other architectures through qemu-user:
 # register qemu-user-static's ppc64le binfmt_misc handler (flags POF: F so
 # that the emulator is found inside the build's namespace) when root and not
-# registered yet, mounting binfmt_misc if needed. Only ppc64le: the tests
-# check the refusal for an architecture without a handler (arm64).
+# registered yet, mounting binfmt_misc if needed. Only ppc64le, the one the
+# tests build; a build for another architecture is refused with the line
+# that registers it.
 BINFMT_PPC64LE := /usr/lib/binfmt.d/qemu-ppc64le.conf
 binfmt-ppc64le:
 	@if [ "$$(id -u)" = 0 ] && [ -f $(BINFMT_PPC64LE) ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-ppc64le ]; then \

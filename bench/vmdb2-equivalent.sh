@@ -1,7 +1,7 @@
 #!/bin/sh
 # vmdb2-equivalent.sh: the commands vmdb2 0.26 runs for bench/cold.vmdb,
-# in its order and with its arguments (see ../shared/reference/
-# vmdb2-behaviour.md: debootstrap, apt with eatmydata, apt-get clean,
+# in its order and with its arguments (as its debootstrap, apt and fstab
+# plugins run them: debootstrap, apt with eatmydata, apt-get clean,
 # fstab), on a loop device mounted on the host. vmdb2 itself cannot run on
 # a kernel without device-mapper (it maps partitions with kpartx); here
 # a loop device over the partition's byte range stands in for the mapping,

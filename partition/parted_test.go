@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // These tests compare this package with the real GNU parted on the machine:
@@ -22,11 +24,7 @@ func needTools(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares with parted and sfdisk; skipped with -short")
 	}
-	for _, tool := range []string{"parted", "sfdisk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run `make deps` (Debian packages parted and fdisk)", tool)
-		}
-	}
+	testreq.NeedTools(t, "parted", "sfdisk")
 }
 
 type cmd struct {
@@ -379,9 +377,7 @@ func TestPartedReadsOurs(t *testing.T) {
 // type of the file system found in the partition (FAT here).
 func TestFlagOffFollowsFilesystem(t *testing.T) {
 	needTools(t)
-	if _, err := exec.LookPath("mkfs.fat"); err != nil {
-		t.Fatal("mkfs.fat not found: run `make deps` (Debian package dosfstools)")
-	}
+	testreq.NeedTools(t, "mkfs.fat")
 	for _, label := range []string{"msdos", "gpt"} {
 		dir := t.TempDir()
 		imgs := []string{filepath.Join(dir, "ours.img"), filepath.Join(dir, "parted.img")}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 var mtime = time.Unix(1690000000, 0)
@@ -97,9 +99,7 @@ func checkCachedImage(t *testing.T, img string) {
 // reproducible.
 func TestRootfsCache(t *testing.T) {
 	checkTools(t, "mke2fs", "debugfs", "e2fsck", "tar")
-	if os.Geteuid() != 0 {
-		t.Skip("making a vmdb2-style cache with owners and devices needs root")
-	}
+	testreq.NeedRoot(t, "to make a vmdb2-style cache with owners and devices")
 	env := []string{"SOURCE_DATE_EPOCH=1700000000"}
 	// The tarball is named relative to the build directory, so that the
 	// rendered specs, and with them the build seeds, are the same.

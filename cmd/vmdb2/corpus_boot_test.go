@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
-// The upstream vmdb2 example specs of the corpus (../shared/corpus) that
+// The upstream vmdb2 example specs of the corpus (testdata/corpus) that
 // must build unprivileged and boot. They are built from the corpus files
 // with the smallest textual rewrite that makes them buildable here; every
 // rewrite must apply exactly once, so a changed corpus file fails the test
@@ -92,6 +93,24 @@ func rewriteCorpusSpec(t *testing.T, spec string, rewrites []corpusRewrite) stri
 		spec = strings.Replace(spec, r.old, r.new, 1)
 	}
 	return spec
+}
+
+// TestCorpusBootInputs: the files TestCorpusSpecsBoot builds from are in
+// the repository and its rewrites still apply, each once (checked without
+// building, so also under -short and from a lone clone).
+func TestCorpusBootInputs(t *testing.T) {
+	for _, c := range corpusBootCases {
+		orig, err := os.ReadFile(filepath.Join(corpusDir(t), c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rewriteCorpusSpec(t, string(orig), c.rewrites)
+		for _, f := range c.files {
+			if _, err := os.Stat(filepath.Join(repoRoot(t), "testdata", "corpus-files", f)); err != nil {
+				t.Errorf("%s: %v", c.file, err)
+			}
+		}
+	}
 }
 
 // corpusCacheDir is where the corpus specs' rootfs caches are kept.
@@ -280,9 +299,7 @@ func TestCorpusSpecsBoot(t *testing.T) {
 	dir := corpusDir(t)
 	for _, c := range corpusBootCases {
 		t.Run(strings.TrimSuffix(c.file, ".vmdb"), func(t *testing.T) {
-			if err := boottest.Available(c.firmware); err != nil {
-				t.Fatalf("%v (run `make deps`)", err)
-			}
+			testreq.Need(t, testreq.Boot, boottest.Available(c.firmware))
 			orig, err := os.ReadFile(filepath.Join(dir, c.file))
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,20 +14,66 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// corpusDir finds ../shared/corpus beside the checkout (or $VMDB2_CORPUS).
+// corpusDir is testdata/corpus: real-world specs, with their provenance
+// in its README.md.
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("VMDB2_CORPUS")
-	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("the spec corpus is missing at %s (it lives in ../shared/corpus beside the checkout; set VMDB2_CORPUS to point elsewhere): %v", dir, err)
-	}
-	return dir
+	return filepath.Join(repoRoot(t), "testdata", "corpus")
 }
 
-// corpusExpectations is the last column of the corpus README: the keys
+// corpusSpecs returns the corpus's specs; it fails when there are fewer
+// than the README lists.
+func corpusSpecs(t *testing.T) []string {
+	t.Helper()
+	dir := corpusDir(t)
+	specs, err := filepath.Glob(filepath.Join(dir, "*.vmdb"))
+	if err != nil || len(specs) < 20 {
+		t.Fatalf("only %d specs in %s (%v): the corpus is part of the repository, see its README.md", len(specs), dir, err)
+	}
+	return specs
+}
+
+var provenanceRowRE = regexp.MustCompile("(?m)^\\| ([0-9][0-9]-[^ |]+\\.vmdb) \\| ([^ |]+/[^ |]+) \\| `[^`]+`[^|]* @ `([0-9a-f]{40})` \\| [^|]+ \\| ([0-9a-f]{16}) \\|$")
+
+// TestCorpusProvenance: every spec of the corpus is listed in its README
+// with the repository, path, commit and licence note it came from and the
+// start of its sha256, and every listed spec is there with that content.
+func TestCorpusProvenance(t *testing.T) {
+	dir := corpusDir(t)
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, m := range provenanceRowRE.FindAllStringSubmatch(string(readme), -1) {
+		if _, dup := listed[m[1]]; dup {
+			t.Errorf("%s is listed twice", m[1])
+		}
+		listed[m[1]] = m[4]
+	}
+	for _, path := range corpusSpecs(t) {
+		name := filepath.Base(path)
+		want, ok := listed[name]
+		if !ok {
+			t.Errorf("%s is not in the provenance table of %s/README.md", name, dir)
+			continue
+		}
+		delete(listed, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(data))[:16]; got != want {
+			t.Errorf("%s: sha256 starts with %s, the README says %s: the copy was changed", name, got, want)
+		}
+	}
+	for name := range listed {
+		t.Errorf("%s is listed in the README but missing", name)
+	}
+}
+
+// corpusExpectations is the last column of the corpus README's second
+// table: the keys
 // vmdb2 0.26 ignores in each spec, as warnings we must give (with the
 // number of times), and the spec it rejects.
 var corpusExpectations = map[string]struct {
@@ -92,12 +140,7 @@ func expectedKinds(t *testing.T, data []byte) ([]string, []int) {
 }
 
 func TestCorpusDryRun(t *testing.T) {
-	dir := corpusDir(t)
-	specs, _ := filepath.Glob(filepath.Join(dir, "*.vmdb"))
-	if len(specs) < 15 {
-		t.Fatalf("only %d specs in %s", len(specs), dir)
-	}
-	for _, path := range specs {
+	for _, path := range corpusSpecs(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
 			exp := corpusExpectations[name]

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // exampleCacheDir is where the examples' rootfs caches are kept between
@@ -134,9 +135,7 @@ func TestExamplesBoot(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, fw := range c.firmware {
-				if err := boottest.Available(fw); err != nil {
-					t.Fatalf("%v (run `make deps`)", err)
-				}
+				testreq.Need(t, testreq.Boot, boottest.Available(fw))
 			}
 			img := buildExample(t, c.name)
 			for _, fw := range c.firmware {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
 
@@ -83,19 +84,37 @@ func partType(t *testing.T, img string, n int) (string, bool) {
 	return p.Type, p.Bootable
 }
 
-// needIEEE1275Host skips (fails in CI, which installs .ci/host-packages and
-// runs `make deps` as root) when this host cannot run ppc64el programs
-// through qemu-user or lacks qemu-system-ppc64 with SLOF.
-func needIEEE1275Host(t *testing.T) {
+// needIEEE1275Host fails t, with the fix, when this host cannot run
+// ppc64el programs through qemu-user or lacks qemu-system-ppc64 with SLOF
+// (skips it under -short or VMDB2_TEST_SKIP=foreign or boot).
+func needIEEE1275Host(t testing.TB) {
 	t.Helper()
-	for _, err := range []error{bootstrap.CheckArch("ppc64el"), boottest.AvailablePPC64()} {
-		if err == nil {
-			continue
+	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("ppc64el"))
+	needPPC64Boot(t)
+}
+
+func needPPC64Boot(t testing.TB) {
+	t.Helper()
+	testreq.Need(t, testreq.Boot, boottest.AvailablePPC64())
+}
+
+// TestIEEE1275HostMissing: without qemu-system-ppc64, TestIEEE1275Boot
+// fails with the fix whether or not CI is set (it used to skip unless CI
+// was set). The missing binfmt_misc handler goes through the same
+// testreq.Need; CheckArch's own tests fake it.
+func TestIEEE1275HostMissing(t *testing.T) {
+	old := boottest.QEMUPPC64
+	t.Cleanup(func() { boottest.QEMUPPC64 = old })
+	boottest.QEMUPPC64 = "/nonexistent/qemu-system-ppc64"
+	for _, ci := range []string{"", "1"} {
+		t.Setenv("CI", ci)
+		o := testreq.Probe(t, false, "", needPPC64Boot)
+		if !o.Failed || !strings.Contains(o.Message, "install qemu-system-ppc") || !strings.Contains(o.Message, testreq.Env+"=boot") {
+			t.Errorf("CI=%q, without qemu-system-ppc64: %s", ci, o)
 		}
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v (CI must run `make deps` as root)", err)
-		}
-		t.Skipf("cannot build or boot ppc64el here: %v (run `make deps` as root: it installs qemu-user-static and qemu-system-ppc and registers the ppc64le binfmt handler)", err)
+	}
+	if o := testreq.Probe(t, false, "boot", needPPC64Boot); !o.Skipped {
+		t.Errorf("boot opted out: %s", o)
 	}
 }
 

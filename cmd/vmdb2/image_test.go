@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // fileStepsSpec builds a GPT image with a vfat ESP mounted at /boot/efi
@@ -76,19 +78,14 @@ const fileStepsSpec = `steps:
   - fstab: /
 `
 
-// checkTools fails when the checking tools are missing (make deps).
+// checkTools skips image-building tests under -short and fails them,
+// with the fix, when the checking tools are missing.
 func checkTools(t *testing.T, tools ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds images; skipped with -short")
 	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + tool); err != nil {
-				t.Fatalf("%s is missing: run `make deps` (as root) to install the host packages", tool)
-			}
-		}
-	}
+	testreq.NeedTools(t, tools...)
 }
 
 func sbin(tool string) string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // TestExamplesReproducible builds each example twice from the same cached
@@ -18,9 +20,7 @@ import (
 func TestExamplesReproducible(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
-	if os.Geteuid() != 0 {
-		t.Skip("comparing root and ordinary-user builds needs root")
-	}
+	testreq.NeedRoot(t, "to compare root and ordinary-user builds")
 	uid, gid := ordinaryUser(t)
 	for _, name := range []string{"bios", "uefi", "hybrid"} {
 		t.Run(name, func(t *testing.T) {

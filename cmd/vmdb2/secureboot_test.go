@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // espOffset and sbRootOffset are where examples/secureboot.vmdb (and
@@ -42,9 +43,7 @@ func espFile(t *testing.T, img, path string) []byte {
 func TestSecureBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "mcopy")
 	needMirror(t)
-	if err := boottest.Available(boottest.SecureBoot); err != nil {
-		t.Fatalf("%v (run `make deps`)", err)
-	}
+	testreq.Need(t, testreq.Boot, boottest.Available(boottest.SecureBoot))
 	img := buildExample(t, "secureboot")
 
 	t.Run("ESP", func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // testUser is the ordinary user the unprivileged tests build as. useradd
@@ -14,12 +16,11 @@ import (
 const testUser = "vmdb2-test"
 
 // ordinaryUser makes sure testUser exists (creating it when running as
-// root) and returns its uid and gid; it skips when that is impossible.
+// root) and returns its uid and gid; not being root fails the test with
+// the fix (testreq.NeedRoot).
 func ordinaryUser(t *testing.T) (int, int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("building as another user needs root to switch to it")
-	}
+	testreq.NeedRoot(t, "to switch to the test user "+testUser)
 	u, err := user.Lookup(testUser)
 	if err != nil {
 		if out, err := exec.Command("useradd", "-m", testUser).CombinedOutput(); err != nil {

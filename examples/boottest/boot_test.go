@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/vmdb2-go/vmdb2/examples/boottest"
 	"github.com/vmdb2-go/vmdb2/fs/ext"
 	"github.com/vmdb2-go/vmdb2/fs/fat"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/partition/bootcode"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
@@ -40,21 +40,12 @@ func tree(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("boot tests bootstrap a Debian tree and boot QEMU: skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("boot tests need root: the tree is made by debootstrap and unpacked with its owners")
-	}
-	if err := boottest.Available(boottest.BIOS); err != nil {
-		t.Skip(err)
-	}
-	if err := userns.Available(); err != nil {
-		t.Skip(err)
-	}
+	testreq.NeedRoot(t, "to debootstrap the tree and unpack it with its owners")
+	needBootHost(t, boottest.BIOS)
+	testreq.Need(t, testreq.Userns, userns.Available())
 	ctx := t.Context()
 	start := time.Now()
 	tarball, err := boottest.CachedTree(ctx, boottest.BookwormBootable, "", testWriter{t})
-	if errors.Is(err, boottest.ErrNotRoot) {
-		t.Skip(err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +73,13 @@ func tree(t *testing.T) string {
 		grub.EditDefault("", grub.Defaults{Arch: "amd64", Serial: true, Timeout: 0}), 0o644)
 	t.Logf("tree %s ready in %v", tarball, time.Since(start).Round(time.Millisecond))
 	return dir
+}
+
+// needBootHost fails t, with the fix, when this host cannot boot fw
+// (skips it under -short or VMDB2_TEST_SKIP=boot).
+func needBootHost(t testing.TB, fw boottest.Firmware) {
+	t.Helper()
+	testreq.Need(t, testreq.Boot, boottest.Available(fw))
 }
 
 type testWriter struct{ t *testing.T }
@@ -178,9 +176,7 @@ func buildRoot(t *testing.T, img string, p partition.Partition, dir string, u [1
 // boot boots img with fw, logs in and checks the root filesystem.
 func boot(t *testing.T, img string, fw boottest.Firmware, wantUUID string) {
 	t.Helper()
-	if err := boottest.Available(fw); err != nil {
-		t.Skip(err)
-	}
+	needBootHost(t, fw)
 	ctx, cancel := context.WithTimeout(t.Context(), bootTimeout+3*time.Minute)
 	defer cancel()
 	logPath := filepath.Join(t.TempDir(), "console.log")
@@ -345,4 +341,39 @@ func TestBootGPT(t *testing.T) {
 	}
 	t.Run("SeaBIOS", func(t *testing.T) { boot(t, img, boottest.BIOS, root.UUID) })
 	t.Run("OVMF", func(t *testing.T) { boot(t, img, boottest.UEFI, root.UUID) })
+}
+
+// TestBootHostMissing: without QEMU or OVMF the boot tests fail with the
+// fix instead of skipping; only -short and VMDB2_TEST_SKIP=boot skip them.
+func TestBootHostMissing(t *testing.T) {
+	oldQEMU, oldCode := boottest.QEMU, boottest.OVMFCode
+	t.Cleanup(func() { boottest.QEMU, boottest.OVMFCode = oldQEMU, oldCode })
+	check := func(fw boottest.Firmware) func(testing.TB) {
+		return func(t testing.TB) { needBootHost(t, fw) }
+	}
+	boottest.QEMU = filepath.Join(t.TempDir(), "qemu-system-x86_64")
+	for _, c := range []struct {
+		short bool
+		skip  string
+		want  string
+	}{{false, "", "failed"}, {false, "foreign", "failed"}, {true, "", "skipped"}, {false, "boot", "skipped"}} {
+		o := testreq.Probe(t, c.short, c.skip, check(boottest.BIOS))
+		if !strings.HasPrefix(o.String(), c.want) {
+			t.Errorf("without QEMU, -short=%v %s=%q: %s, want %s", c.short, testreq.Env, c.skip, o, c.want)
+		}
+		if o.Failed && (!strings.Contains(o.Message, "install qemu-system-x86") || !strings.Contains(o.Message, "make deps") ||
+			!strings.Contains(o.Message, testreq.Env+"=boot")) {
+			t.Errorf("the failure does not say what to do: %s", o.Message)
+		}
+	}
+	fake := filepath.Join(t.TempDir(), "qemu")
+	write(t, fake, "#!/bin/sh\n", 0o755)
+	boottest.QEMU = fake
+	boottest.OVMFCode = filepath.Join(t.TempDir(), "OVMF_CODE_4M.fd")
+	if o := testreq.Probe(t, false, "", check(boottest.UEFI)); !o.Failed || !strings.Contains(o.Message, "install ovmf") {
+		t.Errorf("without OVMF, UEFI: %s", o)
+	}
+	if o := testreq.Probe(t, false, "", check(boottest.BIOS)); o.Failed || o.Skipped {
+		t.Errorf("without OVMF, BIOS: %s", o)
+	}
 }

@@ -15,13 +15,19 @@ import (
 func TestSecureBootArgs(t *testing.T) {
 	// The stand-in prints its arguments, one a line, then idles.
 	withFakeQEMU(t, "#!/bin/sh\nfor a in \"$@\"; do printf 'ARG %s\\n' \"$a\"; done\necho DONE\nexec sleep 60\n")
+	// Stand-ins for the firmware files too: the test must not depend on
+	// the host's ovmf package.
 	dir := t.TempDir()
 	code, vars := filepath.Join(dir, "CODE.secboot.fd"), filepath.Join(dir, "VARS.ms.fd")
-	os.WriteFile(code, []byte("code"), 0o644)
-	os.WriteFile(vars, []byte("ms vars"), 0o644)
-	oldCode, oldVars := OVMFSecureCode, OVMFMSVars
-	OVMFSecureCode, OVMFMSVars = code, vars
-	t.Cleanup(func() { OVMFSecureCode, OVMFMSVars = oldCode, oldVars })
+	uefiCode, uefiVars := filepath.Join(dir, "CODE.fd"), filepath.Join(dir, "VARS.fd")
+	for p, s := range map[string]string{code: "code", vars: "ms vars", uefiCode: "uefi code", uefiVars: "uefi vars"} {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldCode, oldVars, oldUEFICode, oldUEFIVars := OVMFSecureCode, OVMFMSVars, OVMFCode, OVMFVars
+	OVMFSecureCode, OVMFMSVars, OVMFCode, OVMFVars = code, vars, uefiCode, uefiVars
+	t.Cleanup(func() { OVMFSecureCode, OVMFMSVars, OVMFCode, OVMFVars = oldCode, oldVars, oldUEFICode, oldUEFIVars })
 
 	args := func(fw Firmware) string {
 		vm, err := Boot(t.Context(), fakeImage(t), fw, nil)

@@ -8,17 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 func TestAddDevices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs mke2fs and debugfs")
 	}
-	for _, tool := range []string{"mke2fs", "debugfs", "e2fsck"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s missing: run `make deps`", tool)
-		}
-	}
+	testreq.NeedTools(t, "mke2fs", "debugfs", "e2fsck")
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
 	os.MkdirAll(filepath.Join(tree, "dev", "pts"), 0o755)

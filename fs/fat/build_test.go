@@ -434,6 +434,9 @@ func TestBuildNoSpace(t *testing.T) {
 }
 
 func TestBuildRejects(t *testing.T) {
+	// A name longer than FAT's 255 UTF-16 units needs more than 255
+	// bytes, which no Linux filesystem takes: TestCheckLongName checks
+	// that limit.
 	cases := []struct {
 		name string
 		mk   func(root string) error
@@ -457,13 +460,12 @@ func TestBuildRejects(t *testing.T) {
 		}, "differ only in case"},
 		{"colon", func(r string) error { return os.WriteFile(filepath.Join(r, "a:b"), nil, 0o644) }, `contains ':'`},
 		{"trailing dot", func(r string) error { return os.WriteFile(filepath.Join(r, "a."), nil, 0o644) }, "ends with a dot"},
-		{"too long", func(r string) error { return os.WriteFile(filepath.Join(r, strings.Repeat("é", 128)), nil, 0o644) }, "256 UTF-16 units"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
 			if err := c.mk(root); err != nil {
-				t.Skip(err)
+				t.Fatalf("cannot make the hostile tree (is TMPDIR on a filesystem without case or named pipes?): %v", err)
 			}
 			var buf writerAtBuffer
 			err := Build(&buf, 0, 2*mib, root, Options{})

@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // readAt reads n bytes of a file at off.
@@ -20,18 +21,15 @@ func readAt(path string, off, n int64) ([]byte, error) {
 	return b, err
 }
 
-// requireTools skips the test in -short mode and fails it when one of the
-// host tools it checks the filesystem with is missing.
+// requireTools skips the test in -short mode and fails it, with the fix,
+// when one of the host tools it checks the filesystem with (dosfstools,
+// mtools) is missing.
 func requireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("checks with host tools are skipped in -short mode")
 	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (dosfstools and mtools are needed): run `make deps` as root", tool)
-		}
-	}
+	testreq.NeedTools(t, tools...)
 }
 
 // bootFields is what a boot sector says, read independently of Geometry's

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/partition"
 )
 
@@ -271,16 +273,26 @@ func TestPatchRejectsBadImages(t *testing.T) {
 	}
 }
 
-// TestRealGRUBImages patches the host's GRUB images, when installed
-// (grub-pc-bin), and checks the fields against GRUB's own defaults.
-func TestRealGRUBImages(t *testing.T) {
-	bootImg, err := os.ReadFile("/usr/lib/grub/i386-pc/boot.img")
+// grubPCDir holds the host's GRUB for BIOS (package grub-pc-bin).
+var grubPCDir = "/usr/lib/grub/i386-pc"
+
+// hostBootImg returns the host's boot.img; t fails with the fix when
+// grub-pc-bin or grub-mkimage is missing (skips under -short).
+func hostBootImg(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(grubPCDir, "boot.img"))
 	if err != nil {
-		t.Skip("grub-pc-bin is not installed:", err)
+		err = fmt.Errorf("GRUB's BIOS images are missing (install grub-pc-bin): %w", err)
 	}
-	if _, err := exec.LookPath("grub-mkimage"); err != nil {
-		t.Skip("grub-mkimage not found")
-	}
+	testreq.Need(t, testreq.Tools, err)
+	testreq.NeedTools(t, "grub-mkimage")
+	return b
+}
+
+// TestRealGRUBImages patches the host's GRUB images (grub-pc-bin) and
+// checks the fields against GRUB's own defaults.
+func TestRealGRUBImages(t *testing.T) {
+	bootImg := hostBootImg(t)
 	coreFile := filepath.Join(t.TempDir(), "core.img")
 	out, err := exec.Command("grub-mkimage", "-O", "i386-pc", "-o", coreFile, "-p", "(hd0,msdos1)/boot/grub",
 		"biosdisk", "part_msdos", "ext2").CombinedOutput()
@@ -328,11 +340,35 @@ func TestRealGRUBImages(t *testing.T) {
 
 func sfdisk(t *testing.T, img string) {
 	t.Helper()
-	if _, err := exec.LookPath("sfdisk"); err != nil {
-		return
-	}
+	testreq.NeedTools(t, "sfdisk")
 	out, err := exec.Command("sfdisk", "-J", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sfdisk -J after install: %v: %s", err, out)
+	}
+}
+
+// TestRealGRUBImagesMissing: without grub-pc-bin or grub-mkimage,
+// TestRealGRUBImages fails with the fix (skips only under -short or
+// VMDB2_TEST_SKIP=tools).
+func TestRealGRUBImagesMissing(t *testing.T) {
+	old := grubPCDir
+	t.Cleanup(func() { grubPCDir = old })
+	grubPCDir = t.TempDir()
+	o := testreq.Probe(t, false, "", func(t testing.TB) { hostBootImg(t) })
+	if !o.Failed || !strings.Contains(o.Message, "install grub-pc-bin") || !strings.Contains(o.Message, "make deps") {
+		t.Errorf("without boot.img: %s", o)
+	}
+	if o := testreq.Probe(t, true, "", func(t testing.TB) { hostBootImg(t) }); !o.Skipped {
+		t.Errorf("without boot.img, -short: %s", o)
+	}
+	if o := testreq.Probe(t, false, "tools", func(t testing.TB) { hostBootImg(t) }); !o.Skipped {
+		t.Errorf("without boot.img, tools opted out: %s", o)
+	}
+	if err := os.WriteFile(filepath.Join(grubPCDir, "boot.img"), make([]byte, 512), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	if o := testreq.Probe(t, false, "", func(t testing.TB) { hostBootImg(t) }); !o.Failed || !strings.Contains(o.Message, "grub-mkimage not found") {
+		t.Errorf("without grub-mkimage: %s", o)
 	}
 }

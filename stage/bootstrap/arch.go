@@ -28,8 +28,13 @@ var nativeCompat = map[string][]string{
 	"arm64": {"armhf", "armel"},
 }
 
-// binfmtDir is where the kernel lists binfmt_misc handlers.
-var binfmtDir = "/proc/sys/fs/binfmt_misc"
+// binfmtDir is where the kernel lists binfmt_misc handlers, and
+// binfmtConfDir where qemu-user-static keeps their registration lines
+// (variables so that tests can point them at fake directories).
+var (
+	binfmtDir     = "/proc/sys/fs/binfmt_misc"
+	binfmtConfDir = "/usr/lib/binfmt.d"
+)
 
 // lookArchTest finds the arch-test program (replaced by tests).
 var lookArchTest = func() (string, error) { return exec.LookPath("arch-test") }
@@ -39,7 +44,8 @@ var lookArchTest = func() (string, error) { return exec.LookPath("arch-test") }
 // qemu-user), as installing a base system of that architecture needs. For
 // a foreign architecture it first asks arch-test (package arch-test) when it
 // is installed, else looks for /proc/sys/fs/binfmt_misc/qemu-<name>. The
-// error says what to install.
+// error gives the one fix: the commands that install qemu-user-static and
+// register its handler for that architecture only.
 func CheckArch(arch string) error {
 	host, err := HostArch()
 	if err != nil {
@@ -75,19 +81,47 @@ func CheckArch(arch string) error {
 	if !ok {
 		return fmt.Errorf("bootstrap: unknown architecture %q (host is %s)", arch, host)
 	}
+	if why, _ := binfmtState(q); why != "" {
+		return foreignError(arch, why)
+	}
+	return nil
+}
+
+// binfmtState says what is wrong with the binfmt_misc entry of the qemu
+// emulator q, and the commands that fix it; "" when the entry is usable.
+func binfmtState(q string) (why, fix string) {
 	entry := filepath.Join(binfmtDir, "qemu-"+q)
 	b, err := os.ReadFile(entry)
 	if err != nil {
-		return foreignError(arch, fmt.Sprintf("no binfmt_misc entry %s", entry))
+		return fmt.Sprintf("no binfmt_misc entry %s", entry), registerFix(q)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	if sc.Scan() && strings.TrimSpace(sc.Text()) != "enabled" {
-		return foreignError(arch, fmt.Sprintf("the binfmt_misc entry %s is disabled", entry))
+		return fmt.Sprintf("the binfmt_misc entry %s is disabled", entry), fmt.Sprintf("echo 1 > %s", entry)
 	}
-	if !bytes.Contains(b, []byte("flags: ")) || !strings.Contains(flagsOf(b), "F") {
-		return foreignError(arch, fmt.Sprintf("the binfmt_misc entry %s lacks the F (fix binary) flag, so the emulator cannot be found inside the target", entry))
+	if !strings.Contains(flagsOf(b), "F") {
+		// The entry must be removed before it can be registered again.
+		return fmt.Sprintf("the binfmt_misc entry %s lacks the F (fix binary) flag, so the emulator cannot be found inside the target", entry),
+			fmt.Sprintf("echo -1 > %s; %s", entry, registerFix(q))
 	}
-	return nil
+	return "", ""
+}
+
+// registerFix returns the commands that register qemu-user-static's
+// handler for q alone, with the F flag its registration line carries.
+// binfmt-support is not the fix: its postinst registers every
+// architecture.
+func registerFix(q string) string {
+	var steps []string
+	conf := filepath.Join(binfmtConfDir, "qemu-"+q+".conf")
+	if _, err := os.Stat(conf); err != nil {
+		steps = append(steps, "apt-get install qemu-user-static")
+	}
+	if _, err := os.Stat(filepath.Join(binfmtDir, "register")); err != nil {
+		steps = append(steps, fmt.Sprintf("mount -t binfmt_misc binfmt_misc %s", binfmtDir))
+	}
+	steps = append(steps, fmt.Sprintf("grep -v '^#' %s > %s", conf, filepath.Join(binfmtDir, "register")))
+	return strings.Join(steps, "; ")
 }
 
 // flagsOf returns the flags line of a binfmt_misc entry.
@@ -100,7 +134,17 @@ func flagsOf(b []byte) string {
 	return ""
 }
 
+// foreignError says why arch's programs cannot run here and the commands,
+// to run as root, that fix it.
 func foreignError(arch, why string) error {
 	host, _ := HostArch()
-	return fmt.Errorf("bootstrap: this host (%s) cannot run %s programs (%s): install qemu-user-static and binfmt-support (apt-get install qemu-user-static binfmt-support) so that the kernel runs them through qemu, then check with 'arch-test %s'", host, arch, why, arch)
+	fix := "install qemu-user-static and register its handler for " + arch
+	if q, ok := qemuNames[arch]; ok {
+		if _, f := binfmtState(q); f != "" {
+			fix = f
+		} else {
+			fix = fmt.Sprintf("the binfmt_misc entry %s looks usable; check it with 'arch-test %s'", filepath.Join(binfmtDir, "qemu-"+q), arch)
+		}
+	}
+	return fmt.Errorf("bootstrap: this host (%s) cannot run %s programs (%s); to run them through qemu-user, as root: %s", host, arch, why, fix)
 }

@@ -22,12 +22,11 @@ import (
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap/basecache"
 	"github.com/vmdb2-go/vmdb2/stage/rootfs"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
-const (
-	mirror     = "http://deb.debian.org/debian"
-	envRequire = "VMDB2_BOOTSTRAP_REQUIRE" // set when re-run as an ordinary user: fail, never skip
-)
+const mirror = "http://deb.debian.org/debian"
 
 func TestMain(m *testing.M) {
 	userns.Init()
@@ -46,12 +45,7 @@ func needNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the Debian mirror and user namespaces: skipped with -short")
 	}
-	if err := userns.Available(); err != nil {
-		if os.Geteuid() == 0 || os.Getenv(envRequire) != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	testreq.Need(t, testreq.Userns, userns.Available())
 	netOnce.Do(func() {
 		c := &http.Client{Timeout: 20 * time.Second}
 		resp, err := c.Head(mirror + "/dists/bookworm/InRelease")
@@ -64,9 +58,11 @@ func needNetwork(t *testing.T) {
 			netErr = fmt.Errorf("HEAD InRelease: %s", resp.Status)
 		}
 	})
+	var err error
 	if netErr != nil {
-		t.Fatalf("the Debian mirror %s is unreachable (%v): these tests install packages from it; fix the network or proxy (http_proxy is honoured), or run go test -short to skip them", mirror, netErr)
+		err = fmt.Errorf("the Debian mirror %s is unreachable (%v): these tests install packages from it", mirror, netErr)
 	}
+	testreq.Need(t, testreq.Network, err)
 }
 
 // owner returns the host uid, gid and mode of path.
@@ -338,9 +334,7 @@ func tail(s string, n int) string {
 // (created if missing, with subordinate ids), through setpriv.
 func TestAsOrdinaryUser(t *testing.T) {
 	needNetwork(t)
-	if os.Geteuid() != 0 {
-		t.Skip("only root can create the test user; the other tests run as this user")
-	}
+	testreq.NeedRoot(t, "to create the test user and run the tests as it")
 	const user = "vmdb2-test"
 	ensureUser(t, user)
 	dir, err := os.MkdirTemp("", "bootstrap-test-")
@@ -362,7 +356,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	tests := []string{"TestBootstrapAndApt", "TestBaseCache", "TestForeignArch", "TestCheckEmpty"}
 	args := []string{"--reuid=" + user, "--regid=" + user, "--init-groups", "--",
 		"env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home, "TMPDIR=/tmp", "USER=" + user,
-		envRequire + "=1", bin, "-test.v", "-test.count=1", "-test.timeout=20m",
+		bin, "-test.v", "-test.count=1", "-test.timeout=20m",
 		"-test.run", "^(" + strings.Join(tests, "|") + ")$"}
 	cmd := exec.Command("setpriv", args...)
 	cmd.Dir = dir

@@ -119,7 +119,9 @@
 //     needs the host to run its programs through binfmt_misc and
 //     qemu-user-static: [CheckArch] checks that (with arch-test when
 //     installed) and Bootstrap fails before doing anything if it cannot,
-//     saying to install qemu-user-static and binfmt-support. On bookworm
+//     giving the commands that install qemu-user-static and register its
+//     handler for that architecture alone (binfmt-support would register
+//     every architecture). On bookworm
 //     qemu-debootstrap is only a wrapper for debootstrap, so both steps call
 //     Bootstrap; the qemu-debootstrap step then calls [AptUpdate].
 //   - install_keyring: vmdb2 0.26 ran `apt-key add`, which bookworm no

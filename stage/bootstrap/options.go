@@ -34,7 +34,7 @@ type Options struct {
 	Mirror string
 	// Arch is the Debian architecture to install. "" means the host's
 	// (see HostArch). A foreign architecture needs qemu-user-static and
-	// binfmt-support on the host (see CheckArch).
+	// its binfmt_misc handler for that architecture (see CheckArch).
 	Arch string
 	// Variant is debootstrap's variant: "" or "-" for the default
 	// (Priority required and important), "minbase", "buildd".

@@ -80,12 +80,37 @@ func TestMergeEnv(t *testing.T) {
 	}
 }
 
-// TestForeignArch checks that a foreign architecture the host cannot run
-// is refused before anything is done, with what to install.
-func TestForeignArch(t *testing.T) {
-	if err := CheckArch("arm64"); err == nil {
-		t.Skip("this host runs arm64 programs (binfmt_misc): cannot test the refusal")
+// fakeBinfmt points CheckArch at an empty binfmt_misc directory (with a
+// register file when mounted) and a binfmt.d directory with qemu-aarch64's
+// registration when installed, and hides arch-test, so that the host's
+// handlers do not matter.
+func fakeBinfmt(t *testing.T, mounted, installed bool) (dir, conf string) {
+	t.Helper()
+	dir, confDir := t.TempDir(), t.TempDir()
+	old, oldConf, oldLook := binfmtDir, binfmtConfDir, lookArchTest
+	binfmtDir, binfmtConfDir = dir, confDir
+	lookArchTest = func() (string, error) { return "", os.ErrNotExist }
+	t.Cleanup(func() { binfmtDir, binfmtConfDir, lookArchTest = old, oldConf, oldLook })
+	if mounted {
+		if err := os.WriteFile(filepath.Join(dir, "register"), nil, 0o200); err != nil {
+			t.Fatal(err)
+		}
 	}
+	conf = filepath.Join(confDir, "qemu-aarch64.conf")
+	if installed {
+		if err := os.WriteFile(conf, []byte(":qemu-aarch64:M::\\x7fELF:\\xff:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:OPF\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, conf
+}
+
+// TestForeignArch checks that a foreign architecture the host cannot run
+// is refused before anything is done, with the commands that register
+// that architecture's handler and no other (whatever handlers the host
+// has: the binfmt_misc directory is a fake one).
+func TestForeignArch(t *testing.T) {
+	dir, conf := fakeBinfmt(t, true, true)
 	target := filepath.Join(t.TempDir(), "target")
 	err := Bootstrap(context.Background(), Options{
 		Suite: "bookworm", Mirror: "http://deb.debian.org/debian", Arch: "arm64",
@@ -93,11 +118,15 @@ func TestForeignArch(t *testing.T) {
 	})
 	t.Logf("error: %v", err)
 	if err == nil {
-		t.Fatal("Bootstrap of arm64 succeeded on a host without qemu-user")
+		t.Fatal("Bootstrap of arm64 succeeded on a host without its binfmt_misc handler")
 	}
-	for _, want := range []string{"arm64", "qemu-user-static", "binfmt-support"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("the error does not mention %s", want)
+	register := "grep -v '^#' " + conf + " > " + filepath.Join(dir, "register")
+	if !strings.HasSuffix(err.Error(), "as root: "+register) {
+		t.Errorf("the error does not end with the one fix %q", register)
+	}
+	for _, unwanted := range []string{"binfmt-support", "apt-get install", "mount -t"} {
+		if strings.Contains(err.Error(), unwanted) {
+			t.Errorf("the error mentions %s, which is not needed here", unwanted)
 		}
 	}
 	if _, err := os.Stat(target); err == nil {
@@ -112,29 +141,40 @@ func TestForeignArch(t *testing.T) {
 	}
 }
 
-// TestBinfmtEntry checks the binfmt_misc reading with fake entries.
+// TestBinfmtEntry checks the binfmt_misc reading with fake entries, and
+// the fix given for each state.
 func TestBinfmtEntry(t *testing.T) {
-	dir := t.TempDir()
-	old, oldLook := binfmtDir, lookArchTest
-	binfmtDir = dir
-	lookArchTest = func() (string, error) { return "", os.ErrNotExist }
-	defer func() { binfmtDir, lookArchTest = old, oldLook }()
+	dir, conf := fakeBinfmt(t, false, false)
+	entry := filepath.Join(dir, "qemu-aarch64")
+	register := "grep -v '^#' " + conf + " > " + filepath.Join(dir, "register")
 	write := func(s string) {
-		if err := os.WriteFile(filepath.Join(dir, "qemu-aarch64"), []byte(s), 0o644); err != nil {
+		if err := os.WriteFile(entry, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := CheckArch("arm64"); err == nil || !strings.Contains(err.Error(), "no binfmt_misc entry") {
-		t.Errorf("missing entry: %v", err)
+	check := func(state string, want ...string) {
+		t.Helper()
+		err := CheckArch("arm64")
+		if err == nil {
+			t.Fatalf("%s: accepted", state)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v\nlacks %q", state, err, w)
+			}
+		}
 	}
+	check("nothing installed or mounted", "no binfmt_misc entry",
+		"as root: apt-get install qemu-user-static; mount -t binfmt_misc binfmt_misc "+dir+"; "+register)
+	fakeBinfmt(t, true, true)
+	dir, conf = binfmtDir, filepath.Join(binfmtConfDir, "qemu-aarch64.conf")
+	entry = filepath.Join(dir, "qemu-aarch64")
+	register = "grep -v '^#' " + conf + " > " + filepath.Join(dir, "register")
+	check("installed, not registered", "no binfmt_misc entry", "as root: "+register)
 	write("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n")
-	if err := CheckArch("arm64"); err == nil || !strings.Contains(err.Error(), "disabled") {
-		t.Errorf("disabled entry: %v", err)
-	}
+	check("disabled", "disabled", "as root: echo 1 > "+entry)
 	write("enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: P\n")
-	if err := CheckArch("arm64"); err == nil || !strings.Contains(err.Error(), "F (fix binary)") {
-		t.Errorf("entry without F: %v", err)
-	}
+	check("without F", "F (fix binary)", "as root: echo -1 > "+entry+"; "+register)
 	write("enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n")
 	if err := CheckArch("arm64"); err != nil {
 		t.Errorf("good entry: %v", err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // The benchmark tree: VMDB2_BENCH_TREE, or a copy of some of /usr (about
@@ -23,9 +25,7 @@ var (
 
 func benchSetup(b *testing.B) {
 	b.Helper()
-	if os.Geteuid() != 0 {
-		b.Skip("benchmarks run as root (in-process)")
-	}
+	testreq.NeedRoot(b, "(the benchmarks run in-process)")
 	benchOnce.Do(func() {
 		benchDir, benchErr = os.MkdirTemp("", "rootfs-bench-")
 		if benchErr != nil {

@@ -21,10 +21,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
-
-const envRequire = "VMDB2_USERNS_REQUIRE" // fail, not skip, when namespaces are unusable
 
 func TestMain(m *testing.M) {
 	userns.Init()
@@ -40,8 +39,8 @@ var (
 	availErr  error
 )
 
-// needTree skips the test under -short, and as an ordinary user when the
-// namespace is unusable (unless VMDB2_USERNS_REQUIRE is set).
+// needTree skips the test under -short; as an ordinary user, an unusable
+// user namespace fails it with the fix.
 func needTree(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -51,12 +50,7 @@ func needTree(t *testing.T) {
 		return
 	}
 	availOnce.Do(func() { availErr = userns.Available() })
-	if availErr != nil {
-		if os.Getenv(envRequire) != "" {
-			t.Fatal(availErr)
-		}
-		t.Skip(availErr)
-	}
+	testreq.Need(t, testreq.Userns, availErr)
 }
 
 // tmpDir is a t.TempDir whose contents, owned by mapped ids, can be removed.
@@ -452,7 +446,8 @@ func TestCompressorsDeterministic(t *testing.T) {
 		}
 	}
 	if hostXz == "" {
-		t.Skip("no xz program: thread-count independence not checked")
+		// The thread-count independence needs the xz program.
+		testreq.NeedTools(t, "xz")
 	}
 	var outs [][]byte
 	for _, args := range [][]string{xzArgs(), xzArgsThreads(2), xzArgsThreads(5)} {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // TestTree unpacks the reference tree (owners 0:42, setuid and setgid
@@ -130,12 +132,8 @@ func TestReproducible(t *testing.T) {
 // the very same tree, and GNU tar unpacks ours to the same tree.
 func TestGNUTar(t *testing.T) {
 	needTree(t)
-	if os.Geteuid() != 0 {
-		t.Skip("GNU tar runs as root here")
-	}
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("no tar")
-	}
+	testreq.NeedRoot(t, "to run GNU tar with owners")
+	testreq.NeedTools(t, "tar")
 	dir := tmpDir(t)
 	ref := filepath.Join(dir, "ref.tar")
 	writeRef(t, ref, refTree(0, 0))
@@ -186,9 +184,7 @@ func TestGNUTar(t *testing.T) {
 // round-trips it.
 func TestRealTree(t *testing.T) {
 	needTree(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to build the tree")
-	}
+	testreq.NeedRoot(t, "to build the tree with system calls and setcap")
 	dir := tmpDir(t)
 	root := mkdir(t, dir, "root")
 	must := func(err error) {

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // TestAsOrdinaryUser re-runs the tree tests as an ordinary user with
@@ -16,9 +18,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("uses namespaces: skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("only root can create the test user; the other tests run as this user")
-	}
+	testreq.NeedRoot(t, "to create the test user and run the tests as it")
 	const user = "vmdb2-test"
 	if err := exec.Command("id", user).Run(); err != nil {
 		if b, err := exec.Command("useradd", "-m", user).CombinedOutput(); err != nil {
@@ -38,7 +38,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	}
 	tests := []string{"TestTree", "TestReproducible", "TestHostile", "TestRoundTripOwnIDs", "TestPackAtomic", "TestMissingTarball"}
 	cmd := exec.Command("setpriv", "--reuid="+user, "--regid="+user, "--init-groups", "--",
-		"env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/", "TMPDIR=/tmp", "USER="+user, envRequire+"=1",
+		"env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/", "TMPDIR=/tmp", "USER="+user,
 		bin, "-test.v", "-test.count=1", "-test.timeout=10m", "-test.run", "^("+strings.Join(tests, "|")+")$")
 	cmd.Dir = dir
 	b, err := cmd.CombinedOutput()

@@ -18,14 +18,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // Environment of the tests re-run as an ordinary user by TestAsOrdinaryUser.
 const (
-	envRequire = "VMDB2_USERNS_REQUIRE"    // fail, not skip, when namespaces are unusable
-	envProbe   = "VMDB2_USERNS_TEST_PROBE" // path of a built nsprobe
-	envNoSub   = "VMDB2_USERNS_EXPECT_UNAVAILABLE"
-	envCaller  = "VMDB2_USERNS_TEST_CALLER" // stage dir: act as a build that TestKilledCaller kills
+	envProbe  = "VMDB2_USERNS_TEST_PROBE" // path of a built nsprobe
+	envNoSub  = "VMDB2_USERNS_EXPECT_UNAVAILABLE"
+	envCaller = "VMDB2_USERNS_TEST_CALLER" // stage dir: act as a build that TestKilledCaller kills
 )
 
 var tmpRoot string // removed after the tests
@@ -66,20 +67,15 @@ var (
 	availErr  error
 )
 
-// needNS skips the test under -short, and when namespaces are unusable for
-// an ordinary user who did not ask for them (root always must have them).
+// needNS skips the test under -short; unusable namespaces fail it with
+// the fix.
 func needNS(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("uses namespaces: skipped with -short")
 	}
 	availOnce.Do(func() { availErr = Available() })
-	if availErr != nil {
-		if os.Geteuid() == 0 || os.Getenv(envRequire) != "" {
-			t.Fatal(availErr)
-		}
-		t.Skip(availErr)
-	}
+	testreq.Need(t, testreq.Userns, availErr)
 }
 
 func sharedTmp(t *testing.T) string {
@@ -479,8 +475,9 @@ func TestResolvConfLent(t *testing.T) {
 	needNS(t)
 	host, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
-		t.Skip("the host has no /etc/resolv.conf")
+		err = fmt.Errorf("the host has no /etc/resolv.conf to lend to the stage: %w", err)
 	}
+	testreq.Need(t, testreq.Network, err)
 	stage := newStage(t)
 	file := filepath.Join(stage, "etc/resolv.conf")
 	old := time.Unix(1600000000, 0)
@@ -852,9 +849,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("uses namespaces: skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("only root can create the test users; the other tests run as this user")
-	}
+	testreq.NeedRoot(t, "to create the test users and run the tests as them")
 	needNS(t)
 	const user, nosub = "vmdb2-test", "vmdb2-nosub"
 	ensureUser(t, user, true)
@@ -881,7 +876,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	tests := []string{"TestAvailable", "TestInsideIsRoot", "TestOwnersMapToHost", "TestVirtualFilesystems",
 		"TestVirtualMissingMountPoints", "TestBinds", "TestExitStatus", "TestNoProcessSurvives", "TestKilledCaller",
 		"TestCannotEscapeStage", "TestRemoveAll"}
-	out, err := runAs(user, []string{envRequire + "=1", envProbe + "=" + prb}, "^("+strings.Join(tests, "|")+")$")
+	out, err := runAs(user, []string{envProbe + "=" + prb}, "^("+strings.Join(tests, "|")+")$")
 	t.Logf("as %s:\n%s", user, out)
 	if err != nil {
 		t.Fatalf("tests as %s failed: %v", user, err)
@@ -964,9 +959,7 @@ func TestUnavailableUser(t *testing.T) {
 // BenchmarkRunTrue measures one Run of /bin/true without a root, and of a
 // static program in a stage with the virtual filesystems.
 func BenchmarkRunTrue(b *testing.B) {
-	if err := Available(); err != nil {
-		b.Skip(err)
-	}
+	testreq.Need(b, testreq.Userns, Available())
 	b.Run("host", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if err := Run(context.Background(), Cmd{Argv: []string{"/bin/true"}}); err != nil {

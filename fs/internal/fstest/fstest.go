@@ -13,28 +13,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
-// RequireTools skips the test in -short mode and fails it when a tool is
-// missing in the full suite.
+// RequireTools skips the test in -short mode and fails it, with the fix,
+// when a tool is missing in the full suite.
 func RequireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs external tools; skipped in -short mode")
 	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found in PATH: run 'make deps' (as root) to install the host packages", tool)
-		}
-	}
-}
-
-// RequireRoot skips the test unless it runs as root.
-func RequireRoot(t testing.TB, why string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("needs root to %s; skipped when not root", why)
-	}
+	testreq.NeedTools(t, tools...)
 }
 
 // Sentinel is the byte pattern images are filled with before a build.
