@@ -247,6 +247,9 @@ func checkRegular(fd int, p string) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return pathErr("stat", p, err)
 	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return pathErr("read", p, unix.EISDIR)
+	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%s in the image is a %s, not a regular file: remove it first (a file step reads and writes only regular files)", "/"+strings.TrimPrefix(rel(p), "."), fileKind(st.Mode))
 	}
