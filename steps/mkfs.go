@@ -9,6 +9,8 @@ import (
 
 	"github.com/vmdb2-go/vmdb2/fs"
 	"github.com/vmdb2-go/vmdb2/fs/ext"
+	"github.com/vmdb2-go/vmdb2/fs/fat"
+	"github.com/vmdb2-go/vmdb2/fs/fstool"
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/rootfs"
 )
@@ -24,6 +26,13 @@ var mkfsKind = &Kind{
 	Check: func(s *Step, report reportFunc) {
 		if err := fs.Supported(s.Str("mkfs")); err != nil {
 			report(s.KeyLine("mkfs"), Error, "mkfs: %v", err)
+		}
+		if s.Str("mkfs") == "vfat" {
+			// The FAT writer takes the mkfs.fat options it supports; the
+			// others are known now.
+			if _, err := fat.ParseMkfsOptions(fat.Options{}, fstool.NonEmpty(strings.Split(s.Str("options"), " "))); err != nil {
+				report(s.KeyLine("options"), Error, "mkfs: %v", err)
+			}
 		}
 	},
 	Keys: []Key{

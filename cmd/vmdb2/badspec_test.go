@@ -17,7 +17,7 @@ func TestBadSpecs(t *testing.T) {
 	}{
 		{"yaml syntax", "steps:\n- echo: a\n\tteardown: b\n", []string{"spec.vmdb:3: YAML syntax error"}},
 		{"bad indentation", "steps:\n- echo: a\n   x: y\n", []string{"spec.vmdb:3: YAML syntax error"}},
-		{"empty file", "", []string{"spec.vmdb: spec is empty"}},
+		{"empty file", "", []string{"spec.vmdb:1: spec is empty"}},
 		{"no steps key", "stepz:\n- echo: a\n", []string{"spec.vmdb:1: the spec has no `steps:` key"}},
 		{"steps not a list", "steps: hello\n", []string{"spec.vmdb:1: `steps:` must be a list"}},
 		{"step not a mapping", "steps:\n- echo: a\n- just a string\n", []string{"spec.vmdb:3: each step must be a mapping"}},

@@ -24,9 +24,9 @@ func checkReproducible(opts *options, disp *display) int {
 		fmt.Fprintf(disp.stdout, "SOURCE_DATE_EPOCH=%s for both builds\n", now)
 	}
 	first := *opts
-	plan, code := loadPlan(&first, nil, disp)
-	if plan == nil {
-		return code
+	plan, ok := loadPlan(&first, nil, disp)
+	if !ok {
+		return exitFailure
 	}
 	if first.seed == "" {
 		first.seed = plan.DefaultSeed()
@@ -37,9 +37,9 @@ func checkReproducible(opts *options, disp *display) int {
 	}
 	second := first
 	second.output = first.output + ".check"
-	plan2, code := loadPlan(&second, nil, disp)
-	if plan2 == nil {
-		return code
+	plan2, ok := loadPlan(&second, nil, disp)
+	if !ok {
+		return exitFailure
 	}
 	fmt.Fprintf(disp.stdout, "second build: %s\n", second.output)
 	if code := build(&second, plan2, disp); code != exitOK {
