@@ -211,8 +211,9 @@ func unsetMarker(name string) string { return "\x00vmdb2-unset:" + name + "\x00"
 type Plan struct {
 	File  string
 	Steps []*Step
-	// broken lists the spec's steps (by Index) that could not be planned.
-	broken map[int]bool
+	// broken lists the spec's steps (by Index) that could not be planned,
+	// with their kind when one matched.
+	broken map[int]*Kind
 	seed   string
 }
 
@@ -220,7 +221,7 @@ type Plan struct {
 // returned at once; the plan is usable only if there is no error among them.
 func NewPlan(reg *Registry, raw *RawSpec, vars Vars) (*Plan, Diagnostics) {
 	var ds Diagnostics
-	plan := &Plan{File: raw.File, broken: map[int]bool{}}
+	plan := &Plan{File: raw.File, broken: map[int]*Kind{}}
 	ctx, seedCtx := vars.context(), vars.seedContext()
 	seed := sha256.New()
 	seed.Write([]byte("vmdb2-seed-2\x00"))
@@ -236,7 +237,7 @@ func NewPlan(reg *Registry, raw *RawSpec, vars Vars) (*Plan, Diagnostics) {
 		rendered := len(ds) == before
 		s := planStep(reg, raw.File, i, item, rendered, &ds)
 		if s == nil || !rendered {
-			plan.broken[i] = true
+			plan.broken[i] = reg.Match(keysOf(item))
 			continue
 		}
 		plan.Steps = append(plan.Steps, s)
@@ -301,10 +302,7 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 	report := func(line int, sev Severity, format string, args ...any) {
 		*ds = append(*ds, Diagnostic{File: file, Line: line, Severity: sev, Msg: fmt.Sprintf(format, args...)})
 	}
-	keys := make([]string, len(item.Map))
-	for i, e := range item.Map {
-		keys[i] = e.Key
-	}
+	keys := keysOf(item)
 	kind := reg.Match(keys)
 	if kind == nil {
 		report(item.Line, Error, "%s", reg.explainNoMatch(keys))
@@ -381,6 +379,15 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 		}
 	}
 	return s
+}
+
+// keysOf lists a step's keys in the spec's order.
+func keysOf(item *Value) []string {
+	keys := make([]string, len(item.Map))
+	for i, e := range item.Map {
+		keys[i] = e.Key
+	}
+	return keys
 }
 
 func allStrings(v *Value) bool {

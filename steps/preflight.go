@@ -72,24 +72,36 @@ const (
 // required after a `shell` or `ansible` step, which may create them.
 func (p *Plan) Preflight(h Host) Diagnostics {
 	sm := newSim(p, h)
+	next := 0
 	for _, s := range p.Steps {
-		if p.brokenBefore(s.Index) {
-			sm.unsure = true
+		for ; next < s.Index; next++ {
+			if kind, broken := p.broken[next]; broken {
+				sm.broken(kind)
+			}
 		}
+		next = s.Index + 1
 		sm.step(s)
 	}
 	sm.teardowns()
 	return sm.ds
 }
 
-// brokenBefore reports whether a step before index could not be planned.
-func (p *Plan) brokenBefore(index int) bool {
-	for i := range p.broken {
-		if i < index {
-			return true
-		}
+// modelFree are the kinds that change neither the tags, the partitions,
+// the flags nor the architecture: a step of one of them that could not be
+// planned leaves the model sure.
+var modelFree = map[string]bool{"echo": true, "error": true, "kpartx": true, "fstab": true,
+	"create-dir": true, "create-file": true, "copy-file": true, "copy-dir": true, "chroot": true,
+	"shell": true, "ansible": true, "resize-rootfs": true, "grub": true}
+
+// broken accounts for a step the plan could not read (kind nil: no kind
+// matched): its effects are unknown unless its kind has none on the model.
+func (sm *sim) broken(kind *Kind) {
+	if kind == nil || !modelFree[kind.Name] {
+		sm.unsure = true
 	}
-	return false
+	if kind == nil || kind.Name == "shell" || kind.Name == "ansible" {
+		sm.hostChanged = true
+	}
 }
 
 // sim is the state of one preflight simulation.

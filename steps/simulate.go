@@ -113,7 +113,7 @@ func simMkimg(sm *sim, s *Step) {
 			return
 		}
 		if err := sm.host.ProbeImage(path, size); err != nil {
-			sm.hostErr(s.KeyLine("size"), "probe "+path, err.Error())
+			sm.hostErr(s.Line, "probe "+path, err.Error())
 		}
 	}
 	d, err := partition.Simulate(path, size)
