@@ -126,7 +126,9 @@ func TestPreflightHost(t *testing.T) {
 	checkDiagnostics(t, ds, want)
 
 	h = fakeHost()
-	h.Namespace = func() error { return errors.New("userns: no subordinate id range for user x in /etc/subuid; add a line") }
+	h.Namespace = func() error {
+		return errors.New("userns: no subordinate id range for user x in /etc/subuid; add a line")
+	}
 	checkDiagnostics(t, preflight(t, rootedSpec+"- fstab: /\n", h),
 		[]string{"t.vmdb:11: mkfs: this step runs in the build's user namespace, which cannot be made here: userns: no subordinate id range"})
 
