@@ -95,6 +95,9 @@ func (b *Build) buildFilesystem(tag *Tag, dir string) error {
 	if err != nil {
 		return err
 	}
+	// Once only: after a failure the mkfs teardown must not try again
+	// (and report the same error a second time).
+	tag.Built = true
 	err = fs.Build(b.ctx, fs.Spec{
 		Devices: devices,
 		Type:    tag.FSType, Image: tag.Image, Offset: tag.Offset, Size: tag.Size, SrcDir: dir,
@@ -104,7 +107,6 @@ func (b *Build) buildFilesystem(tag *Tag, dir string) error {
 	if err != nil {
 		return fmt.Errorf("building the %s filesystem of tag %s: %w", tag.FSType, tag.Name, err)
 	}
-	tag.Built = true
 	return nil
 }
 

@@ -35,7 +35,8 @@ type Tag struct {
 	MountPoint string
 	MountOn    string
 	Mounted    bool
-	// Built is set once the filesystem holds the directory's content.
+	// Built is set once the filesystem was built from the directory (or
+	// its build failed, which is not tried again).
 	Built bool
 }
 
