@@ -259,10 +259,12 @@ Options:
   --log FILE              append a detailed, timestamped log to FILE
   --seed STRING           the seed every identifier of the image (UUIDs, GUIDs,
                           disk signature, volume ids) is derived from; default:
-                          a hash of the rendered spec, so rebuilds are identical
-  --check-reproducible    build twice (the second image beside the first, as
-                          FILE.check) with one seed and SOURCE_DATE_EPOCH, and
-                          say where the images first differ, if they do
+                          a hash of the spec without the paths of the command
+                          line, so rebuilds anywhere are identical
+  --check-reproducible    build twice (the second image in another directory
+                          beside the first, as .vmdb2-check-*/FILE.check) with
+                          one seed and SOURCE_DATE_EPOCH, and say where the
+                          images first differ, if they do
   --dry-run               check the spec and print the plan (each step, its
                           kind and its keys with defaults); change nothing
   --version               print the version and exit
