@@ -68,7 +68,7 @@ func TestFullStage(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
 			}
-			if n := strings.Count(r.stderr, "no space left"); n != 1 {
+			if n := strings.Count(r.stderr, "no space left"); n != 1 || strings.Contains(r.stderr, "write /big: write /big") {
 				t.Errorf("the error is shown %d times:\n%s", n, r.stderr)
 			}
 		})
