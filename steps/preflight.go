@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -216,7 +217,10 @@ func isExt(t string) bool { return t == "ext2" || t == "ext3" || t == "ext4" }
 
 // report adds an error at line of the current step.
 func (sm *sim) report(line int, msg string) {
-	sm.ds = append(sm.ds, Diagnostic{File: sm.plan.File, Line: line, Msg: fmt.Sprintf("%s: %s", sm.cur.Kind.Name, msg)})
+	if !strings.HasPrefix(msg, sm.cur.Kind.Name+": ") {
+		msg = sm.cur.Kind.Name + ": " + msg
+	}
+	sm.ds = append(sm.ds, Diagnostic{File: sm.plan.File, Line: line, Msg: msg})
 }
 
 // stateErr reports an error that depends on the model of tags, partitions
