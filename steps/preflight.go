@@ -288,11 +288,15 @@ func (p *Plan) stepOf(tag *Tag) *Step {
 // directory is grown to size and dropped. Filesystems without O_TMPFILE
 // are not probed.
 func probeImage(path string, size int64) error {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		if fi.IsDir() {
+	if fi, err := os.Stat(path); err == nil {
+		switch {
+		case fi.IsDir():
 			return fmt.Errorf("%s is a directory, not an image file", path)
+		case unix.Access(path, unix.W_OK) != nil:
+			return fmt.Errorf("cannot write %s: permission denied", path)
+		case !fi.Mode().IsRegular():
+			return nil
 		}
-		return nil
 	}
 	dir := filepath.Dir(path)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)

@@ -176,3 +176,26 @@ func TestDefaultSeedIgnoresPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeImage: the image's place is checked without leaving anything.
+func TestProbeImage(t *testing.T) {
+	dir := t.TempDir()
+	if err := probeImage(dir+"/nosuch/x.img", 1<<20); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing directory: %v", err)
+	}
+	if err := probeImage(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("directory: %v", err)
+	}
+	if err := probeImage(dir+"/x.img", 1<<30); err != nil {
+		t.Errorf("a fine place refused: %v", err)
+	}
+	// ext4 holds files of at most 16 TiB.
+	if describeFS(dir).typ == "ext2/3/4" {
+		if err := probeImage(dir+"/x.img", 1<<50); err == nil || !strings.Contains(err.Error(), "cannot hold a file of") {
+			t.Errorf("1 PiB on ext4: %v", err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the probe left %s", entries[0].Name())
+	}
+}

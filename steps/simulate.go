@@ -1,7 +1,9 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"path/filepath"
 
 	"github.com/vmdb2-go/vmdb2/fs"
@@ -94,7 +96,10 @@ func (sm *sim) disk(s *Step, key string) *partition.Disk {
 			sm.unsure = true
 			return nil
 		}
-		sm.stateErr(s.KeyLine(key), fmt.Errorf("%w (an image is made by a `mkimg` step before this one)", err))
+		if errors.Is(err, iofs.ErrNotExist) {
+			err = fmt.Errorf("%w (an image is made by a `mkimg` step before this one)", err)
+		}
+		sm.stateErr(s.KeyLine(key), err)
 		return nil
 	}
 	sm.disks[filepath.Clean(path)] = d
