@@ -266,7 +266,8 @@ Options:
                           one seed and SOURCE_DATE_EPOCH, and say where the
                           images first differ, if they do
   --dry-run               check the spec and print the plan (each step, its
-                          kind and its keys with defaults); change nothing
+                          kind and its keys with defaults); change nothing;
+                          exit 1 on what a build would refuse before starting
   --version               print the version and exit
   -h, --help              show this help and exit
 Long options may be abbreviated to any unambiguous prefix (--out, --verb).
