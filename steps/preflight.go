@@ -84,6 +84,9 @@ func (p *Plan) Preflight(h Host) Diagnostics {
 		sm.step(s)
 	}
 	sm.teardowns()
+	for _, d := range sm.disks {
+		d.Close()
+	}
 	return sm.ds
 }
 

@@ -126,6 +126,9 @@ func simMkimg(sm *sim, s *Step) {
 		sm.stateErr(s.Line, err)
 		return
 	}
+	if old := sm.disks[filepath.Clean(path)]; old != nil {
+		old.Close()
+	}
 	sm.disks[filepath.Clean(path)] = d
 }
 
