@@ -77,7 +77,7 @@ func (p Partition) EndSector() int64 { return p.StartSector + p.SizeSectors - 1 
 // and a failed call leaves the device untouched. Open reads back exactly what
 // was written, so each step can open the disk, change it and close it.
 type Disk struct {
-	f          *os.File
+	f          device
 	path       string
 	blockDev   bool
 	sectorSize int64
@@ -107,17 +107,26 @@ func Open(path string) (*Disk, error) {
 		return nil, fmt.Errorf("open disk: %w", err)
 	}
 	d := &Disk{f: f, path: path, sectorSize: 512, heads: 4, sectorsPerTrack: 32}
-	if err := d.init(); err != nil {
+	if err := d.init(f); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
+// device is what a Disk reads and writes: an open file or block device, or
+// the in-memory overlay of a simulated disk (simulate.go).
+type device interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Close() error
+}
+
 const blkSSZGet = 0x1268 // BLKSSZGET ioctl
 
-func (d *Disk) init() error {
-	st, err := d.f.Stat()
+func (d *Disk) init(f *os.File) error {
+	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("open disk %s: %w", d.path, err)
 	}
@@ -125,16 +134,21 @@ func (d *Disk) init() error {
 		d.blockDev = true
 		d.heads, d.sectorsPerTrack = 255, 63
 		var ss int32
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, d.f.Fd(), blkSSZGet, uintptr(unsafe.Pointer(&ss))); e == 0 && ss >= 512 {
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), blkSSZGet, uintptr(unsafe.Pointer(&ss))); e == 0 && ss >= 512 {
 			d.sectorSize = int64(ss)
 		}
 	} else if !st.Mode().IsRegular() {
 		return fmt.Errorf("open disk %s: not a regular file or block device", d.path)
 	}
-	size, err := d.f.Seek(0, io.SeekEnd)
+	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return fmt.Errorf("open disk %s: size: %w", d.path, err)
 	}
+	return d.setSize(size)
+}
+
+// setSize records the device's size and reads its partition table.
+func (d *Disk) setSize(size int64) error {
 	d.length = size / d.sectorSize
 	if d.length < 2 {
 		return fmt.Errorf("disk %s is too small (%d bytes) for a partition table", d.path, size)

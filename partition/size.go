@@ -136,3 +136,19 @@ func CreateImage(path string, size int64) error {
 	}
 	return nil
 }
+
+// MaxImageSize is the largest image file CheckImageSize accepts: 1 PiB.
+// qemu-img would take up to 8 EiB, but no disk is that large, a sparse file
+// of a few PiB is refused by the usual host filesystems only once it is
+// created (ext4 stops at 16 TiB), and a size like 100P is a typo.
+const MaxImageSize = 1 << 50
+
+// CheckImageSize refuses image sizes beyond MaxImageSize; text is the size
+// as written, for the message.
+func CheckImageSize(text string, n int64) error {
+	if n > MaxImageSize {
+		return fmt.Errorf("image size %q is %.4g PiB, more than the 1 PiB this program builds as an image file; check the unit (e.g. 100G, not 100P)",
+			text, float64(n)/(1<<50))
+	}
+	return nil
+}

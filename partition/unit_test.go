@@ -318,3 +318,21 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("zero-size image created")
 	}
 }
+
+func TestCheckImageSize(t *testing.T) {
+	for _, in := range []string{"1P", "4G", "1000TB"} {
+		n, _ := ParseImageSize(in)
+		if CheckImageSize(in, n) != nil {
+			t.Errorf("CheckImageSize(%q) refused", in)
+		}
+	}
+	for _, in := range []string{"100P", "2P", "1E", "7E"} {
+		n, err := ParseImageSize(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckImageSize(in, n); err == nil || !strings.Contains(err.Error(), "PiB") {
+			t.Errorf("CheckImageSize(%q) = %v, want a refusal", in, err)
+		}
+	}
+}

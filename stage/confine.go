@@ -218,6 +218,10 @@ func (r *Root) WriteFile(p string, src io.Reader, own Ownership) error {
 	f := os.NewFile(uintptr(fd), "/"+rel(p))
 	defer f.Close()
 	if _, err := io.Copy(f, src); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Path == f.Name() {
+			return err // f's own error already names the file
+		}
 		return pathErr("write", p, err)
 	}
 	if err := setOwnership(fd, own); err != nil {

@@ -11,9 +11,15 @@ func checkApt(s *Step, report reportFunc) {
 	if s.Str("apt") != "install" {
 		report(s.KeyLine("apt"), Error, "apt: the value must be `install` (vmdb2: \"apt\" must always have value \"install\"), not %q", s.Str("apt"))
 	}
+	if s.Str("tag") == "" && s.Str("fs-tag") == "" {
+		report(s.Line, Error, "apt: give the root filesystem's tag in `tag` (vmdb2: Unknown tag)")
+	}
 }
 
 func checkGrub(s *Step, report reportFunc) {
+	if s.Str("tag") == "" && s.Str("root-fs") == "" && s.Str("rootfs") == "" {
+		report(s.Line, Error, "grub: give the root filesystem's tag in `tag`")
+	}
 	switch s.Str("grub") {
 	case "bios":
 	case "ieee1275":
@@ -57,6 +63,19 @@ func checkDebootstrap(s *Step, report reportFunc) {
 		}
 	}
 }
+
+// checkFileStep checks the keys of the file steps: modes and owners.
+func checkFileStep(s *Step, report reportFunc) {
+	checkModes(s, report)
+	for _, key := range []string{"uid", "gid"} {
+		if n := s.Int(key); n < 0 || n > maxID {
+			report(s.KeyLine(key), Error, "%s: %s %d is not a user or group id (0 to %d)", s.Kind.Name, key, n, maxID)
+		}
+	}
+}
+
+// maxID is the largest uid or gid: (uid_t)-1 means "no change" to chown.
+const maxID = 1<<32 - 2
 
 // checkModes warns about modes written in decimal: YAML 1.1 reads
 // `perm: 755` as the number 755 (= 0o1363), exactly as vmdb2 does, which is

@@ -9,7 +9,7 @@ var copyDirKind = &Kind{
 	Name:        "copy-dir",
 	Summary:     "copy a host directory tree into the target",
 	Implemented: true,
-	Check:       checkModes,
+	Check:       checkFileStep,
 	Keys: []Key{
 		{Name: "copy-dir", Type: TStr, Required: true},
 		{Name: "src", Type: TStr, Required: true},

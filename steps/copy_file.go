@@ -9,7 +9,7 @@ var copyFileKind = &Kind{
 	Name:        "copy-file",
 	Summary:     "copy a host file into the target",
 	Implemented: true,
-	Check:       checkModes,
+	Check:       checkFileStep,
 	Keys: []Key{
 		{Name: "copy-file", Type: TStr, Required: true},
 		{Name: "src", Type: TStr, Required: true},

@@ -8,7 +8,7 @@ var createDirKind = &Kind{
 	Name:        "create-dir",
 	Summary:     "create a directory in the target",
 	Implemented: true,
-	Check:       checkModes,
+	Check:       checkFileStep,
 	Keys: []Key{
 		{Name: "create-dir", Type: TStr, Required: true},
 		{Name: "perm", Type: TInt, Default: 0o755},

@@ -13,7 +13,7 @@ var createFileKind = &Kind{
 	Name:        "create-file",
 	Summary:     "create a file with the given contents in the target",
 	Implemented: true,
-	Check:       checkModes,
+	Check:       checkFileStep,
 	Keys: []Key{
 		{Name: "create-file", Type: TStr, Required: true},
 		{Name: "contents", Type: TStr, Required: true},

@@ -85,7 +85,7 @@ func (b *Build) Command(argv []string, opts CommandOptions) error {
 			msg = fmt.Sprintf("%s was killed (%v)", briefCommand(argv), ee.ProcessState)
 		}
 	} else if errors.Is(err, exec.ErrNotFound) {
-		return fmt.Errorf("program %s not found: install it (see `make deps`) or check PATH", argv[0])
+		return errors.New(missingProgram(argv[0]))
 	} else {
 		msg = fmt.Sprintf("%s: %v", briefCommand(argv), err)
 	}

@@ -51,20 +51,18 @@ func FormatUUID(u [16]byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
-// DefaultSeed is the seed of a build without --seed: a hash of the rendered
-// plan, so a plain rebuild of the same spec with the same variables is
-// already identical.
-func (p *Plan) DefaultSeed() string {
-	h := sha256.New()
-	for _, s := range p.Steps {
-		fmt.Fprintf(h, "%s\x00", s.Kind.Name)
-		for _, k := range s.ResolvedKeys() {
-			fmt.Fprintf(h, "%s=%s\x00", k.Name, k.Value)
-		}
-		h.Write([]byte("\n"))
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
+// DefaultSeed is the seed of a build without --seed, so that rebuilding a
+// spec gives the same image wherever it is built. It is the SHA-256 of,
+// for each step in order, the step's kind and every key as written with
+// its value rendered from the templates, where `output`, `image` and
+// `rootfs_tarball` given on the command line render as fixed placeholders
+// (not given, they are None as usual); `arch` and the --variable values
+// are what they are. So the seed does not depend on the --output, --image
+// or --rootfs-tarball paths, the current directory (relative copy-file
+// sources are hashed as written), the stage's location, the spec file's
+// name or its comments and layout; a --variable that carries a path does
+// make it part of the seed.
+func (p *Plan) DefaultSeed() string { return p.seed }
 
 // sanitize makes a tag usable in a purpose string unambiguously.
 func sanitize(s string) string { return strings.ReplaceAll(s, "\x00", "") }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -28,11 +29,15 @@ func Load(file string, data []byte) (*RawSpec, Diagnostics) {
 		ds = append(ds, Diagnostic{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 
+	if line, msg := badText(data); msg != "" {
+		errAt(line, "%s", msg)
+		return nil, ds
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			errAt(0, "spec is empty; it needs a top-level `steps:` list")
+			errAt(1, "spec is empty; it needs a top-level `steps:` list")
 			return nil, ds
 		}
 		line, msg := yamlErrorLine(err)
@@ -87,6 +92,33 @@ func Load(file string, data []byte) (*RawSpec, Diagnostics) {
 		spec.Steps = append(spec.Steps, item)
 	}
 	return spec, ds
+}
+
+// badText finds the first byte sequence YAML refuses without saying where:
+// invalid UTF-8, NUL and the control characters YAML does not allow
+// (everything below space but tab, LF and CR; DEL; C1 codes but NEL; a
+// byte-order mark after the start; U+FFFE and U+FFFF). It returns its line
+// and a message, or "" when the text is fine.
+func badText(data []byte) (int, string) {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			return line, fmt.Sprintf("the spec is not UTF-8 text: byte 0x%02x at column %d; save the file as UTF-8", data[i], col)
+		case r == 0:
+			return line, fmt.Sprintf("the spec holds a NUL byte at column %d; remove it (is this a text file?)", col)
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r == 0x7f, r >= 0x80 && r <= 0x9f && r != 0x85, r == 0xfffe, r == 0xffff, r == 0xfeff && i > 0:
+			return line, fmt.Sprintf("the spec holds the control character U+%04X at column %d, which YAML does not allow; remove it or write it as an escape in a double-quoted string (\"\\u%04X\")", r, col, r)
+		}
+		if r == '\n' {
+			line, col = line+1, 0
+		}
+		i += n
+		col++
+	}
+	return 0, ""
 }
 
 func yamlErrorLine(err error) (int, string) {

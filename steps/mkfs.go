@@ -9,6 +9,8 @@ import (
 
 	"github.com/vmdb2-go/vmdb2/fs"
 	"github.com/vmdb2-go/vmdb2/fs/ext"
+	"github.com/vmdb2-go/vmdb2/fs/fat"
+	"github.com/vmdb2-go/vmdb2/fs/fstool"
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/rootfs"
 )
@@ -24,6 +26,13 @@ var mkfsKind = &Kind{
 	Check: func(s *Step, report reportFunc) {
 		if err := fs.Supported(s.Str("mkfs")); err != nil {
 			report(s.KeyLine("mkfs"), Error, "mkfs: %v", err)
+		}
+		if s.Str("mkfs") == "vfat" {
+			// The FAT writer takes the mkfs.fat options it supports; the
+			// others are known now.
+			if _, err := fat.ParseMkfsOptions(fat.Options{}, fstool.NonEmpty(strings.Split(s.Str("options"), " "))); err != nil {
+				report(s.KeyLine("options"), Error, "mkfs: %v", err)
+			}
 		}
 	},
 	Keys: []Key{
@@ -90,6 +99,9 @@ func (b *Build) buildFilesystem(tag *Tag, dir string) error {
 	if err != nil {
 		return err
 	}
+	// Once only: after a failure the mkfs teardown must not try again
+	// (and report the same error a second time).
+	tag.Built = true
 	err = fs.Build(b.ctx, fs.Spec{
 		Devices: devices,
 		Type:    tag.FSType, Image: tag.Image, Offset: tag.Offset, Size: tag.Size, SrcDir: dir,
@@ -99,7 +111,6 @@ func (b *Build) buildFilesystem(tag *Tag, dir string) error {
 	if err != nil {
 		return fmt.Errorf("building the %s filesystem of tag %s: %w", tag.FSType, tag.Name, err)
 	}
-	tag.Built = true
 	return nil
 }
 

@@ -14,7 +14,11 @@ var mkimgKind = &Kind{
 	Summary:     "create the image file",
 	Implemented: true,
 	Check: func(s *Step, report reportFunc) {
-		if _, err := partition.ParseImageSize(s.Str("size")); err != nil {
+		n, err := partition.ParseImageSize(s.Str("size"))
+		if err == nil {
+			err = partition.CheckImageSize(s.Str("size"), n)
+		}
+		if err != nil {
 			report(s.KeyLine("size"), Error, "mkimg: %v", err)
 		}
 	},
@@ -28,6 +32,9 @@ var mkimgKind = &Kind{
 			return err
 		}
 		size, err := partition.ParseImageSize(s.Str("size"))
+		if err == nil {
+			err = partition.CheckImageSize(s.Str("size"), size)
+		}
 		if err != nil {
 			return err
 		}
@@ -40,13 +47,21 @@ var mkimgKind = &Kind{
 // named (--output or --image), so that a spec cannot overwrite arbitrary
 // host files.
 func (b *Build) imagePath(p string) (string, error) {
-	for _, allowed := range []string{b.Settings.Output, b.Settings.Image} {
+	if err := checkImagePath(p, b.Settings.Output, b.Settings.Image); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// checkImagePath is the rule of imagePath, shared with the preflight.
+func checkImagePath(p, output, image string) error {
+	for _, allowed := range []string{output, image} {
 		if allowed != "" && filepath.Clean(p) == filepath.Clean(allowed) {
-			return p, nil
+			return nil
 		}
 	}
-	return "", fmt.Errorf("%q is not the image given with --output or --image (%s); disk steps only write that file",
-		p, firstNonEmpty(b.Settings.Output, b.Settings.Image, "none given"))
+	return fmt.Errorf("%q is not the image given with --output or --image (%s); disk steps only write that file",
+		p, firstNonEmpty(output, image, "none given"))
 }
 
 func firstNonEmpty(vals ...string) string {

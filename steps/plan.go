@@ -1,7 +1,9 @@
 package steps
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 
@@ -148,58 +150,159 @@ type Vars struct {
 }
 
 func (v Vars) context() pongo2.Context {
+	return v.contextWith(func(name, val string) any {
+		if val == "" {
+			return None(0)
+		}
+		return val
+	})
+}
+
+// contextWith builds the template context with opt deciding the value of
+// each path option (output, image, rootfs_tarball) from its setting.
+func (v Vars) contextWith(opt func(name, val string) any) pongo2.Context {
 	ctx := pongo2.Context{}
 	for name, val := range v.Extra {
 		ctx[name] = val
 	}
-	opt := func(s string) any {
-		if s == "" {
-			return None(0)
-		}
-		return s
-	}
-	ctx["output"] = opt(v.Output)
-	ctx["image"] = opt(v.Image)
-	ctx["rootfs_tarball"] = opt(v.RootfsTarball)
+	ctx["output"] = opt("output", v.Output)
+	ctx["image"] = opt("image", v.Image)
+	ctx["rootfs_tarball"] = opt("rootfs_tarball", v.RootfsTarball)
 	if _, overridden := v.Extra["arch"]; !overridden {
 		ctx["arch"] = v.Arch
 	}
 	return ctx
 }
 
+// seedContext is the context of the second rendering each step gets, the
+// one the default seed hashes (see Plan.DefaultSeed): the path options
+// given on the command line render as fixed placeholders, so the seed does
+// not depend on where the image, the image file or the rootfs cache are.
+// An unset --output or --image renders as a marker that is false like
+// None, so the planner sees where a spec uses an option the build was not
+// given.
+func (v Vars) seedContext() pongo2.Context {
+	return v.contextWith(func(name, val string) any {
+		switch {
+		case val != "":
+			return "\x00vmdb2-path:" + name + "\x00"
+		case name == "output":
+			return unsetOutput(0)
+		case name == "image":
+			return unsetImage(0)
+		}
+		return None(0)
+	})
+}
+
+// unsetOutput and unsetImage stand for an unset --output or --image in the
+// seed rendering: false in {% if %} as None is, rendered as a marker.
+type (
+	unsetOutput int
+	unsetImage  int
+)
+
+func (unsetOutput) String() string { return unsetMarker("output") }
+func (unsetImage) String() string  { return unsetMarker("image") }
+
+func unsetMarker(name string) string { return "\x00vmdb2-unset:" + name + "\x00" }
+
 // Plan is a checked spec: every step with its kind, ready to run.
 type Plan struct {
 	File  string
 	Steps []*Step
+	// broken lists the spec's steps (by Index) that could not be planned,
+	// with their kind when one matched.
+	broken map[int]*Kind
+	seed   string
 }
 
 // NewPlan renders and checks every step of a loaded spec. All problems are
 // returned at once; the plan is usable only if there is no error among them.
 func NewPlan(reg *Registry, raw *RawSpec, vars Vars) (*Plan, Diagnostics) {
 	var ds Diagnostics
-	plan := &Plan{File: raw.File}
-	ctx := vars.context()
+	plan := &Plan{File: raw.File, broken: map[int]*Kind{}}
+	ctx, seedCtx := vars.context(), vars.seedContext()
+	seed := sha256.New()
+	seed.Write([]byte("vmdb2-seed-2\x00"))
 	for i, item := range raw.Steps {
+		seedItem := item.clone()
+		var ignored Diagnostics
+		renderValue(seedItem, seedCtx, raw.File, &ignored)
+		if vars.Output != "" || vars.Image != "" {
+			unsetUses(seedItem, raw.File, &ds)
+		}
 		before := len(ds)
 		renderValue(item, ctx, raw.File, &ds)
-		if len(ds) > before {
+		rendered := len(ds) == before
+		s := planStep(reg, raw.File, i, item, rendered, &ds)
+		if s == nil || !rendered {
+			plan.broken[i] = reg.Match(keysOf(item))
 			continue
 		}
-		if s := planStep(reg, raw.File, i, item, &ds); s != nil {
-			plan.Steps = append(plan.Steps, s)
-		}
+		plan.Steps = append(plan.Steps, s)
+		hashStep(seed, s.Kind, seedItem)
 	}
+	plan.seed = fmt.Sprintf("%x", seed.Sum(nil))
 	return plan, ds
 }
 
-func planStep(reg *Registry, file string, index int, item *Value, ds *Diagnostics) *Step {
+// hashStep adds a step to the default seed: its kind (which decides the
+// defaults) and every key as written with its value as rendered by the
+// seed context, in the spec's order.
+func hashStep(h hash.Hash, kind *Kind, item *Value) {
+	fmt.Fprintf(h, "%s\x00", kind.Name)
+	for _, e := range item.Map {
+		fmt.Fprintf(h, "%s=%s\x00", e.Key, e.Value.Describe())
+	}
+	h.Write([]byte("\n"))
+}
+
+// unsetUses reports every value that renders an unset --output or --image
+// (vmdb2 renders None there, which no step can use).
+func unsetUses(v *Value, file string, ds *Diagnostics) {
+	switch v.Kind {
+	case String:
+		low := strings.ToLower(v.Str)
+		for _, c := range []struct{ name, given string }{{"output", "--image"}, {"image", "--output"}} {
+			if strings.Contains(low, unsetMarker(c.name)) {
+				other := map[string]string{"output": "image", "image": "output"}[c.name]
+				*ds = append(*ds, Diagnostic{File: file, Line: v.Line, Msg: fmt.Sprintf(
+					"`{{ %s }}` renders as None here, since this build was given %s, not --%s: write {{ %s }}, or build with --%s",
+					c.name, c.given, c.name, other, c.name)})
+			}
+		}
+	case List:
+		for _, item := range v.List {
+			unsetUses(item, file, ds)
+		}
+	case Map:
+		for _, e := range v.Map {
+			unsetUses(e.Value, file, ds)
+		}
+	}
+}
+
+// clone copies a value deeply.
+func (v *Value) clone() *Value {
+	c := *v
+	c.List, c.Map = nil, nil
+	for _, item := range v.List {
+		c.List = append(c.List, item.clone())
+	}
+	for _, e := range v.Map {
+		c.Map = append(c.Map, &Entry{Key: e.Key, KeyLine: e.KeyLine, Value: e.Value.clone()})
+	}
+	return &c
+}
+
+// planStep matches a step to its kind and checks its keys; checks false
+// (its values could not be rendered) leaves out the kind's own checks.
+func planStep(reg *Registry, file string, index int, item *Value, checks bool, ds *Diagnostics) *Step {
 	report := func(line int, sev Severity, format string, args ...any) {
 		*ds = append(*ds, Diagnostic{File: file, Line: line, Severity: sev, Msg: fmt.Sprintf(format, args...)})
 	}
-	keys := make([]string, len(item.Map))
-	for i, e := range item.Map {
-		keys[i] = e.Key
-	}
+	keys := keysOf(item)
 	kind := reg.Match(keys)
 	if kind == nil {
 		report(item.Line, Error, "%s", reg.explainNoMatch(keys))
@@ -265,7 +368,7 @@ func planStep(reg *Registry, file string, index int, item *Value, ds *Diagnostic
 		}
 		s.vals[key.Name] = defaultValue(key.Default, item.Line)
 	}
-	if bad {
+	if bad || !checks {
 		return nil
 	}
 	if kind.Check != nil {
@@ -276,6 +379,15 @@ func planStep(reg *Registry, file string, index int, item *Value, ds *Diagnostic
 		}
 	}
 	return s
+}
+
+// keysOf lists a step's keys in the spec's order.
+func keysOf(item *Value) []string {
+	keys := make([]string, len(item.Map))
+	for i, e := range item.Map {
+		keys[i] = e.Key
+	}
+	return keys
 }
 
 func allStrings(v *Value) bool {

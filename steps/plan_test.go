@@ -17,7 +17,7 @@ func planText(t *testing.T, reg *Registry, spec string, vars Vars) (*Plan, Diagn
 
 func TestTemplating(t *testing.T) {
 	spec := `steps:
-- echo: "{{ output }}|{{ image }}|{{ rootfs_tarball }}|{{ arch }}|{{ nosuch }}|{{ v }}"
+- echo: "{{ output }}|{{ rootfs_tarball }}|{{ arch }}|{{ nosuch }}|{{ v }}"
 - echo: |
     line one
     line two
@@ -35,7 +35,7 @@ func TestTemplating(t *testing.T) {
 		t.Fatal(ds)
 	}
 	want := []string{
-		"out.img|None|None|amd64||val",
+		"out.img|None|amd64||val",
 		"line one\nline two",
 		`a && b > c 'q' "d" <e>`,
 		"noimg",

@@ -198,7 +198,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 		if err != nil {
 			res.Failed = s
-			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Kind.Name, err)
+			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Kind.Name, b.explainNoSpace(err))
 			break
 		}
 	}
@@ -231,7 +231,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		start := time.Now()
 		b.emit(Event{Kind: TeardownStart})
 		if err == nil {
-			err = b.call(s.Kind.Teardown, s)
+			err = b.explainNoSpace(b.call(s.Kind.Teardown, s))
 		}
 		b.emit(Event{Kind: TeardownEnd, Duration: time.Since(start), Err: err})
 		if err != nil {

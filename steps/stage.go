@@ -111,7 +111,7 @@ func (b *Build) ToolRunner() fstool.Runner {
 				Stdout: stdout, Stderr: stderr})
 		}
 		tail.flush()
-		return err
+		return hostToolMissing(cmd.Args[0], err)
 	}
 }
 

@@ -42,7 +42,8 @@ type Tag struct {
 	// inParent is a nested filesystem's directory in its parent's tree,
 	// resolved inside that tree when mounted: no symlink on its way.
 	inParent string
-	// Built is set once the filesystem holds the directory's content.
+	// Built is set once the filesystem was built from the directory (or
+	// its build failed, which is not tried again).
 	Built bool
 }
 

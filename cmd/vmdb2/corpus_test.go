@@ -144,7 +144,11 @@ func TestCorpusDryRun(t *testing.T) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
 			exp := corpusExpectations[name]
-			r := runVmdb2(t, t.TempDir(), "", "--dry-run", path, "--output", "out.img")
+			// Run as a build would: where the spec's files are, with the
+			// rootfs cache its unpack-rootfs and cache-rootfs steps need.
+			work := t.TempDir()
+			standIn(t, work, path)
+			r := runVmdb2(t, work, "", "--dry-run", path, "--output", "out.img", "--rootfs-tarball", "rootfs.tar.gz")
 			if exp.rejectLine != 0 {
 				want := path + ":" + itoa(exp.rejectLine) + ": YAML syntax error"
 				if r.code != 1 || !strings.Contains(r.stderr, want) {

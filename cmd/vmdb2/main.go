@@ -85,65 +85,75 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if opts.checkRepro && !opts.dryRun {
 		return checkReproducible(opts, disp)
 	}
-	plan, code := loadPlan(opts, stdin, disp)
-	if plan == nil {
-		return code
-	}
+	plan, ok := loadPlan(opts, stdin, disp)
 	if opts.dryRun {
-		printPlan(stdout, plan)
+		// The plan, and exactly what a real build would refuse before
+		// its first step.
+		if plan != nil {
+			printPlan(stdout, plan)
+		}
+		if !ok {
+			return exitFailure
+		}
 		return exitOK
 	}
-	if ds := plan.Unimplemented(); len(ds) > 0 {
-		for _, d := range ds {
-			disp.diagnostic(d)
-		}
+	if !ok {
 		return exitFailure
 	}
 	return build(opts, plan, disp)
 }
 
-// loadPlan reads, templates and checks the spec; on failure it reports every
-// problem and returns a nil plan with the exit status.
-func loadPlan(opts *options, stdin io.Reader, disp *display) (*steps.Plan, int) {
-	var data []byte
-	var err error
-	name := opts.specFile
-	if name == "-" {
-		disp.progress("Load spec from stdin")
-		name = "<stdin>"
-		data, err = io.ReadAll(stdin)
-	} else {
-		disp.progress("Load spec file %s", name)
-		data, err = os.ReadFile(name)
-	}
+// loadPlan reads, templates and checks the spec, then simulates the build
+// on this host (steps.Plan.Preflight): everything that can be known before
+// the first step is checked here, before anything is written. It reports
+// every problem and returns the plan (nil when the spec itself could not
+// be planned) and whether the build may start.
+func loadPlan(opts *options, stdin io.Reader, disp *display) (*steps.Plan, bool) {
+	name, data, err := readSpec(opts, stdin, disp)
 	if err != nil {
 		disp.errorf("cannot read the spec: %v", err)
-		return nil, exitFailure
+		return nil, false
 	}
 	raw, ds := steps.Load(name, data)
-	if raw == nil {
-		for _, d := range ds.Sorted() {
-			disp.diagnostic(d)
+	var plan *steps.Plan
+	if raw != nil {
+		var pds steps.Diagnostics
+		plan, pds = steps.NewPlan(steps.DefaultRegistry(), raw, steps.Vars{
+			Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball,
+			Arch: steps.HostArch(), Extra: opts.variables,
+		})
+		incomplete := pds.HasErrors() || ds.HasErrors()
+		ds = append(ds, pds...)
+		ds = append(ds, plan.Unimplemented()...)
+		ds = append(ds, plan.Preflight(steps.NewHost(opts.output, opts.image, opts.rootfsTarball))...)
+		if incomplete {
+			plan = nil // some steps are missing from it
 		}
-		return nil, exitFailure
 	}
-	plan, pds := steps.NewPlan(steps.DefaultRegistry(), raw, steps.Vars{
-		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball,
-		Arch: steps.HostArch(), Extra: opts.variables,
-	})
-	ds = append(ds, pds...)
 	for _, d := range ds.Sorted() {
 		disp.diagnostic(d)
 	}
-	if ds.HasErrors() {
-		n := len(ds.Errors())
+	if n := len(ds.Errors()); n > 0 {
 		disp.logf("ERROR", "%d problem(s) in the spec; nothing was done", n)
 		if n > 1 {
 			fmt.Fprintf(disp.stderr, "vmdb2: %d problems in %s; nothing was done\n", n, name)
 		}
-		return nil, exitFailure
+		return plan, false
 	}
-	return plan, exitOK
+	return plan, true
+}
+
+// readSpec reads the spec file, or standard input for "-", and returns the
+// name messages use for it.
+func readSpec(opts *options, stdin io.Reader, disp *display) (string, []byte, error) {
+	if opts.specFile == "-" {
+		disp.progress("Load spec from stdin")
+		data, err := io.ReadAll(stdin)
+		return "<stdin>", data, err
+	}
+	disp.progress("Load spec file %s", opts.specFile)
+	data, err := os.ReadFile(opts.specFile)
+	return opts.specFile, data, err
 }
 
 // build runs the plan, turning SIGINT and SIGTERM into an orderly stop: the
@@ -249,12 +259,15 @@ Options:
   --log FILE              append a detailed, timestamped log to FILE
   --seed STRING           the seed every identifier of the image (UUIDs, GUIDs,
                           disk signature, volume ids) is derived from; default:
-                          a hash of the rendered spec, so rebuilds are identical
-  --check-reproducible    build twice (the second image beside the first, as
-                          FILE.check) with one seed and SOURCE_DATE_EPOCH, and
-                          say where the images first differ, if they do
+                          a hash of the spec without the paths of the command
+                          line, so rebuilds anywhere are identical
+  --check-reproducible    build twice (the second image in another directory
+                          beside the first, as .vmdb2-check-*/FILE.check) with
+                          one seed and SOURCE_DATE_EPOCH, and say where the
+                          images first differ, if they do
   --dry-run               check the spec and print the plan (each step, its
-                          kind and its keys with defaults); change nothing
+                          kind and its keys with defaults); change nothing;
+                          exit 1 on what a build would refuse before starting
   --version               print the version and exit
   -h, --help              show this help and exit
 Long options may be abbreviated to any unambiguous prefix (--out, --verb).

@@ -242,12 +242,14 @@ func TestCommandLine(t *testing.T) {
 }
 
 func TestVariables(t *testing.T) {
-	spec := "steps:\n- echo: \"v={{ v }} w={{ w }} out={{ output }} img={{ image }} tar={{ rootfs_tarball }}\"\n"
+	// {{ image }} with --output is refused (TestBadSpecs); an unset
+	// --rootfs-tarball renders None as in vmdb2.
+	spec := "steps:\n- echo: \"v={{ v }} w={{ w }} out={{ output }} tar={{ rootfs_tarball }}\"\n"
 	r := runVmdb2(t, t.TempDir(), spec, "-v", "-", "--output", "o.img", "--variable", "v='a=b'", "--variable=w=\"x y\"")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	want := "v=a=b w=x y out=o.img img=None tar=None"
+	want := "v=a=b w=x y out=o.img tar=None"
 	if !strings.Contains(r.stdout, want+"\n") {
 		t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 	}
@@ -269,6 +271,8 @@ func TestArchVariable(t *testing.T) {
 }
 
 func TestDryRunNeedsNoOutput(t *testing.T) {
+	// Without --output the plan is printed, and what a real build would
+	// refuse before its first step is refused (the tag / is never made).
 	spec := "steps:\n- mkimg: \"{{ output }}\"\n  size: 4G\n- apt: install\n  tag: /\n  unless: rootfs_unpacked\n"
 	dir := t.TempDir()
 	r := runVmdb2(t, dir, spec, "--dry-run", "-")
@@ -279,8 +283,12 @@ func TestDryRunNeedsNoOutput(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", w, r.stdout)
 		}
 	}
-	if r.code != 0 {
-		t.Errorf("exit %d: %s", r.code, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "<stdin>:4: apt: Unknown tag: /") {
+		t.Errorf("exit %d, want 1 with the unknown tag: %s", r.code, r.stderr)
+	}
+	r = runVmdb2(t, dir, "steps:\n- mkimg: \"{{ output }}\"\n  size: 4G\n- mklabel: gpt\n  device: \"{{ output }}\"\n", "--dry-run", "-")
+	if r.code != 0 || !strings.Contains(r.stdout, "step 2 (<stdin>:4): mklabel") {
+		t.Errorf("exit %d: %s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("dry run created files")

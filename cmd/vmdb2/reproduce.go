@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -10,9 +11,11 @@ import (
 )
 
 // checkReproducible builds the spec twice, the second time into
-// OUTPUT.check, with the same seed and SOURCE_DATE_EPOCH (now, if it is not
-// set), and reports where the two images first differ. Exit 0 when they
-// are identical (the second image is then removed), 1 otherwise.
+// DIR/.vmdb2-check-XXXX/NAME.check beside OUTPUT (DIR/NAME), so that an
+// image that depends on the output's directory or name is caught, with the
+// same seed and SOURCE_DATE_EPOCH (now, if it is not set), and reports
+// where the two images first differ. Exit 0 when they are identical (the
+// second image and its directory are then removed), 1 otherwise.
 func checkReproducible(opts *options, disp *display) int {
 	if opts.output == "" || opts.specFile == "-" {
 		fmt.Fprintln(disp.stderr, "vmdb2: --check-reproducible needs --output and a spec file (not standard input)")
@@ -24,9 +27,9 @@ func checkReproducible(opts *options, disp *display) int {
 		fmt.Fprintf(disp.stdout, "SOURCE_DATE_EPOCH=%s for both builds\n", now)
 	}
 	first := *opts
-	plan, code := loadPlan(&first, nil, disp)
-	if plan == nil {
-		return code
+	plan, ok := loadPlan(&first, nil, disp)
+	if !ok {
+		return exitFailure
 	}
 	if first.seed == "" {
 		first.seed = plan.DefaultSeed()
@@ -35,14 +38,20 @@ func checkReproducible(opts *options, disp *display) int {
 	if code := build(&first, plan, disp); code != exitOK {
 		return code
 	}
+	checkDir, err := os.MkdirTemp(filepath.Dir(first.output), ".vmdb2-check-")
+	if err != nil {
+		disp.errorf("creating the directory of the second build: %v", err)
+		return exitFailure
+	}
 	second := first
-	second.output = first.output + ".check"
-	plan2, code := loadPlan(&second, nil, disp)
-	if plan2 == nil {
-		return code
+	second.output = filepath.Join(checkDir, filepath.Base(first.output)+".check")
+	plan2, ok := loadPlan(&second, nil, disp)
+	if !ok {
+		return exitFailure
 	}
 	fmt.Fprintf(disp.stdout, "second build: %s\n", second.output)
 	if code := build(&second, plan2, disp); code != exitOK {
+		os.RemoveAll(checkDir)
 		return code
 	}
 	diff, err := imagediff.Compare(first.output, second.output)
@@ -51,7 +60,7 @@ func checkReproducible(opts *options, disp *display) int {
 		return exitFailure
 	}
 	if diff == nil {
-		os.Remove(second.output)
+		os.RemoveAll(checkDir)
 		fmt.Fprintf(disp.stdout, "reproducible: both builds of %s gave identical images\n", opts.specFile)
 		return exitOK
 	}
