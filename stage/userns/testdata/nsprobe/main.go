@@ -158,6 +158,13 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		return os.Symlink(args[0], args[1])
+	case "relink":
+		// Move args[1] aside and put a symlink to args[0] in its place,
+		// as a package that replaces a directory by a link does.
+		if err := os.Rename(args[1], args[1]+".old"); err != nil {
+			return err
+		}
+		return os.Symlink(args[0], args[1])
 	case "fsync-pipe":
 		// fsync of a pipe fails with EINVAL unless the call is filtered.
 		var p [2]int
