@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +34,7 @@ func Init() {
 		return
 	}
 	os.Unsetenv(envStage)
+	closeInherited()
 	switch stage {
 	case stageWait:
 		os.Exit(waitForMaps())
@@ -60,9 +62,38 @@ func waitForMaps() int {
 		}
 		break
 	}
-	err := syscall.Exec("/proc/self/exe", []string{initArgv0}, []string{envStage + "=" + stageSetup})
+	err := syscall.Exec("/proc/self/exe", []string{initArgv0}, initEnv(stageSetup))
 	newReporter().final(report{SetupError: fmt.Sprintf("re-executing /proc/self/exe: %v", err)})
 	return 125
+}
+
+// initEnv is the environment of the namespace's init in stage. Go's
+// runtime is told not to keep the host's cgroup files open for its
+// GOMAXPROCS (the command could reopen them through /proc/1/fd, as
+// root writable).
+func initEnv(stage string) []string {
+	return []string{envStage + "=" + stage, "GODEBUG=containermaxprocs=0"}
+}
+
+// closeInherited closes the descriptors above the protocol's that the
+// namespace's init inherited without close-on-exec (left open by whatever
+// started the build: Go opens its own with close-on-exec). The command
+// would inherit them, and could reopen any of init's through /proc/1/fd:
+// none may lead to a host file.
+func closeInherited() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= fdReport {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // reporter writes report lines on fd 5.

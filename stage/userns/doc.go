@@ -42,6 +42,12 @@
 //     in the image. policy-rc.d and the lent resolv.conf are not needed
 //     to run a command: when /usr/sbin or /etc/resolv.conf does not lead to
 //     the image's own directory or regular file, they are left out.
+//   - Neither the command nor the namespace's init (whose descriptors a
+//     command can reopen through /proc/1/fd) holds a descriptor of a host
+//     file: init closes those it inherited without close-on-exec from
+//     whatever started the build, Go's runtime in init does not keep the
+//     cgroup files it reads at start, and the host mounts init prepares
+//     are closed before the command starts.
 //
 // Limits worth knowing:
 //

@@ -120,6 +120,7 @@ func (c *canary) check(t *testing.T) {
 			t.Errorf("host canary: %s (%s) was added", k, v)
 		}
 	}
+	c.before = after // the next check reports only its own changes
 }
 
 // mirror gives the stage its own tree at the canary's host path, so that
@@ -495,4 +496,35 @@ func TestRemoveAllKeepsLinkTargets(t *testing.T) {
 		t.Errorf("%s still exists", tree)
 	}
 	c.check(t)
+}
+
+// TestNoHostDescriptors: neither the command nor the namespace's init
+// (whose descriptors the command can reopen through /proc/1/fd) holds a
+// descriptor of a host file or directory, not even one the caller
+// inherited without close-on-exec, nor the cgroup files Go's runtime
+// keeps open for its GOMAXPROCS.
+func TestNoHostDescriptors(t *testing.T) {
+	needNS(t)
+	c := newCanary(t)
+	// Opened without O_CLOEXEC, as a descriptor a build's own parent
+	// left open would be.
+	fd, err := syscall.Open(c.dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	stage := newStage(t)
+	for _, pid := range []string{"1", "self"} {
+		out := mustRun(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "fds", pid}})
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			_, l, _ := strings.Cut(line, " ")
+			if l == "" || strings.HasPrefix(l, "pipe:") || strings.HasPrefix(l, "anon_inode:") || strings.HasPrefix(l, "socket:") {
+				continue
+			}
+			if pid == "self" && strings.HasPrefix(l, "/sys/") {
+				continue // nsprobe's own runtime, on the namespace's read-only /sys
+			}
+			t.Errorf("process %s in the namespace holds descriptor %s", pid, line)
+		}
+	}
 }

@@ -221,7 +221,7 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	}
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = []string{initArgv0}
-	cmd.Env = []string{envStage + "=" + stage}
+	cmd.Env = initEnv(stage)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
 	cmd.ExtraFiles = []*os.File{cfgR, syncR, statW} // fds 3, 4, 5
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -881,7 +881,7 @@ func TestAsOrdinaryUser(t *testing.T) {
 	tests := []string{"TestAvailable", "TestInsideIsRoot", "TestOwnersMapToHost", "TestVirtualFilesystems",
 		"TestVirtualMissingMountPoints", "TestBinds", "TestExitStatus", "TestNoProcessSurvives", "TestKilledCaller",
 		"TestCannotEscapeStage", "TestRemoveAll", "TestHostileMountPoints", "TestHostilePolicyRcD", "TestHostileResolvConf",
-		"TestHostileBinds", "TestHostileMagicLinks", "TestHostileRootSwap", "TestRemoveAllKeepsLinkTargets"}
+		"TestHostileBinds", "TestHostileMagicLinks", "TestHostileRootSwap", "TestRemoveAllKeepsLinkTargets", "TestNoHostDescriptors"}
 	out, err := runAs(user, []string{envRequire + "=1", envProbe + "=" + prb}, "^("+strings.Join(tests, "|")+")$")
 	t.Logf("as %s:\n%s", user, out)
 	if err != nil {
