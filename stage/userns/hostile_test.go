@@ -216,8 +216,10 @@ func TestHostileMountPoints(t *testing.T) {
 						c.mirror(t, stage)
 					}
 					plant(t, stage, at, target)
+					before := snapshot(t, stage)
 					hostile(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "cat", at + "/secret"}}, at)
 					c.check(t)
+					sameTree(t, before, snapshot(t, stage))
 					if at != "/dev/shm" {
 						stillLink(t, stage, at, target)
 					}
@@ -265,8 +267,10 @@ func TestHostilePolicyRcD(t *testing.T) {
 					c.mirror(t, stage)
 				}
 				plant(t, stage, at, target)
+				before := snapshot(t, stage)
 				hostile(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "cat", "/usr/sbin/secret"}}, at)
 				c.check(t)
+				sameTree(t, before, snapshot(t, stage))
 				stillLink(t, stage, at, target)
 			})
 		}
@@ -301,8 +305,10 @@ func TestHostileResolvConf(t *testing.T) {
 					c.mirror(t, stage)
 				}
 				plant(t, stage, at, target)
+				before := snapshot(t, stage)
 				hostile(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "cat", "/etc/resolv.conf"}}, at)
 				c.check(t)
+				sameTree(t, before, snapshot(t, stage))
 				stillLink(t, stage, at, target)
 				if mirror {
 					// Every form leads, inside the image, to its own copy.
@@ -378,9 +384,11 @@ func TestHostileBinds(t *testing.T) {
 						c.mirror(t, stage)
 					}
 					plant(t, stage, k.at, k.link)
+					before := snapshot(t, stage)
 					hostile(t, Cmd{Root: stage, Virtual: virtual, Binds: []Bind{{Source: src, Target: target}},
 						Argv: []string{"/nsprobe", "cat", target + "/secret"}}, k.at)
 					c.check(t)
+					sameTree(t, before, snapshot(t, stage))
 					stillLink(t, stage, k.at, k.link)
 				})
 			}
@@ -495,7 +503,36 @@ func TestRemoveAllKeepsLinkTargets(t *testing.T) {
 	if fileExists(tree) {
 		t.Errorf("%s still exists", tree)
 	}
+	// A path that is itself a link: the link goes, not its target.
+	plant(t, stage, "/link", c.dir)
+	if err := RemoveAll(filepath.Join(stage, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(filepath.Join(stage, "link")) {
+		t.Error("the link RemoveAll was given still exists")
+	}
 	c.check(t)
+}
+
+// TestHostileWorkingDir: Dir behind links out of the stage, and through
+// /proc's magic links to init's descriptors, is the image's or refused.
+func TestHostileWorkingDir(t *testing.T) {
+	needNS(t)
+	c := newCanary(t)
+	links := pointers("/w", c.dir)
+	for n := 3; n <= 18; n++ {
+		links[fmt.Sprintf("fd %d", n)] = fmt.Sprintf("/proc/1/fd/%d", n)
+	}
+	for name, link := range links {
+		t.Run(name, func(t *testing.T) {
+			stage := newStage(t)
+			plant(t, stage, "/w", link)
+			hostile(t, Cmd{Root: stage, Virtual: true, Dir: "/w", Binds: []Bind{{Source: c.dir, Target: "/mnt"}},
+				Argv: []string{"/nsprobe", "write", "policy-rc.d", "x"}}, "/w")
+			hostile(t, Cmd{Root: stage, Virtual: true, Dir: "/w", Argv: []string{"/nsprobe", "cat", "secret"}}, "/w")
+			c.check(t)
+		})
+	}
 }
 
 // TestNoHostDescriptors: neither the command nor the namespace's init
