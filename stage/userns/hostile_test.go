@@ -242,6 +242,15 @@ func TestHostileMountPoints(t *testing.T) {
 		if _, err := hostile(t, Cmd{Root: stage, Virtual: true, Argv: []string{"/nsprobe", "exit", "0"}}, "/tmp"); err == nil {
 			t.Error("Run mounted a tmpfs on a FIFO")
 		}
+		// A file bind over a FIFO of the image.
+		file := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(file, []byte("bound\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := Cmd{Root: stage, Binds: []Bind{{Source: file, Target: "/tmp"}}, Argv: []string{"/nsprobe", "exit", "0"}}
+		if _, err := hostile(t, cmd, "/tmp"); err == nil {
+			t.Error("Run bound a file over a FIFO")
+		}
 	})
 }
 
