@@ -2,11 +2,11 @@ package userns
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +34,7 @@ func Init() {
 		return
 	}
 	os.Unsetenv(envStage)
+	closeInherited()
 	switch stage {
 	case stageWait:
 		os.Exit(waitForMaps())
@@ -61,9 +62,38 @@ func waitForMaps() int {
 		}
 		break
 	}
-	err := syscall.Exec("/proc/self/exe", []string{initArgv0}, []string{envStage + "=" + stageSetup})
+	err := syscall.Exec("/proc/self/exe", []string{initArgv0}, initEnv(stageSetup))
 	newReporter().final(report{SetupError: fmt.Sprintf("re-executing /proc/self/exe: %v", err)})
 	return 125
+}
+
+// initEnv is the environment of the namespace's init in stage. Go's
+// runtime is told not to keep the host's cgroup files open for its
+// GOMAXPROCS (the command could reopen them through /proc/1/fd, as
+// root writable).
+func initEnv(stage string) []string {
+	return []string{envStage + "=" + stage, "GODEBUG=containermaxprocs=0"}
+}
+
+// closeInherited closes the descriptors above the protocol's that the
+// namespace's init inherited without close-on-exec (left open by whatever
+// started the build: Go opens its own with close-on-exec). The command
+// would inherit them, and could reopen any of init's through /proc/1/fd:
+// none may lead to a host file.
+func closeInherited() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= fdReport {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // reporter writes report lines on fd 5.
@@ -259,9 +289,6 @@ func lookPath(name string, env []string) (string, error) {
 	return "", fmt.Errorf("cannot run %s: not found in PATH %s", name, path)
 }
 
-// devNodes are the host device nodes bind-mounted into /dev by Virtual.
-var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
-
 // setup becomes the namespace's root, makes the mounts private, confines the
 // process to cfg.Root with the requested mounts, and changes to cfg.Dir.
 func setup(cfg *config, rep *reporter) error {
@@ -289,20 +316,20 @@ func setup(cfg *config, rep *reporter) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
-	if cfg.Root == "" {
-		for _, b := range cfg.Binds {
-			fd, err := cloneTree(b.Source, b.ReadOnly)
-			if err != nil {
-				return err
-			}
-			err = attach(fd, b.Target)
-			unix.Close(fd)
-			if err != nil {
-				return err
-			}
+	if cfg.Root != "" {
+		return confine(cfg, rep)
+	}
+	// No Root: the caller's host paths, as the caller gave them.
+	for _, b := range cfg.Binds {
+		fd, err := cloneTree(b.Source, b.ReadOnly)
+		if err != nil {
+			return err
 		}
-	} else if err := confine(cfg, rep); err != nil {
-		return err
+		err = unix.MoveMount(fd, "", unix.AT_FDCWD, b.Target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("mounting on %s: %w", b.Target, err)
+		}
 	}
 	if err := os.Chdir(cfg.Dir); err != nil {
 		return fmt.Errorf("working directory: %w", err)
@@ -327,93 +354,25 @@ func cloneTree(path string, ro bool) (int, error) {
 	return fd, nil
 }
 
-// attach mounts the detached tree fd on target.
-func attach(fd int, target string) error {
-	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mounting on %s: %w", target, err)
-	}
-	return nil
-}
-
-// prepared holds the mounts made while the host's tree is still visible.
-type prepared struct {
-	proc   int
-	sys    int
-	dev    map[string]int
-	resolv []byte // the host's /etc/resolv.conf; nil if it has none
-	binds  []int
-}
-
-func (p *prepared) close() {
-	for _, fd := range append([]int{p.proc, p.sys}, p.binds...) {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-	}
-	for _, fd := range p.dev {
-		unix.Close(fd)
-	}
-}
-
-func confine(cfg *config, rep *reporter) (err error) {
-	pre := &prepared{proc: -1, sys: -1, dev: map[string]int{}}
+// confine prepares the mounts that need the host's tree, pivots into the
+// stage, makes the mounts there (every path resolved inside the stage, see
+// stageFS) and changes to the working directory.
+func confine(cfg *config, rep *reporter) error {
+	pre, err := prepare(cfg)
 	defer pre.close()
-	if cfg.Virtual {
-		// proc can only be mounted while a full proc is visible in the
-		// mount namespace, so create it now and attach it later.
-		if pre.proc, err = newMount("proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC); err != nil {
-			return err
-		}
-		// A fresh sysfs would need a network namespace of our own.
-		if pre.sys, err = cloneTree("/sys", true); err != nil {
-			return err
-		}
-		for _, n := range devNodes {
-			fd, err := unix.OpenTree(unix.AT_FDCWD, "/dev/"+n, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-			if err != nil {
-				if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENXIO) {
-					continue
-				}
-				return fmt.Errorf("bind-mounting /dev/%s: %w", n, err)
-			}
-			pre.dev[n] = fd
-		}
-		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-			pre.resolv = b
-		}
-	}
-	for _, b := range cfg.Binds {
-		fd, err := cloneTree(b.Source, b.ReadOnly)
-		if err != nil {
-			return err
-		}
-		pre.binds = append(pre.binds, fd)
-	}
-
-	// Make the stage a mount point and pivot into it; the host's tree is
-	// then detached and unreachable from the namespace.
-	if err := unix.Mount(cfg.Root, cfg.Root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind-mounting the stage %s: %w", cfg.Root, err)
-	}
-	if err := unix.Chdir(cfg.Root); err != nil {
-		return fmt.Errorf("entering the stage: %w", err)
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root into %s: %w", cfg.Root, err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detaching the host's tree: %w", err)
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir /: %w", err)
-	}
-
-	st := &stageFS{rep: rep}
-	if err := st.init(); err != nil {
+	if err != nil {
 		return err
 	}
+	if err := enterRoot(cfg); err != nil {
+		return err
+	}
+	s, err := newStageFS(rep)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	if cfg.Virtual {
-		if err := st.virtual(pre); err != nil {
+		if err := s.virtual(pre); err != nil {
 			return err
 		}
 	}
@@ -424,13 +383,17 @@ func confine(cfg *config, rep *reporter) (err error) {
 		if err := unix.Statx(pre.binds[i], "", unix.AT_EMPTY_PATH, unix.STATX_TYPE, &sx); err == nil {
 			isDir = sx.Mode&unix.S_IFMT == unix.S_IFDIR
 		}
-		target, err := st.ensure(b.Target, isDir)
-		if err != nil {
-			return fmt.Errorf("bind mount target: %w", err)
+		if err := s.mountOn(pre.binds[i], b.Target, isDir); err != nil {
+			return fmt.Errorf("bind mount of %s: %w", b.Source, err)
 		}
-		if err := attach(pre.binds[i], target); err != nil {
-			return err
-		}
+	}
+	dir, err := s.resolve(cfg.Dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("working directory: %w", resolveErr(cfg.Dir, err))
+	}
+	defer unix.Close(dir)
+	if err := unix.Fchdir(dir); err != nil {
+		return fmt.Errorf("working directory %s: %w", cfg.Dir, err)
 	}
 	return nil
 }
@@ -455,193 +418,4 @@ func newMount(fstype string, opts map[string]string, attrs int) (int, error) {
 		return -1, fmt.Errorf("mounting %s: fsmount: %w", fstype, err)
 	}
 	return fd, nil
-}
-
-// stageFS creates files and directories on the stage (after pivot_root, so
-// every path resolves inside it), reporting those it creates on the stage's
-// own mount so that Run can remove them afterwards.
-type stageFS struct {
-	rep     *reporter
-	rootMnt uint64
-}
-
-func (s *stageFS) init() error {
-	id, err := mountID("/")
-	if err != nil {
-		return err
-	}
-	s.rootMnt = id
-	return nil
-}
-
-func mountID(path string) (uint64, error) {
-	var sx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &sx); err != nil {
-		return 0, fmt.Errorf("statx %s: %w", path, err)
-	}
-	return sx.Mnt_id, nil
-}
-
-// ensure makes sure path exists (as a directory if dir, else as a file),
-// creating what is missing, and returns it with symlinks resolved.
-func (s *stageFS) ensure(path string, dir bool) (string, error) {
-	path = filepath.Clean("/" + path)
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		return real, nil
-	}
-	parent := filepath.Dir(path)
-	if parent != path {
-		p, err := s.ensure(parent, true)
-		if err != nil {
-			return "", err
-		}
-		path = filepath.Join(p, filepath.Base(path))
-	}
-	if _, err := os.Lstat(path); err == nil {
-		// A dangling symlink: do not guess where it should go.
-		return "", fmt.Errorf("%s is a dangling symbolic link", path)
-	}
-	if id, err := mountID(filepath.Dir(path)); err == nil && id == s.rootMnt {
-		s.rep.send(report{Created: path, Dir: dir})
-	}
-	if dir {
-		if err := os.Mkdir(path, 0o755); err != nil {
-			return "", err
-		}
-		return path, nil
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return "", err
-	}
-	return path, f.Close()
-}
-
-func (s *stageFS) tmpfs(path, opts string, flags uintptr) error {
-	p, err := s.ensure(path, true)
-	if err != nil {
-		return err
-	}
-	if err := unix.Mount("tmpfs", p, "tmpfs", flags, opts); err != nil {
-		return fmt.Errorf("mounting tmpfs on %s: %w", p, err)
-	}
-	return nil
-}
-
-func (s *stageFS) virtual(pre *prepared) error {
-	p, err := s.ensure("/proc", true)
-	if err != nil {
-		return err
-	}
-	if err := attach(pre.proc, p); err != nil {
-		return err
-	}
-	if p, err = s.ensure("/sys", true); err != nil {
-		return err
-	}
-	if err := attach(pre.sys, p); err != nil {
-		return err
-	}
-
-	if err := s.tmpfs("/dev", "mode=755,size=4m", unix.MS_NOSUID|unix.MS_NOEXEC); err != nil {
-		return err
-	}
-	for _, n := range devNodes {
-		fd, ok := pre.dev[n]
-		if !ok {
-			continue
-		}
-		target := "/dev/" + n
-		if err := os.WriteFile(target, nil, 0o666); err != nil {
-			return err
-		}
-		if err := attach(fd, target); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir("/dev/pts", 0o755); err != nil {
-		return err
-	}
-	const ptsFlags = unix.MS_NOSUID | unix.MS_NOEXEC
-	if err := unix.Mount("devpts", "/dev/pts", "devpts", ptsFlags, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
-		if err := unix.Mount("devpts", "/dev/pts", "devpts", ptsFlags, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
-			return fmt.Errorf("mounting devpts on /dev/pts: %w", err)
-		}
-	}
-	for name, target := range map[string]string{
-		"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
-		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
-	} {
-		if err := os.Symlink(target, "/dev/"+name); err != nil {
-			return err
-		}
-	}
-	if err := s.tmpfs("/dev/shm", "mode=1777", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
-		return err
-	}
-	if err := s.tmpfs("/run", "mode=755", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
-		return err
-	}
-	// Mkdir applies the umask; Chmod sets the exact mode (with the sticky
-	// bit, which Go spells os.ModeSticky, not 0o1000).
-	if err := os.Mkdir("/run/lock", 0o755); err != nil {
-		return err
-	}
-	if err := os.Chmod("/run/lock", os.ModeSticky|0o777); err != nil {
-		return err
-	}
-	if err := s.tmpfs("/tmp", "mode=1777", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
-		return err
-	}
-
-	// resolv.conf: only into one the stage has (possibly through a
-	// symlink into the fresh /run, as with systemd-resolved).
-	if pre.resolv != nil {
-		if target, ok := s.resolvTarget(); ok {
-			if err := lendResolvConf(s.rep, target, pre.resolv); err != nil {
-				return err
-			}
-		}
-	}
-
-	// policy-rc.d: only when the stage has /usr/sbin and none of its own.
-	if fi, err := os.Stat("/usr/sbin"); err == nil && fi.IsDir() {
-		const path = "/usr/sbin/policy-rc.d"
-		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-			s.rep.send(report{Created: path, Policy: true})
-			if err := os.WriteFile(path, []byte(policyRcD), 0o755); err != nil {
-				return fmt.Errorf("writing %s: %w", path, err)
-			}
-		}
-	}
-	return nil
-}
-
-// resolvTarget returns the file of the stage that /etc/resolv.conf names, if
-// any. A symlink into /run (now a private tmpfs) gets its target created
-// there.
-func (s *stageFS) resolvTarget() (string, bool) {
-	const p = "/etc/resolv.conf"
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		fi, err := os.Stat(real)
-		return real, err == nil && fi.Mode().IsRegular()
-	}
-	link, err := os.Readlink(p)
-	if err != nil {
-		return "", false
-	}
-	if !filepath.IsAbs(link) {
-		link = filepath.Join("/etc", link)
-	}
-	link = filepath.Clean(link)
-	if !strings.HasPrefix(link, "/run/") {
-		return "", false
-	}
-	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-		return "", false
-	}
-	if err := os.WriteFile(link, nil, 0o644); err != nil {
-		return "", false
-	}
-	return link, true
 }

@@ -7,27 +7,24 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // undo removes, in reverse order, what the namespace's init reported it
-// created on the stage at root: empty mount-point directories and files, and
-// policy-rc.d if it still holds what was written; and gives the stage's
-// resolv.conf its content back. It runs on the host after
+// created on the stage root (the directory Run opened before the namespace
+// started, whatever its path leads to now): empty mount-point directories
+// and files, and policy-rc.d if it still holds what was written; and gives
+// the stage's resolv.conf its content back. It runs on the host after
 // every process of the namespace is gone; paths are resolved with
-// RESOLVE_IN_ROOT so that symlinks planted in the stage cannot redirect it
+// RESOLVE_IN_ROOT, no magic links and no crossing of mounts, so that links
+// planted in the stage (also by the command, meanwhile) cannot redirect it
 // to host files.
-func undo(root string, created []report) error {
-	if root == "" || len(created) == 0 {
+func undo(root *os.File, created []report) error {
+	if root == nil || len(created) == 0 {
 		return nil
 	}
-	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("userns: restoring the stage: %w", err)
-	}
-	defer unix.Close(rootfd)
+	rootfd := int(root.Fd())
 	var errs []error
 	for i := len(created) - 1; i >= 0; i-- {
 		if err := undoOne(rootfd, created[i]); err != nil {
@@ -35,7 +32,7 @@ func undo(root string, created []report) error {
 			if created[i].Lent != nil {
 				what = "giving back the content of"
 			}
-			errs = append(errs, fmt.Errorf("userns: restoring the stage %s: %s %s: %w", root, what, created[i].Created, err))
+			errs = append(errs, fmt.Errorf("userns: restoring the stage %s: %s %s: %w", root.Name(), what, created[i].Created, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -46,13 +43,9 @@ func undoOne(rootfd int, r report) error {
 	if base == "" {
 		return nil
 	}
-	rel := strings.TrimPrefix(filepath.Clean(dir), "/")
-	if rel == "" {
-		rel = "."
-	}
-	dfd, err := unix.Openat2(rootfd, rel, &unix.OpenHow{
+	dfd, err := unix.Openat2(rootfd, rel(dir), &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})
 	if errors.Is(err, unix.ENOENT) {
 		return nil

@@ -23,7 +23,31 @@
 //     module loading, no host sysctl changes).
 //   - With a Root, the process is confined by pivot_root, not chroot: the
 //     host's tree is detached from the namespace, so ".." and the classic
-//     chroot-escape tricks lead nowhere.
+//     chroot-escape tricks lead nowhere. Run opens Root once; the
+//     namespace's init enters it only if its path still leads to that
+//     directory, and Run restores the stage through that descriptor.
+//   - Every path in a Root is the image's. Init resolves each path it
+//     creates, mounts on, writes or reads there from the stage's root
+//     (openat2 with RESOLVE_IN_ROOT and no /proc magic links) and acts on
+//     the descriptor; Run's restoring afterwards does the same on the
+//     host. So a link /tmp -> /home/x in the image means the image's
+//     /home/x, as in a chroot, and no link leads to a host file.
+//   - What init creates, writes or mounts on lies on the stage's own files
+//     or on a tmpfs it mounted there, never on /proc, /sys, a device node
+//     or a bind's host directory. A mount point (Virtual's or a Bind's
+//     target) that is a dangling link, a link loop, a link through /proc's
+//     magic links, of the wrong type (not a directory; not a regular file
+//     for a file bind), "/" itself, or that leads onto such a mount, makes
+//     Run fail before the command starts, with a message naming the path
+//     in the image. policy-rc.d and the lent resolv.conf are not needed
+//     to run a command: when /usr/sbin or /etc/resolv.conf does not lead to
+//     the image's own directory or regular file, they are left out.
+//   - Neither the command nor the namespace's init (whose descriptors a
+//     command can reopen through /proc/1/fd) holds a descriptor of a host
+//     file: init closes those it inherited without close-on-exec from
+//     whatever started the build, Go's runtime in init does not keep the
+//     cgroup files it reads at start, and the host mounts init prepares
+//     are closed before the command starts.
 //
 // Limits worth knowing:
 //

@@ -34,6 +34,8 @@ const (
 // absolute paths.
 type config struct {
 	Root       string   `json:"root,omitempty"`
+	RootDev    uint64   `json:"root_dev,omitempty"` // the directory Run opened at Root
+	RootIno    uint64   `json:"root_ino,omitempty"`
 	Argv       []string `json:"argv,omitempty"`
 	Helper     string   `json:"helper,omitempty"`
 	HelperArgs []string `json:"helper_args,omitempty"`
@@ -47,7 +49,9 @@ type config struct {
 // report is one line written by the namespace's init on fd 5.
 type report struct {
 	// Created is a path inside Root that init is about to create on the
-	// stage; Dir says it is a directory; Policy that it is policy-rc.d.
+	// stage (as the command would name it: Run resolves it inside the
+	// stage again); Dir says it is a directory; Policy that it is
+	// policy-rc.d.
 	Created string `json:"created,omitempty"`
 	Dir     bool   `json:"dir,omitempty"`
 	Policy  bool   `json:"policy,omitempty"`
@@ -65,6 +69,7 @@ type report struct {
 
 // lentFile is what it takes to give a lent file its own content back.
 type lentFile struct {
+	Dev   uint64 `json:"dev"`
 	Ino   uint64 `json:"ino"`
 	Own   []byte `json:"own"`
 	Lent  []byte `json:"lent"`

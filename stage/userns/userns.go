@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Cmd describes one process to run inside a new set of namespaces.
@@ -85,9 +87,9 @@ type Bind struct {
 	// Source is a host path (a directory or a file).
 	Source string
 	// Target is where it appears: a path inside Root when Root is set
-	// (e.g. "/var/cache/apt/archives"), else a host path. With a Root, a
-	// missing Target is created (and removed afterwards); without one it
-	// must exist.
+	// (e.g. "/var/cache/apt/archives"), resolved inside it as the package
+	// doc says, else a host path. With a Root, a missing Target is
+	// created (and removed afterwards); without one it must exist.
 	Target string
 	// ReadOnly makes the bind mount read-only.
 	ReadOnly bool
@@ -185,6 +187,13 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	if err != nil {
 		return err
 	}
+	root, err := openRoot(&cfg)
+	if err != nil {
+		return fmt.Errorf("userns: cannot run %s: %w", what, err)
+	}
+	if root != nil {
+		defer root.Close()
+	}
 
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
@@ -212,7 +221,7 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	}
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = []string{initArgv0}
-	cmd.Env = []string{envStage + "=" + stage}
+	cmd.Env = initEnv(stage)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
 	cmd.ExtraFiles = []*os.File{cfgR, syncR, statW} // fds 3, 4, 5
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -290,7 +299,7 @@ func Run(ctx context.Context, c Cmd) (err error) {
 			cleanup = append(cleanup, reports[i])
 		}
 	}
-	cleanErr := undo(cfg.Root, cleanup)
+	cleanErr := undo(root, cleanup)
 
 	switch {
 	case ctx.Err() != nil:
@@ -423,6 +432,31 @@ func (c Cmd) config() (config, error) {
 		cfg.Binds = append(cfg.Binds, Bind{Source: src, Target: filepath.Join("/", b.Target), ReadOnly: b.ReadOnly})
 	}
 	return cfg, nil
+}
+
+// openRoot opens the stage directory cfg.Root, once: the namespace's init
+// checks that its own path still leads there, and the stage is restored
+// through this descriptor afterwards, whatever happens to the path.
+func openRoot(cfg *config) (*os.File, error) {
+	if cfg.Root == "" {
+		return nil, nil
+	}
+	fd, err := unix.Open(cfg.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), cfg.Root)
+	var st, host unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	if err := unix.Stat("/", &host); err == nil && st.Dev == host.Dev && st.Ino == host.Ino {
+		f.Close()
+		return nil, errors.New("root must not be the host's /")
+	}
+	cfg.RootDev, cfg.RootIno = st.Dev, st.Ino
+	return f, nil
 }
 
 func withoutInternal(env []string) []string {

@@ -595,6 +595,33 @@ func TestBinds(t *testing.T) {
 	}
 }
 
+// TestBindsOnNamespaceMounts: bind targets on the namespace's own tmpfs
+// mounts (created there, gone with them) and a file bind over a missing
+// file of the image (created, removed afterwards), as the grub step binds
+// its helpers.
+func TestBindsOnNamespaceMounts(t *testing.T) {
+	needNS(t)
+	stage := newStage(t)
+	src := t.TempDir()
+	file := filepath.Join(src, "f")
+	if err := os.WriteFile(file, []byte("from host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(src, 0o755)
+	before := snapshot(t, stage)
+	binds := []Bind{
+		{Source: src, Target: "/run/vmdb2-grub"},
+		{Source: file, Target: "/dev/disk/by-uuid/1234", ReadOnly: true},
+		{Source: file, Target: "/usr/sbin/grub-probe", ReadOnly: true},
+	}
+	for _, p := range []string{"/run/vmdb2-grub/f", "/dev/disk/by-uuid/1234", "/usr/sbin/grub-probe"} {
+		if out := mustRun(t, Cmd{Root: stage, Virtual: true, Binds: binds, Argv: []string{"/nsprobe", "cat", p}}); out != "from host" {
+			t.Errorf("%s inside: %q", p, out)
+		}
+	}
+	sameTree(t, before, snapshot(t, stage))
+}
+
 // TestFlushesAreFree checks that commands in the namespace run with the
 // filter that turns fsync and fdatasync into successes (they fail with
 // EINVAL on a pipe otherwise), for the build's speed.
@@ -875,7 +902,8 @@ func TestAsOrdinaryUser(t *testing.T) {
 
 	tests := []string{"TestAvailable", "TestInsideIsRoot", "TestOwnersMapToHost", "TestVirtualFilesystems",
 		"TestVirtualMissingMountPoints", "TestBinds", "TestExitStatus", "TestNoProcessSurvives", "TestKilledCaller",
-		"TestCannotEscapeStage", "TestRemoveAll"}
+		"TestCannotEscapeStage", "TestRemoveAll", "TestHostileMountPoints", "TestHostilePolicyRcD", "TestHostileResolvConf",
+		"TestHostileBinds", "TestHostileMagicLinks", "TestHostileRootSwap", "TestRemoveAllKeepsLinkTargets", "TestNoHostDescriptors", "TestHostileWorkingDir", "TestBindsOnNamespaceMounts"}
 	out, err := runAs(user, []string{envProbe + "=" + prb}, "^("+strings.Join(tests, "|")+")$")
 	t.Logf("as %s:\n%s", user, out)
 	if err != nil {

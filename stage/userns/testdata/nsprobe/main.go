@@ -158,6 +158,31 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		return os.Symlink(args[0], args[1])
+	case "relink":
+		// Move args[1] aside and put a symlink to args[0] in its place,
+		// as a package that replaces a directory by a link does.
+		if err := os.Rename(args[1], args[1]+".old"); err != nil {
+			return err
+		}
+		return os.Symlink(args[0], args[1])
+	case "fds":
+		// The descriptors (from 3 on) of process args[0], with what
+		// they lead to.
+		dir := "/proc/" + args[0] + "/fd"
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if n, _ := strconv.Atoi(e.Name()); n < 3 {
+				continue
+			}
+			l, err := os.Readlink(dir + "/" + e.Name())
+			if err != nil {
+				continue // the descriptor ReadDir used, now closed
+			}
+			fmt.Printf("%s %s\n", e.Name(), l)
+		}
 	case "fsync-pipe":
 		// fsync of a pipe fails with EINVAL unless the call is filtered.
 		var p [2]int
