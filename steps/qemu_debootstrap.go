@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"io"
-
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
 
@@ -34,8 +32,6 @@ var qemuDebootstrapKind = &Kind{
 		if err != nil {
 			return err
 		}
-		return b.streamed(func(w io.Writer) error {
-			return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: tag.Dir, Stdout: w, Stderr: w, Env: b.buildEnv()})
-		})
+		return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: tag.Dir, Run: b.nsRun, Env: b.buildEnv()})
 	},
 }

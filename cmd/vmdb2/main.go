@@ -38,6 +38,11 @@ func main() {
 	// In a process re-executed inside the build's user namespace this runs
 	// the requested command or helper and never returns.
 	userns.Init()
+	// Started by the ansible step as its chroot program: run the command
+	// in the target and never return.
+	if code, ok := steps.AnsibleChroot(os.Args); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -34,6 +34,8 @@ type AptOptions struct {
 	Stdout, Stderr io.Writer
 	// Env are extra environment variables (KEY=VALUE), e.g. http_proxy.
 	Env []string
+	// Run runs apt-get in the build's namespace; nil means userns.Run.
+	Run Runner
 }
 
 // aptOpts are the options every apt-get run gets: no _apt sandbox user
@@ -130,7 +132,7 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		argv := append([]string{"apt-get"}, aptOpts...)
 		argv = append(argv, args...)
 		tail := &tailBuffer{max: 4 << 10}
-		err := userns.Run(ctx, userns.Cmd{
+		err := runner(o.Run)(ctx, userns.Cmd{
 			Root:    root,
 			Virtual: true,
 			Argv:    argv,

@@ -117,7 +117,7 @@ func runEngine(ctx context.Context, o Options, argv, env []string, binds []usern
 	tail := &tailBuffer{max: 4 << 10}
 	stdout := io.MultiWriter(writerOr(o.Stdout), tail)
 	stderr := io.MultiWriter(writerOr(o.Stderr), tail)
-	err := userns.Run(ctx, userns.Cmd{
+	err := runner(o.Run)(ctx, userns.Cmd{
 		Argv:   argv,
 		Env:    env,
 		Dir:    "/",
