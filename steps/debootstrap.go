@@ -69,13 +69,20 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 		Components: s.Strings("components"), Include: include,
 		Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
 		Target: tag.Dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
-		Engine: bootstrapEngine(s), Run: b.nsRun, Env: b.buildEnv(),
+		Engine: bootstrapEngine(s), Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(),
+		TempDir: st.MetaPath("tmp"),
 	})
 	if err != nil {
 		return err
 	}
 	b.devicesTag = tag.Name
 	return nil
+}
+
+// progressFunc reports a message of a stage package as the step's
+// progress.
+func (b *Build) progressFunc() func(string) {
+	return func(msg string) { b.Progress("%s", msg) }
 }
 
 // bootstrapEngine picks the engine: mmdebstrap for debootstrap steps (the

@@ -216,7 +216,7 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 	}
 	return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
 		Root: root.Dir, Packages: []string{pkg}, Recommends: true, Clean: true,
-		Run: b.nsRun, Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
+		Run: b.nsRun, Progress: b.progressFunc(), Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
 	})
 }
 

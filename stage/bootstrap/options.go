@@ -81,6 +81,13 @@ type Options struct {
 	Env []string
 	// Run runs the engine in the build's namespace; nil means userns.Run.
 	Run Runner
+	// Progress, when set, is told when the run waits for another build.
+	Progress func(msg string)
+	// TempDir is the engine's TMPDIR: the build's own scratch directory,
+	// so that what the engine leaves there when it is killed (mmdebstrap's
+	// mmdebstrap.* directories) goes with the build's stage. It is created
+	// if missing. "" leaves the host's TMPDIR.
+	TempDir string
 }
 
 // Runner runs one command inside the build's user namespace, as
