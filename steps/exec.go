@@ -97,6 +97,9 @@ func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
 	if err == nil {
 		return nil
 	}
+	if collected && ctx.Err() == nil && errors.Is(err, exec.ErrNotFound) {
+		return err // the caller's message says which package to install
+	}
 	var lines []string
 	if !collected {
 		lines = tail.last()
