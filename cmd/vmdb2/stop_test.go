@@ -263,3 +263,43 @@ func TestIncompleteOutput(t *testing.T) {
 		killLeft(t, "sleep 4322")
 	})
 }
+
+// TestClosedOutputDoesNotKillBuild: the reader of a build's output goes
+// away (a pipe to a dropped ssh session), then the build is stopped: it
+// must still run its teardowns, remove its stage and exit 143, not die of
+// SIGPIPE at its next line of output.
+func TestClosedOutputDoesNotKillBuild(t *testing.T) {
+	checkTools(t, "busybox", "mke2fs")
+	dir := writeWorkDir(t, interruptSpec)
+	tmp := filepath.Join(dir, "tmp")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-v", "spec.vmdb", "--output", "out.img", "--log", "build.log")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && !strings.Contains(sc.Text(), "  chroot| sleeping now") {
+	}
+	r.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if code != 143 {
+		t.Errorf("exit %d (%v), want 143", code, err)
+	}
+	if log, _ := os.ReadFile(filepath.Join(dir, "build.log")); !strings.Contains(string(log), "Teardown 5/8: mount /") {
+		t.Errorf("the teardowns did not run:\n%s", log)
+	}
+	killLeft(t, "sleep 4321")
+	noStageLeft(t, tmp)
+}
