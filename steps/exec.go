@@ -61,8 +61,9 @@ const hostGrace = 5 * time.Second
 // process group (SIGTERM to the group when ctx is done, SIGKILL after
 // hostGrace, SIGKILL to whatever is left of the group once the program
 // ended) and SIGKILL as parent-death signal, so it dies with the build
-// even when the build is SIGKILLed; in the namespace, userns gives the
-// same guarantees to every process of the namespace.
+// even when the build is SIGKILLed (children it forks would not: the
+// filesystem tools run on the host do not fork); in the namespace, userns
+// gives these guarantees to every process of the namespace.
 func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
 	what := c.Helper
 	if len(c.Argv) > 0 {
