@@ -25,20 +25,17 @@ type Stage struct {
 	Reclaimed  []string
 	ReclaimErr error
 	next       int
+	owner      *os.File // the locked owner record (stale.go)
 }
 
 // New creates a fresh stage directory where Base chooses, for a build
 // whose files take at most need bytes.
 func New(need int64) (*Stage, error) {
-	// Stale stages in RAM first: they count against the memory Base sees.
-	reclaimed, rerr := ReclaimStale(RAMDir)
+	// Stale stages first, from every place one can be (not only where
+	// this build's goes): those in RAM count against the memory Base sees.
+	reclaimed, rerr := ReclaimAll()
 	base, why := Base(need)
-	if base != RAMDir && rerr == nil {
-		var more []string
-		more, rerr = ReclaimStale(base)
-		reclaimed = append(reclaimed, more...)
-	}
-	dir, err := os.MkdirTemp(base, "vmdb2-stage-")
+	dir, err := os.MkdirTemp(base, stagePrefix)
 	if err != nil {
 		return nil, fmt.Errorf("creating the stage directory (set VMDB2_STAGE_DIR or TMPDIR to a writable place with room for the image's files): %w", err)
 	}
@@ -77,10 +74,19 @@ func (s *Stage) Remove() error {
 	if s == nil || s.Dir == "" {
 		return nil
 	}
+	var err error
 	if os.Geteuid() == 0 {
-		return os.RemoveAll(s.Dir)
+		err = os.RemoveAll(s.Dir)
+	} else {
+		err = userns.RemoveAll(s.Dir)
 	}
-	return userns.RemoveAll(s.Dir)
+	if err == nil && s.owner != nil {
+		// Only now: a stage that could not be removed stays this
+		// build's until it ends.
+		s.owner.Close()
+		s.owner = nil
+	}
+	return err
 }
 
 // fileOpHelper is the name of the helper that performs a FileOp inside the

@@ -23,12 +23,15 @@ import (
 // (the --rootfs-tarball value, or null) as extra variables.
 //
 // ansible-playbook is the host's; it runs as root of the build's user
-// namespace, without confinement (like the `shell` step), so that the
-// chroot connection plugin (community.general.chroot, in Debian's
-// `ansible` package) can chroot into the tree: the namespace's root may
-// call chroot(2), and nothing it does reaches the host with any privilege
-// the caller does not have. The target needs Python 3 for Ansible's
-// modules.
+// namespace, without confinement (like the `shell` step), as the chroot
+// connection plugin (community.general.chroot, in Debian's `ansible`
+// package) insists on running as root. The plugin runs every command of a
+// task (and its file transfers) through its chroot program, which here
+// hands the command to the build (ansible_chroot.go): each runs confined to
+// the root filesystem's tree exactly as a `chroot` step's, with the
+// namespace's /proc, /dev, /sys, /run, /tmp, the host's resolv.conf
+// content lent and services kept from starting, and nothing of it on the
+// host. The target needs Python 3 for Ansible's modules.
 //
 // The inventory and the variables are written into the build's stage,
 // not into $TMPDIR, and Ansible's local temporary files go there too
@@ -108,18 +111,16 @@ func runAnsible(b *Build, s *Step) error {
 		defer os.RemoveAll(tmp)
 		env = append(env, "ANSIBLE_LOCAL_TEMP="+tmp)
 	}
-	binds, devDir, err := ansibleBinds(st.MetaPath(""), dir)
-	if devDir != "" {
-		defer os.RemoveAll(devDir)
-	}
+	chrootEnv, stop, err := b.ansibleChroot(st.MetaPath(""), dir)
 	if err != nil {
 		return err
 	}
+	defer stop()
+	env = append(env, chrootEnv...)
 
 	err = b.InNamespace(userns.Cmd{
-		Argv:  []string{"ansible-playbook", "-c", "chroot", "-i", inventory, "--tags", s.Str("tags"), "-e", "@" + varsFile, playbook},
-		Env:   env,
-		Binds: binds,
+		Argv: []string{"ansible-playbook", "-c", "chroot", "-i", inventory, "--tags", s.Str("tags"), "-e", "@" + varsFile, playbook},
+		Env:  env,
 	})
 	if err != nil && b.ctx.Err() == nil {
 		if !hasPython3(dir) {
@@ -127,74 +128,6 @@ func runAnsible(b *Build, s *Step) error {
 		}
 	}
 	return err
-}
-
-// ansibleDevNodes are the host's device nodes the target's /dev holds
-// while Ansible runs (the nodes the chroot step's /dev has).
-var ansibleDevNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
-
-// ansibleBinds returns the bind mounts that give the target, for the time
-// ansible-playbook runs and inside its namespace only, what commands run
-// through the chroot connection expect: the host's /proc, a read-only /sys
-// and the host's resolv.conf (for apt), and a private /dev of the meta
-// directory holding only the harmless device nodes. Without the /dev,
-// Ansible's `... > /dev/null` would leave a regular file /dev/null in the
-// tree. Each is bound only where the tree has the real directory or file
-// (never through a symbolic link, which would lead out of the tree).
-// devDir is the private /dev's directory, to be removed afterwards.
-func ansibleBinds(meta, root string) (binds []userns.Bind, devDir string, err error) {
-	isDir := func(p string) bool {
-		fi, err := os.Lstat(filepath.Join(root, p))
-		return err == nil && fi.IsDir()
-	}
-	if isDir("proc") {
-		binds = append(binds, userns.Bind{Source: "/proc", Target: filepath.Join(root, "proc")})
-	}
-	if isDir("sys") {
-		binds = append(binds, userns.Bind{Source: "/sys", Target: filepath.Join(root, "sys"), ReadOnly: true})
-	}
-	if fi, err := os.Lstat(filepath.Join(root, "etc/resolv.conf")); err == nil && fi.Mode().IsRegular() {
-		if _, err := os.Stat("/etc/resolv.conf"); err == nil {
-			binds = append(binds, userns.Bind{Source: "/etc/resolv.conf", Target: filepath.Join(root, "etc/resolv.conf"), ReadOnly: true})
-		}
-	}
-	if !isDir("dev") {
-		return binds, "", nil
-	}
-	devDir, err = os.MkdirTemp(meta, ansibleFilePrefix+"dev-*")
-	if err != nil {
-		return nil, "", fmt.Errorf("creating the target's /dev for Ansible: %w", err)
-	}
-	fail := func(err error) ([]userns.Bind, string, error) {
-		return nil, devDir, fmt.Errorf("creating the target's /dev for Ansible: %w", err)
-	}
-	if err := os.Chmod(devDir, 0o755); err != nil {
-		return fail(err)
-	}
-	binds = append(binds, userns.Bind{Source: devDir, Target: filepath.Join(root, "dev")})
-	for _, n := range ansibleDevNodes {
-		if _, err := os.Stat("/dev/" + n); err != nil {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(devDir, n), nil, 0o666); err != nil {
-			return fail(err)
-		}
-		// The target path goes through the private /dev bound just before.
-		binds = append(binds, userns.Bind{Source: "/dev/" + n, Target: filepath.Join(root, "dev", n)})
-	}
-	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
-		if err := os.Symlink(target, filepath.Join(devDir, name)); err != nil {
-			return fail(err)
-		}
-	}
-	shm := filepath.Join(devDir, "shm")
-	if err := os.Mkdir(shm, 0o755); err != nil {
-		return fail(err)
-	}
-	if err := os.Chmod(shm, os.ModeSticky|0o777); err != nil {
-		return fail(err)
-	}
-	return binds, devDir, nil
 }
 
 // teardownAnsible removes the inventories, variable files and temporary

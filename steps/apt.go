@@ -2,7 +2,6 @@ package steps
 
 import (
 	"errors"
-	"io"
 
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
@@ -36,11 +35,9 @@ var aptKind = &Kind{
 			return err
 		}
 		b.State.SetFlag("got_eatmydata")
-		return b.streamed(func(w io.Writer) error {
-			return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
-				Root: dir, Packages: s.Strings("packages"), Recommends: s.Bool("recommends"), Clean: s.Bool("clean"),
-				Stdout: w, Stderr: w, Env: b.buildEnv(),
-			})
+		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
+			Root: dir, Packages: s.Strings("packages"), Recommends: s.Bool("recommends"), Clean: s.Bool("clean"),
+			Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(),
 		})
 	},
 }

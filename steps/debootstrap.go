@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"io"
-
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
 
@@ -66,21 +64,25 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 		return err
 	}
 	b.Progress("Installing Debian %s (%s) from %s", suite, arch, s.Str("mirror"))
-	err = b.streamed(func(w io.Writer) error {
-		return bootstrap.Bootstrap(b.ctx, bootstrap.Options{
-			Suite: suite, Mirror: s.Str("mirror"), Arch: arch, Variant: s.Str("variant"),
-			Components: s.Strings("components"), Include: include,
-			Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
-			Target: dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
-			Engine: bootstrapEngine(s),
-			Stdout: w, Stderr: w, Env: b.buildEnv(),
-		})
+	err = bootstrap.Bootstrap(b.ctx, bootstrap.Options{
+		Suite: suite, Mirror: s.Str("mirror"), Arch: arch, Variant: s.Str("variant"),
+		Components: s.Strings("components"), Include: include,
+		Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
+		Target: dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
+		Engine: bootstrapEngine(s), Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(),
+		TempDir: st.MetaPath("tmp"),
 	})
 	if err != nil {
 		return err
 	}
 	b.devicesTag = tag.Name
 	return nil
+}
+
+// progressFunc reports a message of a stage package as the step's
+// progress.
+func (b *Build) progressFunc() func(string) {
+	return func(msg string) { b.Progress("%s", msg) }
 }
 
 // bootstrapEngine picks the engine: mmdebstrap for debootstrap steps (the

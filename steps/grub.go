@@ -1,10 +1,8 @@
 package steps
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/vmdb2-go/vmdb2/partition"
@@ -12,7 +10,6 @@ import (
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
-	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
 // grubKind installs GRUB without grub-install on a device: the target's
@@ -116,37 +113,35 @@ func runGrub(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	return b.streamed(func(w io.Writer) error {
-		t := grub.Target{Root: rootDir, Run: b.nsRunner(w), Log: w}
-		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+	t := grub.Target{Root: rootDir, Run: b.nsRun}
+	if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+		return err
+	}
+	switch flavour {
+	case "bios":
+		core, boot, err := grub.BuildBIOS(b.ctx, t, rfs)
+		if err != nil {
 			return err
 		}
-		switch flavour {
-		case "bios":
-			core, boot, err := grub.BuildBIOS(b.ctx, t, rfs)
-			if err != nil {
-				return err
-			}
-			return bootcode.InstallBIOS(root.Image, boot, core)
-		case "uefi":
-			img, err := grub.BuildEFI(b.ctx, t, rfs, b.State.Arch)
-			if err != nil {
-				return err
-			}
-			espDir, err := b.tagDir(esp)
-			if err != nil {
-				return err
-			}
-			if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: "/EFI", Perm: 0o755}); err != nil {
-				return err
-			}
-			if err := b.installEFI(root, esp, rfs, img); err != nil {
-				return err
-			}
-			return b.setESPFlag(esp)
+		return bootcode.InstallBIOS(root.Image, boot, core)
+	case "uefi":
+		img, err := grub.BuildEFI(b.ctx, t, rfs, b.State.Arch)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		espDir, err := b.tagDir(esp)
+		if err != nil {
+			return err
+		}
+		if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: "/EFI", Perm: 0o755}); err != nil {
+			return err
+		}
+		if err := b.installEFI(root, esp, rfs, img); err != nil {
+			return err
+		}
+		return b.setESPFlag(esp)
+	}
+	return nil
 }
 
 // grubRoot returns the root filesystem's tag of a grub step (`tag`, or
@@ -231,11 +226,9 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 	case "ieee1275":
 		pkg = "grub-ieee1275"
 	}
-	return b.streamed(func(w io.Writer) error {
-		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
-			Root: dir, Packages: []string{pkg}, Recommends: true, Clean: true,
-			Stdout: w, Stderr: w, Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
-		})
+	return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
+		Root: dir, Packages: []string{pkg}, Recommends: true, Clean: true,
+		Run: b.nsRun, Progress: b.progressFunc(), Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
 	})
 }
 
@@ -273,20 +266,4 @@ func (b *Build) setESPFlag(esp *Tag) error {
 		return err
 	}
 	return d.Close()
-}
-
-// nsRunner runs namespace commands for stage/grub with their output to w.
-func (b *Build) nsRunner(w io.Writer) grub.Runner {
-	return func(ctx context.Context, c userns.Cmd) error {
-		if len(c.Argv) > 0 {
-			b.emit(Event{Kind: Exec, Argv: c.Argv})
-		}
-		if c.Stdout == nil {
-			c.Stdout = w
-		}
-		if c.Stderr == nil {
-			c.Stderr = w
-		}
-		return userns.Run(ctx, c)
-	}
 }

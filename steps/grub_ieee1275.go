@@ -3,7 +3,6 @@ package steps
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
@@ -70,23 +69,21 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	return b.streamed(func(w io.Writer) error {
-		t := grub.Target{Root: rootDir, Run: b.nsRunner(w), Log: w}
-		if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
-			return err
-		}
-		core, err := grub.BuildIEEE1275(b.ctx, t, rfs)
-		if err != nil {
-			return err
-		}
-		if int64(len(core)) > prep.Size {
-			return &grub.PRePTooSmallError{Need: int64(len(core)), Have: prep.Size}
-		}
-		if err := setPRePFlags(prep); err != nil {
-			return err
-		}
-		return grub.WritePReP(prep.Image, prep.Offset, prep.Size, core)
-	})
+	t := grub.Target{Root: rootDir, Run: b.nsRun}
+	if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+		return err
+	}
+	core, err := grub.BuildIEEE1275(b.ctx, t, rfs)
+	if err != nil {
+		return err
+	}
+	if int64(len(core)) > prep.Size {
+		return &grub.PRePTooSmallError{Need: int64(len(core)), Have: prep.Size}
+	}
+	if err := setPRePFlags(prep); err != nil {
+		return err
+	}
+	return grub.WritePReP(prep.Image, prep.Offset, prep.Size, core)
 }
 
 // setPRePFlags makes the tag's partition a PReP boot partition (vmdb2

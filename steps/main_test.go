@@ -9,5 +9,10 @@ import (
 
 func TestMain(m *testing.M) {
 	userns.Init()
+	// Re-executed by TestRunnerChildDiesWithBuild as a build to be killed.
+	if mode := os.Getenv(orphanEnv); mode != "" {
+		orphanHelper(mode)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }

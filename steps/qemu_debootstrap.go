@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"io"
-
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
 
@@ -34,8 +32,6 @@ var qemuDebootstrapKind = &Kind{
 		if err != nil {
 			return err
 		}
-		return b.streamed(func(w io.Writer) error {
-			return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: dir, Stdout: w, Stderr: w, Env: b.buildEnv()})
-		})
+		return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: dir, Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv()})
 	},
 }

@@ -84,33 +84,18 @@ func (b *Build) FileOp(op stage.FileOp) error {
 	return stage.Apply(b.ctx, op)
 }
 
-// ToolRunner runs filesystem tools for the fs package: directly when root,
-// else inside the build's user namespace (without chroot), so that they
-// read the stage with the owners the target sees. Commands are reported
-// like every other command.
+// ToolRunner runs filesystem tools for the fs package through the build's
+// runner: on the host when root, else inside the build's user namespace
+// (without confinement), so that they read the stage with the owners the
+// target sees (see run).
 func (b *Build) ToolRunner() fstool.Runner {
 	return func(ctx context.Context, cmd fstool.Command) error {
-		cmd.Args = append([]string{findTool(cmd.Args[0])}, cmd.Args[1:]...)
-		b.emit(Event{Kind: Exec, Argv: cmd.Args})
-		tail := &lineTail{max: tailLines, emit: func(line string) { b.emit(Event{Kind: Output, Text: line}) }}
-		stdout, stderr := io.Writer(tail), io.Writer(tail)
-		if cmd.Stdout != nil {
-			stdout = io.MultiWriter(cmd.Stdout, tail)
+		if len(cmd.Args) == 0 {
+			return errors.New("empty command")
 		}
-		if cmd.Stderr != nil {
-			stderr = io.MultiWriter(cmd.Stderr, tail)
-		}
-		var err error
-		if os.Geteuid() == 0 {
-			c := exec.CommandContext(ctx, cmd.Args[0], cmd.Args[1:]...)
-			c.Env = append(append(os.Environ(), "LC_ALL=C.UTF-8"), cmd.Env...)
-			c.Stdout, c.Stderr = stdout, stderr
-			err = c.Run()
-		} else {
-			err = userns.Run(ctx, userns.Cmd{Argv: cmd.Args, Env: append(append(os.Environ(), "LC_ALL=C.UTF-8"), cmd.Env...),
-				Stdout: stdout, Stderr: stderr})
-		}
-		tail.flush()
+		argv := append([]string{findTool(cmd.Args[0])}, cmd.Args[1:]...)
+		err := b.run(ctx, asTool, userns.Cmd{Argv: argv, Env: withLocale(os.Environ(), cmd.Env...),
+			Stdout: cmd.Stdout, Stderr: cmd.Stderr})
 		return hostToolMissing(cmd.Args[0], err)
 	}
 }

@@ -28,13 +28,18 @@ func TestGrubBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := writeWorkDir(t, c.spec)
+			// A failed build removes an output it created: let this one
+			// exist before, so that the failed build keeps it to look at.
+			if err := os.WriteFile(filepath.Join(dir, "out.img"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img")
 			if r.code != 1 || !strings.Contains(r.stderr, c.want) {
 				t.Fatalf("exit %d, want 1 and %q:\n%s", r.code, c.want, r.stderr)
 			}
 			// Nothing was written by the grub step: the boot code area is
 			// still zero.
-			if data, err := os.ReadFile(filepath.Join(dir, "out.img")); err == nil {
+			if data, err := os.ReadFile(filepath.Join(dir, "out.img")); err == nil && len(data) >= 440 {
 				for _, b := range data[:440] {
 					if b != 0 {
 						t.Fatalf("boot code was written")

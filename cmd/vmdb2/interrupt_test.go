@@ -125,14 +125,18 @@ func TestInterruptLeavesNothing(t *testing.T) {
 
 // TestKilledBuildIsReclaimed: SIGKILL cannot be caught, so a killed build
 // leaves its stage (with files of the namespace's ids); its processes die
-// with it, and the next build removes that stage. Run as the ordinary user
-// when the test runs as root, so that the stage holds files the user can
-// only remove through the namespace.
+// with it, and the next build removes that stage, also when its own stage
+// goes elsewhere ($VMDB2_STAGE_DIR). Run as the ordinary user when the test
+// runs as root, so that the stage holds files the user can only remove
+// through the namespace.
 func TestKilledBuildIsReclaimed(t *testing.T) {
 	checkTools(t, "busybox", "mke2fs")
 	dir := writeWorkDir(t, interruptSpec)
-	tmp := filepath.Join(dir, "tmp")
+	tmp, other := filepath.Join(dir, "tmp"), filepath.Join(dir, "other")
 	if err := os.WriteFile(filepath.Join(dir, "next.vmdb"), []byte(targetSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(other, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	prog, args := binary, []string{"-v", "--output", "out.img"}
@@ -142,14 +146,14 @@ func TestKilledBuildIsReclaimed(t *testing.T) {
 		args = append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", userBinary(t)}, args...)
 		prog = "setpriv"
 	}
-	build := func(extra ...string) *exec.Cmd {
+	build := func(env []string, extra ...string) *exec.Cmd {
 		extra = append([]string{}, extra...)
 		cmd := exec.Command(prog, append(args, extra...)...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+dir)
+		cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp, "HOME="+dir), env...)
 		return cmd
 	}
-	cmd := build("spec.vmdb")
+	cmd := build(nil, "spec.vmdb")
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -188,9 +192,9 @@ func TestKilledBuildIsReclaimed(t *testing.T) {
 	}
 	stale := filepath.Join(tmp, left[0].Name())
 
-	// The next build (the spec without the long sleep) removes the stale
-	// stage when it makes its own.
-	out, err := build("next.vmdb", "--log", "next.log").CombinedOutput()
+	// The next build (the spec without the long sleep), whose stage goes
+	// to $VMDB2_STAGE_DIR, removes the stale stage when it makes its own.
+	out, err := build([]string{"VMDB2_STAGE_DIR=" + other}, "next.vmdb", "--log", "next.log").CombinedOutput()
 	if err != nil {
 		t.Fatalf("next build: %v\n%s", err, out)
 	}
@@ -201,4 +205,5 @@ func TestKilledBuildIsReclaimed(t *testing.T) {
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("stale stage %s is still there", stale)
 	}
+	noStageLeft(t, other)
 }

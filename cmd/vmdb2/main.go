@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"sort"
@@ -30,6 +32,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitUsage       = 2
+	exitHangup      = 129 // SIGHUP
 	exitInterrupted = 130 // SIGINT
 	exitTerminated  = 143 // SIGTERM
 )
@@ -38,6 +41,11 @@ func main() {
 	// In a process re-executed inside the build's user namespace this runs
 	// the requested command or helper and never returns.
 	userns.Init()
+	// Started by the ansible step as its chroot program: run the command
+	// in the target and never return.
+	if code, ok := steps.AnsibleChroot(os.Args); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -156,55 +164,42 @@ func readSpec(opts *options, stdin io.Reader, disp *display) (string, []byte, er
 	return opts.specFile, data, err
 }
 
-// build runs the plan, turning SIGINT and SIGTERM into an orderly stop: the
-// running step's processes are killed, teardowns run, and the exit status
-// tells which signal stopped the build.
+// build runs the plan, turning SIGINT, SIGTERM and SIGHUP into an orderly
+// stop: the running step's processes are killed, teardowns run, and the
+// exit status tells which signal stopped the build. After a failure or a
+// stop, the output is dealt with by outputAfterFailure.
 func build(opts *options, plan *steps.Plan, disp *display) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var caught atomic.Value
-	sigc := make(chan os.Signal, 4)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigc)
-	go func() {
-		first := true
-		for sig := range sigc {
-			if first {
-				caught.Store(sig)
-				fmt.Fprintf(disp.stderr, "vmdb2: %v received, stopping and cleaning up\n", sig)
-				cancel()
-				first = false
-				continue
-			}
-			fmt.Fprintln(disp.stderr, "vmdb2: still cleaning up; please wait (SIGKILL would leave the stage behind)")
-		}
-	}()
+	caught, stop := stopOnSignals(cancel, disp)
+	defer stop()
 
 	epoch, err := sourceDateEpoch()
 	if err != nil {
 		disp.errorf("%v", err)
 		return exitFailure
 	}
+	out := noteOutput(opts)
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
 		SourceDateEpoch: epoch, Seed: opts.seed,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 
-	if sig, ok := caught.Load().(os.Signal); ok {
+	if sig, ok := caught.Load().(syscall.Signal); ok {
 		disp.logf("ERROR", "Interrupted by %v", sig)
-		if sig == syscall.SIGTERM {
-			return exitTerminated
-		}
-		return exitInterrupted
+		out.afterFailure(disp)
+		return 128 + int(sig)
 	}
 	if res.Err != nil {
 		disp.logf("ERROR", "An error occurred, exiting")
+		out.afterFailure(disp)
 		return exitFailure
 	}
 	if len(res.TeardownErrors) > 0 {
 		// vmdb2 exits 0 here; a failed teardown may leave a broken image, so
-		// this program says so with its exit status.
+		// this program says so with its exit status. The image is kept: the
+		// failure may be the stage's removal, after a complete image.
 		fmt.Fprintf(disp.stderr, "vmdb2: all steps ran but %d teardown(s) failed; the image may be incomplete\n", len(res.TeardownErrors))
 		disp.logf("ERROR", "Teardowns failed")
 		return exitFailure
@@ -212,6 +207,79 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 	disp.progress("All went fine.")
 	disp.logf("INFO", "Ending, all OK")
 	return exitOK
+}
+
+// stopOnSignals cancels the build at the first SIGINT, SIGTERM or SIGHUP
+// (a closed terminal or a dropped ssh session stops the build as cleanly
+// as ^C does) and records which one came; later ones only say to wait.
+// SIGPIPE is ignored, so that a reader of the output that went away does
+// not kill the build before its teardowns (Go would exit at once on a
+// broken stdout otherwise): the output is then lost, the log is not.
+// stop undoes the handling.
+func stopOnSignals(cancel func(), disp *display) (caught *atomic.Value, stop func()) {
+	caught = &atomic.Value{}
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		for sig := range sigc {
+			s, _ := sig.(syscall.Signal)
+			if s == syscall.SIGPIPE {
+				continue
+			}
+			if caught.CompareAndSwap(nil, s) {
+				fmt.Fprintf(disp.stderr, "vmdb2: %v received, stopping and cleaning up\n", sig)
+				cancel()
+				continue
+			}
+			fmt.Fprintln(disp.stderr, "vmdb2: still cleaning up; please wait (SIGKILL would leave the stage behind)")
+		}
+	}()
+	return caught, func() { signal.Stop(sigc); close(sigc) }
+}
+
+// outputState is what the build's image file was before the build.
+type outputState struct {
+	path    string
+	given   string // "--output" or "--image"
+	existed bool   // it existed (as anything) before the build started
+}
+
+// noteOutput records, before the build starts, whether its image file
+// already exists.
+func noteOutput(opts *options) outputState {
+	o := outputState{path: opts.output, given: "--output"}
+	if o.path == "" {
+		o.path, o.given = opts.image, "--image"
+	}
+	_, err := os.Lstat(o.path)
+	o.existed = !errors.Is(err, fs.ErrNotExist)
+	return o
+}
+
+// afterFailure says that the image of a failed or stopped build is
+// incomplete, and removes it when this build created it: a regular
+// --output file that did not exist before the build. An --image, a block
+// device, a symbolic link or any file that existed before the build is
+// left where it is.
+func (o outputState) afterFailure(disp *display) {
+	if o.path == "" {
+		return
+	}
+	fi, err := os.Lstat(o.path)
+	if err != nil {
+		return // the build stopped before making it
+	}
+	if o.given == "--output" && !o.existed && fi.Mode().IsRegular() {
+		if err := os.Remove(o.path); err == nil {
+			disp.errorf("the build did not finish; removed the incomplete output %s, which it had created", o.path)
+			return
+		}
+	}
+	why := "it is " + o.given
+	if o.given == "--output" {
+		why = "it existed before the build"
+	}
+	disp.errorf("the build did not finish: %s is incomplete (kept: %s)", o.path, why)
 }
 
 // printPlan writes the --dry-run plan: each step, its kind and its keys.
@@ -276,8 +344,10 @@ Environment: SOURCE_DATE_EPOCH sets (or clamps) every timestamp written;
 TMPDIR is where the build's private stage directory goes.
 
 Exit status: 0 success; 1 the spec is wrong or a step or teardown failed;
-2 wrong command line; 130 or 143 stopped by SIGINT or SIGTERM (after the
-teardowns ran).
+2 wrong command line; 129, 130 or 143 stopped by SIGHUP, SIGINT or SIGTERM
+(after the teardowns ran). When a build fails or is stopped, an --output
+file it created is removed; an --image, or an --output that existed
+before, is kept and reported incomplete.
 
 Step kinds:
 `)

@@ -10,14 +10,14 @@ import (
 	"github.com/vmdb2-go/vmdb2/steps"
 )
 
-// TestSignalsStopAndCleanUp sends SIGINT or SIGTERM to the process while a
-// step runs: the step must stop, the teardowns run, and the exit status be
-// 130 or 143.
+// TestSignalsStopAndCleanUp sends SIGINT, SIGTERM or SIGHUP to the process
+// while a step runs: the step must stop, the teardowns run, and the exit
+// status be 130, 143 or 129.
 func TestSignalsStopAndCleanUp(t *testing.T) {
 	for _, c := range []struct {
 		sig  syscall.Signal
 		code int
-	}{{syscall.SIGINT, exitInterrupted}, {syscall.SIGTERM, exitTerminated}} {
+	}{{syscall.SIGINT, exitInterrupted}, {syscall.SIGTERM, exitTerminated}, {syscall.SIGHUP, exitHangup}} {
 		t.Run(c.sig.String(), func(t *testing.T) {
 			started := make(chan struct{})
 			wait := &steps.Kind{Name: "wait", Summary: "wait until interrupted", Implemented: true,

@@ -34,6 +34,10 @@ type AptOptions struct {
 	Stdout, Stderr io.Writer
 	// Env are extra environment variables (KEY=VALUE), e.g. http_proxy.
 	Env []string
+	// Run runs apt-get in the build's namespace; nil means userns.Run.
+	Run Runner
+	// Progress, when set, is told when the run waits for another build.
+	Progress func(msg string)
 }
 
 // aptOpts are the options every apt-get run gets: no _apt sandbox user
@@ -52,6 +56,20 @@ var aptOpts = []string{
 // cacheLockName is the lock file, in the shared cache, that serialises the
 // runs that download into it.
 const cacheLockName = ".vmdb2-lock"
+
+// lockCache waits until this process holds the shared cache's lock (or
+// ctx is done), telling progress, if set, when another build holds it.
+func lockCache(ctx context.Context, cache string, progress func(string)) (unlock func(), err error) {
+	unlock, err = flock.LockSaying(ctx, filepath.Join(cache, cacheLockName), func() {
+		if progress != nil {
+			progress(fmt.Sprintf("waiting for the shared package cache %s: another build is downloading into it", cache))
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the shared package cache: %w", err)
+	}
+	return unlock, nil
+}
 
 // AptUpdate runs `apt-get update` inside the target, as vmdb2's
 // qemu-debootstrap step does after installing. Only Root, CacheDir,
@@ -130,7 +148,7 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		argv := append([]string{"apt-get"}, aptOpts...)
 		argv = append(argv, args...)
 		tail := &tailBuffer{max: 4 << 10}
-		err := userns.Run(ctx, userns.Cmd{
+		err := runner(o.Run)(ctx, userns.Cmd{
 			Root:    root,
 			Virtual: true,
 			Argv:    argv,
@@ -162,9 +180,9 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	// Download with the cache locked; other builds wait.
 	err = func() error {
 		if cache != "" {
-			unlock, err := flock.Lock(ctx, filepath.Join(cache, cacheLockName))
+			unlock, err := lockCache(ctx, cache, o.Progress)
 			if err != nil {
-				return fmt.Errorf("apt: the shared package cache: %w", err)
+				return fmt.Errorf("apt: %w", err)
 			}
 			defer unlock()
 		}

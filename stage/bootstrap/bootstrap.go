@@ -52,13 +52,7 @@ func Bootstrap(ctx context.Context, o Options) error {
 		return err
 	}
 
-	switch o.Engine {
-	case EngineMmdebstrap:
-		err = runMmdebstrap(ctx, o)
-	default:
-		err = runDebootstrap(ctx, o)
-	}
-	if err != nil {
+	if err := runEngineLocked(ctx, o); err != nil {
 		return err
 	}
 	if _, err := finishDev(o.Target, o.DeviceManifest, buildTime(o.Env), o.RecordDevices); err != nil {
@@ -70,6 +64,31 @@ func Bootstrap(ctx context.Context, o Options) error {
 		}
 	}
 	return nil
+}
+
+// runEngineLocked runs the engine holding the shared cache's lock: the
+// engine's apt (mmdebstrap) takes apt's own lock in the cache, which a
+// concurrent build would fail on ("Could not get lock"), and debootstrap
+// downloads into the cache under fixed names. A concurrent build waits,
+// then finds the packages downloaded.
+func runEngineLocked(ctx context.Context, o Options) error {
+	if o.TempDir != "" {
+		if err := os.MkdirAll(o.TempDir, 0o755); err != nil {
+			return fmt.Errorf("bootstrap: the engine's temporary directory: %w", err)
+		}
+		o.Env = append(append([]string(nil), o.Env...), "TMPDIR="+o.TempDir)
+	}
+	if o.CacheDir != "" {
+		unlock, err := lockCache(ctx, o.CacheDir, o.Progress)
+		if err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		defer unlock()
+	}
+	if o.Engine == EngineMmdebstrap {
+		return runMmdebstrap(ctx, o)
+	}
+	return runDebootstrap(ctx, o)
 }
 
 // engineEnv is the environment of the engine: a clean one (the host's
@@ -117,7 +136,7 @@ func runEngine(ctx context.Context, o Options, argv, env []string, binds []usern
 	tail := &tailBuffer{max: 4 << 10}
 	stdout := io.MultiWriter(writerOr(o.Stdout), tail)
 	stderr := io.MultiWriter(writerOr(o.Stderr), tail)
-	err := userns.Run(ctx, userns.Cmd{
+	err := runner(o.Run)(ctx, userns.Cmd{
 		Argv:   argv,
 		Env:    env,
 		Dir:    "/",

@@ -108,10 +108,23 @@
 // --download-only while holding an flock on CacheDir/.vmdb2-lock, then
 // installs from the cache (read-only bind, apt's own locks off) without
 // holding it, so concurrent builds neither corrupt nor block on each other's
-// installs. A package already in the cache is not downloaded again; the
+// installs. Bootstrap holds the same lock for the whole engine run:
+// mmdebstrap's apt takes apt's own lock in the cache, on which a second apt
+// fails at once ("Could not get lock ... It is held by process 0"), and
+// debootstrap downloads into the cache under fixed names. A concurrent
+// build waits (Progress says so) and then finds the packages there, so
+// any number of builds of one user can run at once and download each
+// package once. A package already in the cache is not downloaded again; the
 // package lists (apt-get update, debootstrap's Packages file) are.
 // `apt-get clean` runs without the bind, so it empties only the target's
 // cache.
+//
+// # Temporary files
+//
+// The engine's TMPDIR is Options.TempDir, a directory of the build's
+// stage, so that what a killed engine leaves there (mmdebstrap's
+// mmdebstrap.* directories, which it removes only when it exits) goes
+// with the stage instead of staying in /tmp.
 //
 // # Other vmdb2 behaviour
 //

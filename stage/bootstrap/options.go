@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
 // Engine names the program that installs the base system.
@@ -76,6 +79,28 @@ type Options struct {
 	// Env are extra environment variables (KEY=VALUE) for the engine,
 	// e.g. http_proxy.
 	Env []string
+	// Run runs the engine in the build's namespace; nil means userns.Run.
+	Run Runner
+	// Progress, when set, is told when the run waits for another build.
+	Progress func(msg string)
+	// TempDir is the engine's TMPDIR: the build's own scratch directory,
+	// so that what the engine leaves there when it is killed (mmdebstrap's
+	// mmdebstrap.* directories) goes with the build's stage. It is created
+	// if missing. "" leaves the host's TMPDIR.
+	TempDir string
+}
+
+// Runner runs one command inside the build's user namespace, as
+// userns.Run does; a build passes its own, which reports the commands and
+// their output.
+type Runner func(ctx context.Context, c userns.Cmd) error
+
+// runner returns run, or userns.Run when it is nil.
+func runner(run Runner) Runner {
+	if run == nil {
+		return userns.Run
+	}
+	return run
 }
 
 // Defaults of vmdb2's debootstrap step.

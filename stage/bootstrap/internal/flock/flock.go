@@ -16,6 +16,16 @@ import (
 // The lock is released too when the process dies, so a killed holder never
 // blocks the others.
 func Lock(ctx context.Context, file string) (unlock func(), err error) {
+	return lock(ctx, file, nil)
+}
+
+// LockSaying is Lock, calling waiting once if the lock is held by another
+// process, before it waits.
+func LockSaying(ctx context.Context, file string, waiting func()) (unlock func(), err error) {
+	return lock(ctx, file, waiting)
+}
+
+func lock(ctx context.Context, file string, waiting func()) (unlock func(), err error) {
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
@@ -32,6 +42,10 @@ func Lock(ctx context.Context, file string) (unlock func(), err error) {
 		if err != unix.EWOULDBLOCK && err != unix.EINTR {
 			f.Close()
 			return nil, fmt.Errorf("locking %s: %w", file, err)
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():
