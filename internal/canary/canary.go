@@ -33,8 +33,11 @@ type Host struct {
 	state  map[string]string
 }
 
-// New makes a canary directory in a fresh temporary directory.
-func New(t testing.TB) *Host {
+// New makes a canary directory in a fresh temporary directory. extra are
+// more files to put in it (paths relative to Dir, holding the secret), so
+// that a trap leads the code under test to a file it looks for: with
+// extra "bin/python3", a tree's usr -> Dir offers usr/bin/python3.
+func New(t testing.TB, extra ...string) *Host {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "host-canary")
 	var b [16]byte
@@ -44,6 +47,11 @@ func New(t testing.TB) *Host {
 	must(t, os.MkdirAll(h.Sub, 0o755))
 	must(t, os.WriteFile(h.File, h.Secret, 0o644))
 	must(t, os.WriteFile(filepath.Join(h.Sub, "keep"), h.Secret, 0o600))
+	for _, p := range extra {
+		full := filepath.Join(dir, p)
+		must(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		must(t, os.WriteFile(full, h.Secret, 0o644))
+	}
 	h.state = h.snapshot(t)
 	return h
 }
