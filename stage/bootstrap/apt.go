@@ -92,8 +92,8 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("apt: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err != nil {
-		return fmt.Errorf("apt: the target %s has no apt-get (%v): install a base system with the debootstrap step first", root, err)
+	if err := checkAptGet(root); err != nil {
+		return err
 	}
 	cache := o.CacheDir
 	switch cache {
@@ -113,18 +113,12 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		}
 	}
 
-	// The namespace binds a copy of the host's resolv.conf over the
-	// target's, if the target has one.
-	resolv := filepath.Join(root, "etc/resolv.conf")
-	if _, err := os.Lstat(resolv); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(resolv, nil, 0o644); err == nil {
-			defer func() {
-				if rerr := os.Remove(resolv); err == nil && rerr != nil {
-					err = fmt.Errorf("apt: %w", rerr)
-				}
-			}()
+	removeResolv := addResolvConf(root)
+	defer func() {
+		if rerr := removeResolv(); err == nil && rerr != nil {
+			err = fmt.Errorf("apt: %w", rerr)
 		}
-	}
+	}()
 
 	run := func(binds []userns.Bind, args ...string) error {
 		argv := append([]string{"apt-get"}, aptOpts...)
@@ -196,6 +190,27 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		return run(nil, "clean")
 	}
 	return nil
+}
+
+// checkAptGet checks that the target has apt-get.
+func checkAptGet(root string) error {
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err != nil {
+		return fmt.Errorf("apt: the target %s has no apt-get (%v): install a base system with the debootstrap step first", root, err)
+	}
+	return nil
+}
+
+// addResolvConf creates an empty etc/resolv.conf in the target if it has
+// none, for the namespace to lend the host's content to, and returns the
+// function that removes it again.
+func addResolvConf(root string) (remove func() error) {
+	resolv := filepath.Join(root, "etc/resolv.conf")
+	if _, err := os.Lstat(resolv); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(resolv, nil, 0o644); err == nil {
+			return func() error { return os.Remove(resolv) }
+		}
+	}
+	return func() error { return nil }
 }
 
 // aptEnv is the environment of apt inside the target.

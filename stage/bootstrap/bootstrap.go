@@ -153,7 +153,7 @@ func runDebootstrap(ctx context.Context, o Options) (err error) {
 	// that it does not insist on a test mknod first.
 	hostBinds, created, err := preparePlaceholders(o.Target)
 	defer func() {
-		if rerr := removePlaceholders(created); err == nil {
+		if rerr := removePlaceholders(o.Target, created); err == nil {
 			err = rerr
 		}
 	}()
@@ -220,9 +220,14 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 	if err := runEngine(ctx, o, argv, engineEnv(o.Env), nil); err != nil {
 		return err
 	}
-	// mmdebstrap's clean-up writes an empty /etc/machine-id as a new,
-	// writable file; systemd (and debootstrap's result) has it read-only.
-	p := filepath.Join(o.Target, "etc/machine-id")
+	return finishMmdebstrap(o.Target)
+}
+
+// finishMmdebstrap makes mmdebstrap's result debootstrap's: mmdebstrap's
+// clean-up writes an empty /etc/machine-id as a new, writable file;
+// systemd (and debootstrap's result) has it read-only.
+func finishMmdebstrap(target string) error {
+	p := filepath.Join(target, "etc/machine-id")
 	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
 		if err := os.Chmod(p, 0o444); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)

@@ -72,7 +72,8 @@ func canMknod() bool { return os.Geteuid() == 0 }
 // static device nodes: those in boundDevices get the host's nodes
 // bind-mounted over them inside the namespace, the others (console, ptmx)
 // only stop debootstrap from trying mknod, which the namespace refuses. It
-// returns the bind mounts and the placeholders to remove afterwards.
+// returns the bind mounts (host paths) and the placeholders to remove
+// afterwards (paths in target).
 func preparePlaceholders(target string) (binds [][2]string, created []string, err error) {
 	dev := filepath.Join(target, "dev")
 	if err := os.MkdirAll(dev, 0o755); err != nil {
@@ -92,7 +93,7 @@ func preparePlaceholders(target string) (binds [][2]string, created []string, er
 			return binds, created, fmt.Errorf("bootstrap: %w", err)
 		}
 		f.Close()
-		created = append(created, p)
+		created = append(created, "dev/"+d.name)
 		if bound[d.name] {
 			if _, err := os.Stat("/dev/" + d.name); err == nil {
 				binds = append(binds, [2]string{"/dev/" + d.name, p})
@@ -102,11 +103,12 @@ func preparePlaceholders(target string) (binds [][2]string, created []string, er
 	return binds, created, nil
 }
 
-// removePlaceholders removes the placeholders that are still empty
-// regular files.
-func removePlaceholders(created []string) error {
+// removePlaceholders removes the placeholders (paths in target) that are
+// still empty regular files.
+func removePlaceholders(target string, created []string) error {
 	var errs []error
 	for _, p := range created {
+		p = filepath.Join(target, p)
 		st, err := os.Lstat(p)
 		if err != nil || !st.Mode().IsRegular() || st.Size() != 0 {
 			continue
