@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 
+	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap/internal/flock"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
@@ -192,25 +193,45 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	return nil
 }
 
-// checkAptGet checks that the target has apt-get.
+// checkAptGet checks that the target has apt-get (looked up inside it).
 func checkAptGet(root string) error {
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err != nil {
+	r, err := stage.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("apt: %w", err)
+	}
+	defer r.Close()
+	if _, err := r.Stat("usr/bin/apt-get"); err != nil {
 		return fmt.Errorf("apt: the target %s has no apt-get (%v): install a base system with the debootstrap step first", root, err)
 	}
 	return nil
 }
 
-// addResolvConf creates an empty etc/resolv.conf in the target if it has
-// none, for the namespace to lend the host's content to, and returns the
-// function that removes it again.
+// addResolvConf creates an empty etc/resolv.conf in the target if nothing
+// is there (not even a link), for the namespace to lend the host's content
+// to, and returns the function that removes it again. Both are resolved
+// inside the target.
 func addResolvConf(root string) (remove func() error) {
-	resolv := filepath.Join(root, "etc/resolv.conf")
-	if _, err := os.Lstat(resolv); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(resolv, nil, 0o644); err == nil {
-			return func() error { return os.Remove(resolv) }
-		}
+	const resolv = "etc/resolv.conf"
+	nothing := func() error { return nil }
+	r, err := stage.OpenRoot(root)
+	if err != nil {
+		return nothing
 	}
-	return func() error { return nil }
+	defer r.Close()
+	if err := r.CreateNew(resolv, nil, 0o644); err != nil {
+		return nothing // there already, or no /etc: apt will say
+	}
+	return func() error {
+		r, err := stage.OpenRoot(root)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if err := r.Remove(resolv); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
 }
 
 // aptEnv is the environment of apt inside the target.
