@@ -143,3 +143,32 @@ func TestTargetFIFOs(t *testing.T) {
 func TestTargetPathsAsOrdinaryUser(t *testing.T) {
 	asuser.Run(t, "TestTargetPathsConfined", "TestTargetFIFOs")
 }
+
+// TestFinishMmdebstrap: what debootstrap would not leave goes, and
+// machine-id becomes read-only.
+func TestFinishMmdebstrap(t *testing.T) {
+	target := t.TempDir()
+	for _, p := range []string{"etc/apt/apt.conf.d/99mmdebstrap", "var/lib/apt/extended_states", "etc/machine-id", "etc/apt/apt.conf.d/keep"} {
+		os.MkdirAll(filepath.Join(target, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(target, p), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := finishMmdebstrap(target); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"etc/apt/apt.conf.d/99mmdebstrap", "var/lib/apt/extended_states"} {
+		if _, err := os.Lstat(filepath.Join(target, p)); err == nil {
+			t.Errorf("%s is left", p)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(target, "etc/machine-id")); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("machine-id: %v %v, want mode 0444", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "etc/apt/apt.conf.d/keep")); err != nil {
+		t.Error(err)
+	}
+	if err := finishMmdebstrap(target); err != nil {
+		t.Errorf("a second time: %v", err)
+	}
+}
