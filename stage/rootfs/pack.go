@@ -148,6 +148,11 @@ type packConfig struct {
 	Clamp   bool     `json:"clamp,omitempty"`
 }
 
+// testHookBeforeOpen, when set by a test, runs after a directory or
+// regular file of the tree was examined and before it is opened: where a
+// tree changing under the walk would do harm.
+var testHookBeforeOpen func(rel string)
+
 type devIno struct{ dev, ino uint64 }
 
 type packer struct {
@@ -267,6 +272,9 @@ func (p *packer) walk(rel string, st *unix.Stat_t) error {
 	p.done[rel] = true
 	if p.exclude[rel] {
 		return nil
+	}
+	if testHookBeforeOpen != nil {
+		testHookBeforeOpen(rel)
 	}
 	ents, err := os.ReadDir(p.abs(rel))
 	if err != nil {
@@ -392,6 +400,9 @@ func (p *packer) entry(rel string, st *unix.Stat_t) error {
 		return fmt.Errorf("%s: %w", abs, err)
 	}
 	if isReg && h.Size > 0 {
+		if testHookBeforeOpen != nil {
+			testHookBeforeOpen(rel)
+		}
 		f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 		if err != nil {
 			return err
