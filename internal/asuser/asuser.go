@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -38,11 +39,7 @@ func Run(t *testing.T, tests ...string) {
 	if os.Geteuid() != 0 {
 		t.Skip("only root can run the tests as " + User)
 	}
-	if err := exec.Command("id", User).Run(); err != nil {
-		if b, err := exec.Command("useradd", "-m", User).CombinedOutput(); err != nil {
-			t.Fatalf("useradd -m %s: %v\n%s", User, err, b)
-		}
-	}
+	ensureUser(t)
 	dir, err := os.MkdirTemp("", "asuser-")
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +73,33 @@ func Run(t *testing.T, tests ...string) {
 	}
 	if strings.Contains(string(out), "--- SKIP") {
 		t.Errorf("tests were skipped as %s", User)
+	}
+}
+
+// ensureUser creates User with a home and subordinate ids if it does not
+// exist, and checks that it has a range of 65536 ids for the namespace.
+func ensureUser(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("id", User).Run(); err != nil {
+		if b, err := exec.Command("useradd", "-m", User).CombinedOutput(); err != nil {
+			t.Fatalf("useradd -m %s: %v\n%s", User, err, b)
+		}
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := false
+		for _, line := range strings.Split(string(b), "\n") {
+			p := strings.Split(line, ":")
+			if n, _ := strconv.Atoi(p[len(p)-1]); len(p) == 3 && p[0] == User && n >= 65536 {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Fatalf("%s: user %s has no range of 65536 ids: add one with usermod --add-subuids/--add-subgids", f, User)
+		}
 	}
 }
 
