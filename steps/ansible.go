@@ -3,7 +3,6 @@ package steps
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -225,13 +225,17 @@ func yamlValue(v *Value) *yaml.Node {
 }
 
 // hasPython3 reports whether the tree at root has a python3 interpreter
-// where Ansible's interpreter discovery looks first.
+// where Ansible's interpreter discovery looks first, looked up inside the
+// tree as the chroot connection finds it.
 func hasPython3(root string) bool {
+	r, err := stage.OpenRoot(root)
+	if err != nil {
+		return true // cannot tell: say nothing
+	}
+	defer r.Close()
 	for _, p := range []string{"usr/bin/python3", "usr/local/bin/python3", "bin/python3"} {
-		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+		if r.Exists(p) {
 			return true
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return true // cannot tell: say nothing
 		}
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,9 +177,7 @@ func TestRunnerEventsAndTail(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	if err := userns.Available(); err != nil {
-		t.Skip(err)
-	}
+	testreq.Need(t, testreq.Userns, userns.Available())
 	res, rec = runSpec(t, testRegistry(cmdKind), "steps:\n- cmd: 'for i in $(seq 1 15); do echo line$i; done; echo oops >&2; exit 3'\n  via: namespace\n")
 	if res.Err == nil {
 		t.Fatal("no error")

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 
+	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap/internal/flock"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
@@ -110,8 +111,8 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("apt: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err != nil {
-		return fmt.Errorf("apt: the target %s has no apt-get (%v): install a base system with the debootstrap step first", root, err)
+	if err := checkAptGet(root); err != nil {
+		return err
 	}
 	cache := o.CacheDir
 	switch cache {
@@ -131,18 +132,12 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		}
 	}
 
-	// The namespace binds a copy of the host's resolv.conf over the
-	// target's, if the target has one.
-	resolv := filepath.Join(root, "etc/resolv.conf")
-	if _, err := os.Lstat(resolv); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(resolv, nil, 0o644); err == nil {
-			defer func() {
-				if rerr := os.Remove(resolv); err == nil && rerr != nil {
-					err = fmt.Errorf("apt: %w", rerr)
-				}
-			}()
+	removeResolv := addResolvConf(root)
+	defer func() {
+		if rerr := removeResolv(); err == nil && rerr != nil {
+			err = fmt.Errorf("apt: %w", rerr)
 		}
-	}
+	}()
 
 	run := func(binds []userns.Bind, args ...string) error {
 		argv := append([]string{"apt-get"}, aptOpts...)
@@ -214,6 +209,47 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		return run(nil, "clean")
 	}
 	return nil
+}
+
+// checkAptGet checks that the target has apt-get (looked up inside it).
+func checkAptGet(root string) error {
+	r, err := stage.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("apt: %w", err)
+	}
+	defer r.Close()
+	if _, err := r.Stat("usr/bin/apt-get"); err != nil {
+		return fmt.Errorf("apt: the target %s has no apt-get (%v): install a base system with the debootstrap step first", root, err)
+	}
+	return nil
+}
+
+// addResolvConf creates an empty etc/resolv.conf in the target if nothing
+// is there (not even a link), for the namespace to lend the host's content
+// to, and returns the function that removes it again. Both are resolved
+// inside the target.
+func addResolvConf(root string) (remove func() error) {
+	const resolv = "etc/resolv.conf"
+	nothing := func() error { return nil }
+	r, err := stage.OpenRoot(root)
+	if err != nil {
+		return nothing
+	}
+	defer r.Close()
+	if err := r.CreateNew(resolv, nil, 0o644); err != nil {
+		return nothing // there already, or no /etc: apt will say
+	}
+	return func() error {
+		r, err := stage.OpenRoot(root)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if err := r.Remove(resolv); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
 }
 
 // aptEnv is the environment of apt inside the target.

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -172,7 +175,7 @@ func runDebootstrap(ctx context.Context, o Options) (err error) {
 	// that it does not insist on a test mknod first.
 	hostBinds, created, err := preparePlaceholders(o.Target)
 	defer func() {
-		if rerr := removePlaceholders(created); err == nil {
+		if rerr := removePlaceholders(o.Target, created); err == nil {
 			err = rerr
 		}
 	}()
@@ -213,11 +216,6 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 	if fi, err := os.Stat(mergedUsrHook); err == nil && fi.IsDir() {
 		argv = append(argv, "--hook-dir="+mergedUsrHook)
 	}
-	// What debootstrap would not leave: mmdebstrap's copy of the --aptopt
-	// options (they were for this run only) and apt's auto-installed marks
-	// (after debootstrap every package counts as installed by hand).
-	argv = append(argv,
-		`--customize-hook=rm -f "$1/etc/apt/apt.conf.d/99mmdebstrap" "$1/var/lib/apt/extended_states"`)
 	if o.Keyring != "" {
 		argv = append(argv, "--keyring="+o.Keyring)
 	}
@@ -239,11 +237,30 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 	if err := runEngine(ctx, o, argv, engineEnv(o.Env), nil); err != nil {
 		return err
 	}
-	// mmdebstrap's clean-up writes an empty /etc/machine-id as a new,
-	// writable file; systemd (and debootstrap's result) has it read-only.
-	p := filepath.Join(o.Target, "etc/machine-id")
-	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
-		if err := os.Chmod(p, 0o444); err != nil {
+	return finishMmdebstrap(o.Target)
+}
+
+// finishMmdebstrap makes mmdebstrap's result debootstrap's, inside the
+// target: mmdebstrap's copy of the --aptopt options (they were for this
+// run only) and apt's auto-installed marks (after debootstrap every
+// package counts as installed by hand) are removed; mmdebstrap's clean-up
+// writes an empty /etc/machine-id as a new, writable file, and systemd
+// (and debootstrap's result) has it read-only.
+func finishMmdebstrap(target string) error {
+	r, err := stage.OpenRoot(target)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	defer r.Close()
+	for _, p := range []string{"etc/apt/apt.conf.d/99mmdebstrap", "var/lib/apt/extended_states"} {
+		if fi, err := r.Lstat(p); err == nil && !fi.IsDir() {
+			if err := r.Remove(p); err != nil {
+				return fmt.Errorf("bootstrap: %w", err)
+			}
+		}
+	}
+	if fi, err := r.Lstat("etc/machine-id"); err == nil && fi.Mode().IsRegular() {
+		if err := r.Chmod("etc/machine-id", 0o444); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 	}
@@ -258,39 +275,45 @@ const mergedUsrHook = "/usr/share/mmdebstrap/hooks/maybe-merged-usr"
 // packages are installed; it never stays in the target.
 const unsafeIOFile = "etc/dpkg/dpkg.cfg.d/vmdb2-unsafe-io"
 
-// addUnsafeIO writes the dpkg force-unsafe-io file into root unless one is
-// there, and returns the function that removes it.
+// addUnsafeIO writes the dpkg force-unsafe-io file into root unless
+// something is there (resolved inside root, a link not followed), and
+// returns the function that removes it.
 func addUnsafeIO(root string) (func() error, error) {
-	p := filepath.Join(root, unsafeIOFile)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return func() error { return nil }, fmt.Errorf("bootstrap: %w", err)
-	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if errors.Is(err, os.ErrExist) {
-		return func() error { return nil }, nil
-	}
+	nothing := func() error { return nil }
+	r, err := stage.OpenRoot(root)
 	if err != nil {
-		return func() error { return nil }, fmt.Errorf("bootstrap: %w", err)
+		return nothing, fmt.Errorf("bootstrap: %w", err)
 	}
-	_, err = f.WriteString("# written by vmdb2 for the duration of one step\nforce-unsafe-io\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	defer r.Close()
+	if err := r.Mkdirs(path.Dir(unsafeIOFile), 0o755); err != nil {
+		return nothing, fmt.Errorf("bootstrap: %w", err)
+	}
+	err = r.CreateNew(unsafeIOFile, []byte("# written by vmdb2 for the duration of one step\nforce-unsafe-io\n"), 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nothing, nil
 	}
 	remove := func() error {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r, err := stage.OpenRoot(root)
+		if err == nil {
+			defer r.Close()
+			err = r.Remove(unsafeIOFile)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 		return nil
 	}
 	if err != nil {
 		remove()
-		return func() error { return nil }, fmt.Errorf("bootstrap: %w", err)
+		return nothing, fmt.Errorf("bootstrap: %w", err)
 	}
 	return remove, nil
 }
 
 // installKeyring copies the keyring file into the target's
 // /etc/apt/trusted.gpg.d, as .asc if it is ASCII-armoured, else as .gpg.
+// The directory is resolved inside the target; a link, FIFO or device at
+// the file's name is refused.
 func installKeyring(keyring, target string) error {
 	b, err := os.ReadFile(keyring)
 	if err != nil {
@@ -301,11 +324,16 @@ func installKeyring(keyring, target string) error {
 	if bytes.Contains(b[:min(len(b), 1024)], []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
 		ext = ".asc"
 	}
-	dir := filepath.Join(target, "etc/apt/trusted.gpg.d")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	r, err := stage.OpenRoot(target)
+	if err != nil {
 		return fmt.Errorf("bootstrap: install_keyring: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+ext), b, 0o644); err != nil {
+	defer r.Close()
+	const dir = "etc/apt/trusted.gpg.d"
+	if err := r.Mkdirs(dir, 0o755); err != nil {
+		return fmt.Errorf("bootstrap: install_keyring: %w", err)
+	}
+	if err := r.PutFile(path.Join(dir, name+ext), b, 0o644); err != nil {
 		return fmt.Errorf("bootstrap: install_keyring: %w", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package bootstrap_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,14 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vmdb2-go/vmdb2/internal/asuser"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap/basecache"
 	"github.com/vmdb2-go/vmdb2/stage/rootfs"
@@ -335,81 +333,5 @@ func tail(s string, n int) string {
 func TestAsOrdinaryUser(t *testing.T) {
 	needNetwork(t)
 	testreq.NeedRoot(t, "to create the test user and run the tests as it")
-	const user = "vmdb2-test"
-	ensureUser(t, user)
-	dir, err := os.MkdirTemp("", "bootstrap-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "bootstrap.test")
-	if b, err := exec.Command(goTool(), "test", "-c", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go test -c: %v\n%s", err, b)
-	}
-	home := "/home/" + user
-	if fi, err := os.Stat(home); err != nil || !fi.IsDir() {
-		home = dir
-	}
-	tests := []string{"TestBootstrapAndApt", "TestBaseCache", "TestForeignArch", "TestCheckEmpty"}
-	args := []string{"--reuid=" + user, "--regid=" + user, "--init-groups", "--",
-		"env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + home, "TMPDIR=/tmp", "USER=" + user,
-		bin, "-test.v", "-test.count=1", "-test.timeout=20m",
-		"-test.run", "^(" + strings.Join(tests, "|") + ")$"}
-	cmd := exec.Command("setpriv", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	t.Logf("as %s:\n%s", user, out)
-	if err != nil {
-		t.Fatalf("tests as %s failed: %v", user, err)
-	}
-	for _, name := range tests {
-		if !strings.Contains(string(out), "--- PASS: "+name+" ") {
-			t.Errorf("%s did not pass as %s", name, user)
-		}
-	}
-	if strings.Contains(string(out), "--- SKIP") {
-		t.Errorf("tests were skipped as %s", user)
-	}
+	asuser.Run(t, "TestBootstrapAndApt", "TestMmdebstrapLeavesWhatDebootstrapLeaves", "TestBaseCache", "TestForeignArch", "TestCheckEmpty")
 }
-
-// ensureUser creates user with a home and subordinate ids if it does not
-// exist, and checks it has a 65536-id range.
-func ensureUser(t *testing.T, user string) {
-	t.Helper()
-	if err := exec.Command("id", user).Run(); err != nil {
-		if b, err := exec.Command("useradd", "-m", user).CombinedOutput(); err != nil {
-			t.Fatalf("useradd -m %s: %v\n%s", user, err, b)
-		}
-	}
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ok := false
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			p := strings.Split(sc.Text(), ":")
-			if len(p) == 3 && p[0] == user {
-				if n, _ := strconv.Atoi(p[2]); n >= 65536 {
-					ok = true
-				}
-			}
-		}
-		if !ok {
-			t.Fatalf("%s: user %s has no range of 65536 ids: add one with usermod --add-subuids/--add-subgids", f, user)
-		}
-	}
-}
-
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool { _, err := os.Lstat(p); return err == nil }

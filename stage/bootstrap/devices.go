@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/rootfs"
 )
 
@@ -68,50 +70,84 @@ func StandardDevices(mtime int64) []rootfs.Device {
 // made before starting; finishDev learns the truth.
 func canMknod() bool { return os.Geteuid() == 0 }
 
+// devDir creates the target's /dev if missing and checks that it is a
+// directory of the target: the namespace mounts over host paths below it,
+// which must not lead anywhere else.
+func devDir(r *stage.Root) error {
+	if err := r.Mkdirs("dev", 0o755); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if fi, err := r.Lstat("dev"); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	} else if !fi.IsDir() {
+		what := "not a directory"
+		if fi.Mode()&os.ModeSymlink != 0 {
+			what = "a symbolic link"
+		}
+		return fmt.Errorf("bootstrap: the target's /dev is %s: remove it, or install into an empty target", what)
+	}
+	return nil
+}
+
 // preparePlaceholders creates target/dev with empty regular files for the
 // static device nodes: those in boundDevices get the host's nodes
 // bind-mounted over them inside the namespace, the others (console, ptmx)
 // only stop debootstrap from trying mknod, which the namespace refuses. It
-// returns the bind mounts and the placeholders to remove afterwards.
+// returns the bind mounts (host paths) and the placeholders to remove
+// afterwards (paths in target). Nothing already at a placeholder's name,
+// not even a link, is replaced.
 func preparePlaceholders(target string) (binds [][2]string, created []string, err error) {
-	dev := filepath.Join(target, "dev")
-	if err := os.MkdirAll(dev, 0o755); err != nil {
+	r, err := stage.OpenRoot(target)
+	if err != nil {
 		return nil, nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	defer r.Close()
+	if err := devDir(r); err != nil {
+		return nil, nil, err
 	}
 	bound := map[string]bool{}
 	for _, n := range boundDevices {
 		bound[n] = true
 	}
 	for _, d := range staticDevices {
-		p := filepath.Join(dev, d.name)
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
-		if errors.Is(err, os.ErrExist) {
+		p := "dev/" + d.name
+		err := r.CreateNew(p, nil, 0o666)
+		if errors.Is(err, fs.ErrExist) {
 			continue // something is there already: leave it alone
 		}
 		if err != nil {
 			return binds, created, fmt.Errorf("bootstrap: %w", err)
 		}
-		f.Close()
 		created = append(created, p)
 		if bound[d.name] {
 			if _, err := os.Stat("/dev/" + d.name); err == nil {
-				binds = append(binds, [2]string{"/dev/" + d.name, p})
+				// dev is a directory and the placeholder a file this
+				// call created: the host path leads to it.
+				binds = append(binds, [2]string{"/dev/" + d.name, filepath.Join(target, p)})
 			}
 		}
 	}
 	return binds, created, nil
 }
 
-// removePlaceholders removes the placeholders that are still empty
-// regular files.
-func removePlaceholders(created []string) error {
+// removePlaceholders removes the placeholders (paths in target) that are
+// still empty regular files.
+func removePlaceholders(target string, created []string) error {
+	if len(created) == 0 {
+		return nil
+	}
+	r, err := stage.OpenRoot(target)
+	if err != nil {
+		return fmt.Errorf("bootstrap: removing the /dev placeholders: %w", err)
+	}
+	defer r.Close()
 	var errs []error
 	for _, p := range created {
-		st, err := os.Lstat(p)
+		st, err := r.Lstat(p)
 		if err != nil || !st.Mode().IsRegular() || st.Size() != 0 {
 			continue
 		}
-		if err := os.Remove(p); err != nil {
+		if err := r.Remove(p); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -125,48 +161,51 @@ func removePlaceholders(created []string) error {
 // real root: the static nodes (created with mknod when this process can,
 // else recorded in the device manifest), the fd/stdin/stdout/stderr links
 // and the pts and shm directories. It returns the devices recorded in the
-// manifest.
+// manifest. Every path is resolved inside the target.
 func finishDev(target, manifest string, mtime int64, record bool) ([]rootfs.Device, error) {
-	dev := filepath.Join(target, "dev")
-	if err := os.MkdirAll(dev, 0o755); err != nil {
+	r, err := stage.OpenRoot(target)
+	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
+	defer r.Close()
+	if err := devDir(r); err != nil {
+		return nil, err
+	}
 	for _, d := range devDirs {
-		if err := os.MkdirAll(filepath.Join(dev, d), 0o755); err != nil {
+		if err := r.Mkdirs("dev/"+d, 0o755); err != nil {
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
 	for _, l := range devLinks {
-		p := filepath.Join(dev, l[0])
-		if _, err := os.Lstat(p); err == nil {
+		p := "dev/" + l[0]
+		if _, err := r.Lstat(p); err == nil {
 			continue
 		}
-		if err := os.Symlink(l[1], p); err != nil {
+		if err := r.Symlink(l[1], p, os.Getuid(), os.Getgid()); err != nil {
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
 	var missing []rootfs.Device
 	tryMknod := canMknod() && !record
 	for _, d := range StandardDevices(mtime) {
-		p := filepath.Join(target, d.Path)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err == nil {
-			if st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(uint64(st.Rdev)) == d.Major && unix.Minor(uint64(st.Rdev)) == d.Minor {
+		if fi, err := r.Lstat(d.Path); err == nil {
+			if st, ok := fi.Sys().(*unix.Stat_t); ok && st.Mode&unix.S_IFMT == unix.S_IFCHR &&
+				unix.Major(st.Rdev) == d.Major && unix.Minor(st.Rdev) == d.Minor {
 				continue // a real node already
 			}
 			// A placeholder, or ptmx as debootstrap's fallback
 			// symlink: replace it.
-			if err := os.Remove(p); err != nil {
-				return nil, fmt.Errorf("bootstrap: replacing %s: %w", p, err)
+			if err := r.Remove(d.Path); err != nil {
+				return nil, fmt.Errorf("bootstrap: replacing %s: %w", d.Path, err)
 			}
 		}
 		if tryMknod {
-			err := mknod(p, d)
+			err := mknod(r, d)
 			if err == nil {
 				continue
 			}
 			if !errors.Is(err, unix.EPERM) {
-				return nil, fmt.Errorf("bootstrap: creating %s: %w", p, err)
+				return nil, fmt.Errorf("bootstrap: creating %s: %w", d.Path, err)
 			}
 			tryMknod = false
 		}
@@ -184,23 +223,24 @@ func finishDev(target, manifest string, mtime int64, record bool) ([]rootfs.Devi
 	return missing, nil
 }
 
-func mknod(p string, d rootfs.Device) error {
+// mknod creates the device node d in r with its mode (not less the
+// umask), owner and time.
+func mknod(r *stage.Root, d rootfs.Device) error {
 	mode, err := d.InodeMode()
 	if err != nil {
 		return err
 	}
-	if err := unix.Mknod(p, mode, int(unix.Mkdev(d.Major, d.Minor))); err != nil {
+	if err := r.Mknod(d.Path, mode, unix.Mkdev(d.Major, d.Minor)); err != nil {
 		return err
 	}
 	perm, _ := d.Perm()
-	if err := unix.Chmod(p, perm); err != nil { // undo the umask
+	if err := r.Chmod(d.Path, stage.ModeFromUnix(int64(perm))); err != nil {
 		return err
 	}
-	if err := unix.Lchown(p, d.UID, d.GID); err != nil {
+	if err := r.Lchown(d.Path, d.UID, d.GID); err != nil {
 		return err
 	}
-	t := unix.NsecToTimespec(time.Unix(d.Mtime, 0).UnixNano())
-	return unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW)
+	return r.Chtimes(d.Path, time.Unix(d.Mtime, 0))
 }
 
 func devNames(devs []rootfs.Device) string {

@@ -126,6 +126,17 @@
 // mmdebstrap.* directories, which it removes only when it exits) goes
 // with the stage instead of staying in /tmp.
 //
+// # Paths in the target
+//
+// What this package does to the target from the host (the /dev
+// placeholders and nodes, the unsafe-io file, the keyring, the empty
+// resolv.conf apt gets, mmdebstrap's finish, the apt-get check) goes
+// through package stage's Root: every path is resolved inside the target,
+// so a link there (absolute or relative) never leads to a host file; a
+// final link is never written through, and no FIFO or device node is
+// opened. A /dev that is not a directory of the target is refused, as the
+// namespace mounts host nodes onto paths below it.
+//
 // # Other vmdb2 behaviour
 //
 //   - Arch defaults to the host's; a foreign architecture (qemu-debootstrap)

@@ -44,6 +44,13 @@
 // architecture needs qemu-user (binfmt) on the host to run its
 // grub-mkimage.
 //
+// Every path into the target tree or the ESP's directory is resolved inside
+// that tree (package stage's Root): a symbolic link there, even an absolute
+// one, never leads to a host file. Files are read from the target, and
+// back from the work directory the target's tools write into, only when
+// they are regular files (a FIFO or a device node is not opened), and the
+// ESP's files are written as regular files, never through a link.
+//
 // Secure Boot: an image from grub-mkimage is signed by nobody. When the
 // target has Debian's signed GRUB (and shim), [FindSecureBoot] and
 // [SecureBootLayout] give the ESP files Debian's grub-install

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -168,12 +170,55 @@ func (t Target) runWith(ctx context.Context, work string, env []string, binds []
 }
 
 // needTool checks that the target has a program, for a clearer message
-// than "not found" from inside the namespace.
-func (t Target) needTool(path, pkg string) error {
-	if _, err := os.Lstat(filepath.Join(t.Root, path)); err != nil {
-		return fmt.Errorf("grub: the target has no %s: install %s in it first (the target's own GRUB builds the images, so that they match its modules)", path, pkg)
+// than "not found" from inside the namespace. The path is looked up inside
+// the target, as the namespace will.
+func (t Target) needTool(tool, pkg string) error {
+	r, err := stage.OpenRoot(t.Root)
+	if err != nil {
+		return fmt.Errorf("grub: %w", err)
+	}
+	defer r.Close()
+	if _, err := r.Lstat(tool); err != nil {
+		return fmt.Errorf("grub: the target has no %s: install %s in it first (the target's own GRUB builds the images, so that they match its modules)", tool, pkg)
 	}
 	return nil
+}
+
+// isDir says whether p is a directory of the target (links followed
+// inside it).
+func (t Target) isDir(p string) bool {
+	r, err := stage.OpenRoot(t.Root)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	st, err := r.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// maxOutput bounds what is read back from the work directory: GRUB's
+// images are a few MiB at most.
+const maxOutput = 64 << 20
+
+// readOutputs reads the named regular files the target's tools left in
+// the host directory work. They are the target's doing: a link is
+// resolved inside work (so never to a host file) and a FIFO or device is
+// refused, not opened.
+func readOutputs(work string, names ...string) (map[string][]byte, error) {
+	r, err := stage.OpenRoot(work)
+	if err != nil {
+		return nil, fmt.Errorf("grub: %w", err)
+	}
+	defer r.Close()
+	out := map[string][]byte{}
+	for _, n := range names {
+		b, err := r.ReadRegular(n, maxOutput)
+		if err != nil {
+			return nil, fmt.Errorf("grub: reading %s that grub-mkimage's run in the target left: %w", n, err)
+		}
+		out[n] = b
+	}
+	return out, nil
 }
 
 // mkimage builds a GRUB image for platform in the target and returns it,
@@ -183,7 +228,7 @@ func (t Target) mkimage(ctx context.Context, platform, pkg, prefix, early string
 		return nil, nil, err
 	}
 	libDir := "/usr/lib/grub/" + platform
-	if st, err := os.Stat(filepath.Join(t.Root, libDir)); err != nil || !st.IsDir() {
+	if !t.isDir(libDir) {
 		return nil, nil, fmt.Errorf("grub: the target has no %s: install %s in it first", libDir, pkg)
 	}
 	work, err := os.MkdirTemp("", "vmdb2-grub-")
@@ -212,18 +257,12 @@ for f in $EXTRA; do cp "$lib/$f" "$out/$f"; done
 	if err := t.runWith(ctx, work, env, nil, argv...); err != nil {
 		return nil, nil, err
 	}
-	img, err = os.ReadFile(filepath.Join(work, "core.img"))
+	files, err = readOutputs(work, append([]string{"core.img"}, extra...)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("grub: reading the image grub-mkimage made: %w", err)
+		return nil, nil, err
 	}
-	files = map[string][]byte{}
-	for _, f := range extra {
-		b, err := os.ReadFile(filepath.Join(work, f))
-		if err != nil {
-			return nil, nil, fmt.Errorf("grub: reading %s/%s of the target: %w", libDir, f, err)
-		}
-		files[f] = b
-	}
+	img = files["core.img"]
+	delete(files, "core.img")
 	return img, files, nil
 }
 
@@ -281,13 +320,20 @@ func InstallEFI(espDir string, img []byte, arch string) error {
 		return fmt.Errorf("grub: the EFI image is not a PE executable")
 	}
 	debName := "grub" + strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(tgt[1], "BOOT"), ".EFI")) + ".efi"
-	for _, p := range []string{filepath.Join("EFI", "BOOT", tgt[1]), filepath.Join("EFI", "debian", debName)} {
-		full := filepath.Join(espDir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return fmt.Errorf("grub: %w", err)
+	r, err := stage.OpenRoot(espDir)
+	if err != nil {
+		return fmt.Errorf("grub: %w", err)
+	}
+	defer r.Close()
+	// The ESP's directory may be a tree the image controls (nested under
+	// the root filesystem's): resolve inside it and write regular files
+	// only.
+	for _, p := range []string{path.Join("EFI", "BOOT", tgt[1]), path.Join("EFI", "debian", debName)} {
+		if err := r.Mkdirs(path.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("grub: the EFI system partition: %w", err)
 		}
-		if err := os.WriteFile(full, img, 0o644); err != nil {
-			return fmt.Errorf("grub: %w", err)
+		if err := r.PutFile(p, img, 0o644); err != nil {
+			return fmt.Errorf("grub: the EFI system partition: %w", err)
 		}
 	}
 	return nil

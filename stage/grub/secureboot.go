@@ -7,7 +7,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/vmdb2-go/vmdb2/stage"
 )
@@ -129,15 +128,20 @@ func FindSecureBoot(root, arch string) (*SignedEFI, error) {
 	return s, nil
 }
 
-// readOptional reads p inside r; a missing file (or a missing directory on
-// the way, or a dangling link) is nil without error, as grub-install skips
-// what is not a regular file.
+// maxSigned bounds a signed boot loader's size (Debian's are 1 to 4 MiB).
+const maxSigned = 64 << 20
+
+// readOptional reads the regular file p inside r; a missing file (or a
+// missing directory on the way, or a dangling link) or something else
+// than a regular file (a directory, a FIFO, a device node, which are not
+// opened) is nil without error, as grub-install skips what is not a
+// regular file.
 func readOptional(r *stage.Root, p string) ([]byte, error) {
-	b, err := r.ReadFile(p)
+	b, err := r.ReadRegular(p, maxSigned)
 	switch {
 	case err == nil:
 		return b, nil
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.EISDIR):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, stage.ErrNotRegular):
 		return nil, nil
 	}
 	return nil, fmt.Errorf("grub: reading %s of the target: %w", p, err)

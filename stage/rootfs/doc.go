@@ -60,6 +60,15 @@
 // Symlink targets are stored as they are: they are only ever resolved inside
 // the target.
 //
+// Pack walks the tree through directory descriptors and never follows a
+// link: each directory of dirs is opened one component at a time (a nested
+// filesystem's directory behind a link, "boot -> /elsewhere", is an error,
+// not an archive of /elsewhere), every entry is examined and opened relative
+// to its open parent, and a regular file is read only once the descriptor
+// opened for it (O_PATH, which opens nothing) shows the same regular file:
+// a FIFO or device node, or something swapped in under the walk, is never
+// opened.
+//
 // # Reproducibility
 //
 // Pack writes entries in name order (a depth-first walk with each directory's

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,6 +149,11 @@ type packConfig struct {
 	Clamp   bool     `json:"clamp,omitempty"`
 }
 
+// testHookBeforeOpen, when set by a test, runs after a directory or
+// regular file of the tree was examined and before it is opened: where a
+// tree changing under the walk would do harm.
+var testHookBeforeOpen func(rel string)
+
 type devIno struct{ dev, ino uint64 }
 
 type packer struct {
@@ -185,14 +191,7 @@ func writeTree(ctx context.Context, w io.Writer, cfg packConfig) error {
 		if p.covered(d) {
 			continue
 		}
-		st, err := p.lstat(d)
-		if err != nil {
-			return err
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return fmt.Errorf("%s is not a directory", filepath.Join(p.root, d))
-		}
-		if err := p.walk(d, &st); err != nil {
+		if err := p.walkTop(d); err != nil {
 			return err
 		}
 	}
@@ -218,13 +217,58 @@ func (p *packer) covered(d string) bool {
 	}
 }
 
-func (p *packer) lstat(rel string) (unix.Stat_t, error) {
-	var st unix.Stat_t
-	err := unix.Lstat(p.abs(rel), &st)
+// walkTop archives the directory rel of cfg.Dirs. It is opened one
+// component at a time without following links: a nested filesystem's
+// directory reached through a link of the tree ("boot -> /somewhere")
+// would archive what the link leads to, on the host.
+func (p *packer) walkTop(rel string) error {
+	fd, err := unix.Open(p.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return st, fmt.Errorf("%s: %w", p.abs(rel), err)
+		return fmt.Errorf("%s: %w", p.root, err)
 	}
-	return st, nil
+	xpath := p.root // of the directory itself, for its xattrs
+	if rel != "" {
+		comps := strings.Split(rel, "/")
+		for i, c := range comps {
+			nfd, err := unix.Openat(fd, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				unix.Close(fd)
+				if err == unix.ELOOP || err == unix.ENOTDIR {
+					return fmt.Errorf("%s is not a directory of the tree: %s is a symbolic link or not a directory", p.abs(rel), p.abs(strings.Join(comps[:i+1], "/")))
+				}
+				return fmt.Errorf("%s: %w", p.abs(rel), err)
+			}
+			if i < len(comps)-1 {
+				unix.Close(fd)
+			} else {
+				// The parent stays open while rel's own entry
+				// is written (its xattrs are read through it).
+				defer unix.Close(fd)
+				xpath = procAt(fd, c)
+			}
+			fd = nfd
+		}
+	}
+	dir := os.NewFile(uintptr(fd), p.abs(rel))
+	defer dir.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: %w", p.abs(rel), err)
+	}
+	return p.walk(rel, dir, fd, &st, xpath)
+}
+
+// procAt names the entry name of the open directory dfd through /proc, so
+// that path-based calls (xattrs) reach exactly that entry; a link there is
+// not followed by the l* calls.
+func procAt(dfd int, name string) string {
+	return "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + name
+}
+
+// sameFile says whether two stats are of one file of one type: what was
+// examined is what was opened.
+func sameFile(a, b *unix.Stat_t) bool {
+	return a.Dev == b.Dev && a.Ino == b.Ino && a.Mode&unix.S_IFMT == b.Mode&unix.S_IFMT
 }
 
 func (p *packer) abs(rel string) string {
@@ -258,25 +302,25 @@ func (p *packer) mtime(sec int64) time.Time {
 	return time.Unix(sec, 0)
 }
 
-// walk archives directory rel (whose stat is st) and, unless it is
-// excluded, everything below it.
-func (p *packer) walk(rel string, st *unix.Stat_t) error {
-	if err := p.entry(rel, st); err != nil {
+// walk archives directory rel (open as dir, with descriptor fd, stat st
+// and xattr path xpath) and, unless it is excluded, everything below it.
+// Children are examined and opened relative to fd, never following a
+// link.
+func (p *packer) walk(rel string, dir *os.File, fd int, st *unix.Stat_t, xpath string) error {
+	if err := p.entry(rel, st, xpath, -1, ""); err != nil {
 		return err
 	}
 	p.done[rel] = true
 	if p.exclude[rel] {
 		return nil
 	}
-	ents, err := os.ReadDir(p.abs(rel))
+	names, err := dir.Readdirnames(-1)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", p.abs(rel), err)
 	}
-	names := make([]string, 0, len(ents)+len(p.devs[rel]))
-	have := make(map[string]bool, len(ents))
-	for _, e := range ents {
-		names = append(names, e.Name())
-		have[e.Name()] = true
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
 	}
 	var devs map[string]Device
 	for _, d := range p.devs[rel] {
@@ -289,9 +333,7 @@ func (p *packer) walk(rel string, st *unix.Stat_t) error {
 			have[b] = true
 		}
 	}
-	if devs != nil {
-		sort.Strings(names)
-	}
+	sort.Strings(names)
 	for _, name := range names {
 		if err := p.ctx.Err(); err != nil {
 			return err
@@ -303,20 +345,53 @@ func (p *packer) walk(rel string, st *unix.Stat_t) error {
 			}
 			continue
 		}
-		cst, err := p.lstat(crel)
-		if err != nil {
-			return err
+		var cst unix.Stat_t
+		if err := unix.Fstatat(fd, name, &cst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%s: %w", p.abs(crel), err)
 		}
 		if cst.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = p.walk(crel, &cst)
+			err = p.walkChild(crel, fd, name, &cst)
 		} else {
-			err = p.entry(crel, &cst)
+			err = p.entry(crel, &cst, procAt(fd, name), fd, name)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// walkChild opens the subdirectory name of dfd (examined as cst) and walks
+// it.
+func (p *packer) walkChild(rel string, dfd int, name string, cst *unix.Stat_t) error {
+	if testHookBeforeOpen != nil {
+		testHookBeforeOpen(rel)
+	}
+	cfd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.abs(rel), changed(err))
+	}
+	sub := os.NewFile(uintptr(cfd), p.abs(rel))
+	defer sub.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(cfd, &st); err != nil {
+		return fmt.Errorf("%s: %w", p.abs(rel), err)
+	}
+	if !sameFile(cst, &st) {
+		return fmt.Errorf("%s: %w", p.abs(rel), errChanged)
+	}
+	return p.walk(rel, sub, cfd, cst, procAt(dfd, name))
+}
+
+var errChanged = errors.New("changed while the tree was being packed (is something still running in it?)")
+
+// changed turns the errors of opening, without following links, what was
+// a directory or a file a moment ago into errChanged.
+func changed(err error) error {
+	if err == unix.ELOOP || err == unix.ENOTDIR || err == unix.ENOENT {
+		return errChanged
+	}
+	return err
 }
 
 func (p *packer) device(rel string, d Device) error {
@@ -332,8 +407,10 @@ func (p *packer) device(rel string, d Device) error {
 	return nil
 }
 
-// entry writes one member (and a regular file's data).
-func (p *packer) entry(rel string, st *unix.Stat_t) error {
+// entry writes one member (and a regular file's data): rel, examined as
+// st, whose xattrs are read at xpath; name is its entry in the open
+// directory dfd (-1 for a directory, which is open already).
+func (p *packer) entry(rel string, st *unix.Stat_t, xpath string, dfd int, name string) error {
 	abs := p.abs(rel)
 	h := &tar.Header{
 		Mode:    int64(st.Mode & 0o7777),
@@ -350,9 +427,9 @@ func (p *packer) entry(rel string, st *unix.Stat_t) error {
 		isReg = true
 	case unix.S_IFLNK:
 		h.Typeflag, h.Name = tar.TypeSymlink, tarName(rel, false)
-		t, err := os.Readlink(abs)
+		t, err := readlinkAt(dfd, name)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", abs, err)
 		}
 		h.Linkname = t
 	case unix.S_IFCHR, unix.S_IFBLK:
@@ -377,9 +454,9 @@ func (p *packer) entry(rel string, st *unix.Stat_t) error {
 		}
 	}
 	if h.Typeflag != tar.TypeLink {
-		x, err := readXattrs(abs)
+		x, err := readXattrs(xpath)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", abs, err)
 		}
 		if len(x) > 0 {
 			h.PAXRecords = map[string]string{}
@@ -392,26 +469,64 @@ func (p *packer) entry(rel string, st *unix.Stat_t) error {
 		return fmt.Errorf("%s: %w", abs, err)
 	}
 	if isReg && h.Size > 0 {
-		f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return err
-		}
-		n, err := io.CopyBuffer(writerOnly{p.tw}, io.LimitReader(f, h.Size), p.buf)
-		f.Close()
-		if err == nil && n != h.Size {
-			err = errors.New("file shrank while it was being read")
-		}
-		if err != nil {
+		if err := p.data(rel, st, dfd, name); err != nil {
 			return fmt.Errorf("%s: %w", abs, err)
 		}
 	}
 	return nil
 }
 
+// data copies the content of the regular file name of dfd (examined as
+// st) into the archive. It is opened first without being opened for
+// reading (O_PATH), and read only if it is still that regular file: a
+// FIFO or device swapped in is never opened.
+func (p *packer) data(rel string, st *unix.Stat_t, dfd int, name string) error {
+	if testHookBeforeOpen != nil {
+		testHookBeforeOpen(rel)
+	}
+	pfd, err := unix.Openat(dfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return changed(err)
+	}
+	defer unix.Close(pfd)
+	var now unix.Stat_t
+	if err := unix.Fstat(pfd, &now); err != nil {
+		return err
+	}
+	if !sameFile(st, &now) {
+		return errChanged
+	}
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("reopening it through /proc (is /proc mounted?): %w", err)
+	}
+	f := os.NewFile(uintptr(fd), p.abs(rel))
+	defer f.Close()
+	n, err := io.CopyBuffer(writerOnly{p.tw}, io.LimitReader(f, st.Size), p.buf)
+	if err == nil && n != st.Size {
+		err = errors.New("file shrank while it was being read")
+	}
+	return err
+}
+
+// readlinkAt reads the link name of the directory dfd.
+func readlinkAt(dfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		b := make([]byte, size)
+		n, err := unix.Readlinkat(dfd, name, b)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(b[:n]), nil
+		}
+	}
+}
+
 type writerOnly struct{ io.Writer }
 
 // readXattrs returns the extended attributes of the file at abs (not
-// following a symlink).
+// following a symlink at its last component).
 func readXattrs(abs string) (map[string]string, error) {
 	buf := make([]byte, 1024)
 	n, err := unix.Llistxattr(abs, buf)
@@ -427,7 +542,7 @@ func readXattrs(abs string) (map[string]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: listing xattrs: %w", abs, err)
+		return nil, fmt.Errorf("listing xattrs: %w", err)
 	}
 	m := map[string]string{}
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
@@ -448,7 +563,7 @@ func readXattrs(abs string) (map[string]string, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading xattr %s: %w", abs, name, err)
+			return nil, fmt.Errorf("reading xattr %s: %w", name, err)
 		}
 		m[name] = string(v[:vn])
 	}
