@@ -178,10 +178,12 @@ type Plan struct {
 func NewPlan(reg *Registry, raw *RawSpec, vars Vars) (*Plan, Diagnostics) {
 	var ds Diagnostics
 	plan := &Plan{File: raw.File}
-	ctx := vars.context()
+	render := newSpecRender(raw.File, vars)
 	for i, item := range raw.Steps {
 		before := len(ds)
-		renderValue(item, ctx, raw.File, &ds)
+		if render.value(item, &ds); render.spent() {
+			break
+		}
 		if len(ds) > before {
 			continue
 		}
