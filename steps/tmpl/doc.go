@@ -5,8 +5,9 @@
 // What a template may use is decided by two tables. tags.go lists pongo2's
 // tags: `if`, `for` and `set` are this package's own implementations (they
 // are where a template loops or keeps a value, so where its budget is
-// charged) and give pongo2's output; `comment` is pongo2's; every other tag
-// is refused before anything runs, with the reason. filters.go lists
+// charged) and give pongo2's output; every other tag is refused before
+// anything runs, with the reason ({% raw %}, which pongo2 calls verbatim, is
+// its lexer's, and {# #} comments work). filters.go lists
 // pongo2's filters: most are pongo2's, `center`, `ljust`, `rjust`, `join`
 // and `wordwrap` are replaced by versions that cap their output (and, for
 // wordwrap, do not panic), and those that multiply their input, read the

@@ -79,8 +79,14 @@ func (n *forNode) parseBodies(doc *pongo2.Parser) *pongo2.Error {
 }
 
 func (n *forNode) Execute(ctx *pongo2.ExecutionContext, w pongo2.TemplateWriter) *pongo2.Error {
+	old := active.enter(n.pos)
+	err := n.run(ctx, w)
+	active.line = old
+	return err
+}
+
+func (n *forNode) run(ctx *pongo2.ExecutionContext, w pongo2.TemplateWriter) *pongo2.Error {
 	r := active
-	defer r.enter(n.pos)()
 	loop := pongo2.NewChildExecutionContext(ctx)
 	info := &loopInfo{First: true}
 	info.Parentloop, _ = loop.Private["forloop"].(*loopInfo)

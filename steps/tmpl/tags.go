@@ -9,7 +9,7 @@ import (
 )
 
 // tagRule says what spec templates may do with one of pongo2's tags: use
-// this package's parser, use pongo2's (both empty), or nothing, and why.
+// this package's parser, or nothing, and why.
 type tagRule struct {
 	parse   pongo2.TagParser
 	refused string
@@ -27,7 +27,7 @@ var tagRules = map[string]tagRule{
 	"if":          {parse: parseIf},
 	"for":         {parse: parseFor},
 	"set":         {parse: parseSet},
-	"comment":     {},
+	"comment":     {refused: djangoOnly + " (and pongo2's hangs on `{% endcomment` without `%}`); write {# … #}"},
 	"include":     {refused: readsFiles},
 	"ssi":         {refused: readsFiles},
 	"import":      {refused: readsFiles},
@@ -107,11 +107,13 @@ func refusalMessage(msg string) (string, bool) {
 }
 
 // enter records the line of the tag being run, for errors raised where the
-// position is not known (a write, a panic); the returned func restores it.
-func (r *Renderer) enter(tok *pongo2.Token) func() {
+// position is not known (a write, a panic), and returns the line to give
+// back when the tag is done. It is not given back by a defer: a panic must
+// find the line where it happened.
+func (r *Renderer) enter(tok *pongo2.Token) int {
 	old := r.line
 	r.line = tok.Line
-	return func() { r.line = old }
+	return old
 }
 
 // fail is an Error at tok, as pongo2 returns it from a node.
@@ -175,7 +177,13 @@ func parseIf(doc *pongo2.Parser, start *pongo2.Token, args *pongo2.Parser) (pong
 }
 
 func (n *ifNode) Execute(ctx *pongo2.ExecutionContext, w pongo2.TemplateWriter) *pongo2.Error {
-	defer active.enter(n.pos)()
+	old := active.enter(n.pos)
+	err := n.run(ctx, w)
+	active.line = old
+	return err
+}
+
+func (n *ifNode) run(ctx *pongo2.ExecutionContext, w pongo2.TemplateWriter) *pongo2.Error {
 	for i, cond := range n.conds {
 		v, err := cond.Evaluate(ctx)
 		if err != nil {
@@ -221,7 +229,13 @@ func parseSet(doc *pongo2.Parser, start *pongo2.Token, args *pongo2.Parser) (pon
 }
 
 func (n *setNode) Execute(ctx *pongo2.ExecutionContext, w pongo2.TemplateWriter) *pongo2.Error {
-	defer active.enter(n.pos)()
+	old := active.enter(n.pos)
+	err := n.run(ctx)
+	active.line = old
+	return err
+}
+
+func (n *setNode) run(ctx *pongo2.ExecutionContext) *pongo2.Error {
 	v, err := n.expr.Evaluate(ctx)
 	if err != nil {
 		return err
