@@ -294,6 +294,11 @@ func (d *Disk) readGPT(s0 []byte) error {
 			return fmt.Errorf("disk %s has a protective MBR but no valid GPT (primary: %v; backup: %v): repair it (e.g. with gdisk) or create a new label with mklabel", d.path, err, err3)
 		}
 	}
+	// The entry size first: the header is untrusted, and its entry array
+	// is read whole.
+	if hdr.entrySize != gptEntrySize {
+		return fmt.Errorf("disk %s: GPT entries of %d bytes are not supported (only %d)", d.path, hdr.entrySize, gptEntrySize)
+	}
 	n := ceilDiv(int64(hdr.numEntries)*int64(hdr.entrySize), d.sectorSize)
 	ents, err := d.readSectors(hdr.entryLBA, n)
 	if err != nil {
@@ -301,9 +306,6 @@ func (d *Disk) readGPT(s0 []byte) error {
 	}
 	if crc32IEEE(ents[:int64(hdr.numEntries)*int64(hdr.entrySize)]) != hdr.entriesCRC {
 		return fmt.Errorf("disk %s: GPT partition entry array checksum mismatch: the table is corrupt; repair it or run mklabel", d.path)
-	}
-	if hdr.entrySize != gptEntrySize {
-		return fmt.Errorf("disk %s: GPT entries of %d bytes are not supported (only %d)", d.path, hdr.entrySize, gptEntrySize)
 	}
 	d.label = "gpt"
 	d.diskGUID = hdr.diskGUID

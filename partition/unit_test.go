@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,5 +317,22 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if err := CreateImage(img, 0); err == nil {
 		t.Error("zero-size image created")
+	}
+}
+
+// TestOpenHugeGPTEntries: a GPT header whose entries are 2 GiB each made
+// Open allocate the whole array (8 TiB for 4096 entries): the Go runtime
+// dies of that, no recover possible. The entry size is checked first now.
+func TestOpenHugeGPTEntries(t *testing.T) {
+	img := labelledImage(t, "gpt")
+	h := img[512:1024]
+	binary.LittleEndian.PutUint32(h[84:], 0x7ffffff8) // entry size
+	fixGPTChecksums(h, img)
+	path := filepath.Join(t.TempDir(), "huge.img")
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "entries of 2147483640 bytes are not supported") {
+		t.Fatalf("got %v", err)
 	}
 }
