@@ -263,6 +263,14 @@ func (d *Disk) readTable() error {
 		}
 		p := &Partition{Number: i + 1, MBRType: t, Bootable: e[0] == 0x80,
 			StartSector: int64(binary.LittleEndian.Uint32(e[8:])), SizeSectors: int64(binary.LittleEndian.Uint32(e[12:]))}
+		// Like parted (and the GPT reader below): no entry may lie off the
+		// disk, which later steps would write past its end.
+		if p.SizeSectors == 0 {
+			return fmt.Errorf("disk %s: msdos partition %d has no sectors: the table is corrupt; repair it or run mklabel", d.path, p.Number)
+		}
+		if p.EndSector() >= d.length {
+			return fmt.Errorf("disk %s: msdos partition %d (sectors %d..%d) lies outside the disk (%d sectors)", d.path, p.Number, p.StartSector, p.EndSector(), d.length)
+		}
 		copy(p.rawCHS[0:3], e[1:4])
 		copy(p.rawCHS[3:6], e[5:8])
 		p.hasRawCHS = true

@@ -336,3 +336,29 @@ func TestOpenHugeGPTEntries(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestOpenMsdosPartitionOutsideDisk: an msdos entry beyond the end of the
+// image was accepted (the GPT reader refused it), so that a later mkfs
+// would write far past the image's end. parted refuses it too.
+func TestOpenMsdosPartitionOutsideDisk(t *testing.T) {
+	for _, c := range []struct {
+		start, size uint32
+		want        string
+	}{
+		{34, 1 << 30, "partition 1 (sectors 34..1073741857) lies outside the disk (256 sectors)"},
+		{1000, 10, "partition 1 (sectors 1000..1009) lies outside the disk"},
+		{34, 0, "partition 1 has no sectors"},
+	} {
+		img := labelledImage(t, "msdos")
+		e := img[446:462]
+		binary.LittleEndian.PutUint32(e[8:], c.start)
+		binary.LittleEndian.PutUint32(e[12:], c.size)
+		path := filepath.Join(t.TempDir(), "outside.img")
+		if err := os.WriteFile(path, img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("start %d size %d: got %v, want %q", c.start, c.size, err, c.want)
+		}
+	}
+}
