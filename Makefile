@@ -52,12 +52,19 @@ test-short:
 example: deps build
 	./bin/vmdb2 -v examples/bios.vmdb --output bios.img --rootfs-tarball bios.tar.zst
 
-# Run each fuzz target for FUZZTIME (default 1m).
+# Run every fuzz target of the repository (each `func FuzzX` of a _test.go
+# file) for FUZZTIME (default 1m). The minimisation of each new input is
+# capped at FUZZMINIMIZE runs: Go's default (60 s per input) leaves the
+# targets that write files (FuzzOpen, FuzzUnpack) almost no time to fuzz.
 FUZZTIME ?= 1m
+FUZZMINIMIZE ?= 200x
 fuzz:
-	$(GO) test ./steps -run '^$$' -fuzz FuzzLoadSpec -fuzztime $(FUZZTIME)
-	$(GO) test ./partition -run '^$$' -fuzz FuzzParseImageSize -fuzztime $(FUZZTIME)
-	$(GO) test ./partition -run '^$$' -fuzz FuzzParsePosition -fuzztime $(FUZZTIME)
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+	    echo "== $$(dirname $$file) $$target"; \
+	    $(GO) test $$(dirname $$file) -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE); \
+	  done; \
+	done
 
 clean:
 	rm -rf bin

@@ -277,6 +277,14 @@ func (d *Disk) readTable() error {
 		}
 		p := &Partition{Number: i + 1, MBRType: t, Bootable: e[0] == 0x80,
 			StartSector: int64(binary.LittleEndian.Uint32(e[8:])), SizeSectors: int64(binary.LittleEndian.Uint32(e[12:]))}
+		// Like parted (and the GPT reader below): no entry may lie off the
+		// disk, which later steps would write past its end.
+		if p.SizeSectors == 0 {
+			return fmt.Errorf("disk %s: msdos partition %d has no sectors: the table is corrupt; repair it or run mklabel", d.path, p.Number)
+		}
+		if p.EndSector() >= d.length {
+			return fmt.Errorf("disk %s: msdos partition %d (sectors %d..%d) lies outside the disk (%d sectors)", d.path, p.Number, p.StartSector, p.EndSector(), d.length)
+		}
 		copy(p.rawCHS[0:3], e[1:4])
 		copy(p.rawCHS[3:6], e[5:8])
 		p.hasRawCHS = true
@@ -308,6 +316,11 @@ func (d *Disk) readGPT(s0 []byte) error {
 			return fmt.Errorf("disk %s has a protective MBR but no valid GPT (primary: %v; backup: %v): repair it (e.g. with gdisk) or create a new label with mklabel", d.path, err, err3)
 		}
 	}
+	// The entry size first: the header is untrusted, and its entry array
+	// is read whole.
+	if hdr.entrySize != gptEntrySize {
+		return fmt.Errorf("disk %s: GPT entries of %d bytes are not supported (only %d)", d.path, hdr.entrySize, gptEntrySize)
+	}
 	n := ceilDiv(int64(hdr.numEntries)*int64(hdr.entrySize), d.sectorSize)
 	ents, err := d.readSectors(hdr.entryLBA, n)
 	if err != nil {
@@ -315,9 +328,6 @@ func (d *Disk) readGPT(s0 []byte) error {
 	}
 	if crc32IEEE(ents[:int64(hdr.numEntries)*int64(hdr.entrySize)]) != hdr.entriesCRC {
 		return fmt.Errorf("disk %s: GPT partition entry array checksum mismatch: the table is corrupt; repair it or run mklabel", d.path)
-	}
-	if hdr.entrySize != gptEntrySize {
-		return fmt.Errorf("disk %s: GPT entries of %d bytes are not supported (only %d)", d.path, hdr.entrySize, gptEntrySize)
 	}
 	d.label = "gpt"
 	d.diskGUID = hdr.diskGUID

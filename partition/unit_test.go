@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -333,6 +334,49 @@ func TestCheckImageSize(t *testing.T) {
 		}
 		if err := CheckImageSize(in, n); err == nil || !strings.Contains(err.Error(), "PiB") {
 			t.Errorf("CheckImageSize(%q) = %v, want a refusal", in, err)
+		}
+	}
+}
+
+// TestOpenHugeGPTEntries: a GPT header whose entries are 2 GiB each made
+// Open allocate the whole array (8 TiB for 4096 entries): the Go runtime
+// dies of that, no recover possible. The entry size is checked first now.
+func TestOpenHugeGPTEntries(t *testing.T) {
+	img := labelledImage(t, "gpt")
+	h := img[512:1024]
+	binary.LittleEndian.PutUint32(h[84:], 0x7ffffff8) // entry size
+	fixGPTChecksums(h, img)
+	path := filepath.Join(t.TempDir(), "huge.img")
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "entries of 2147483640 bytes are not supported") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestOpenMsdosPartitionOutsideDisk: an msdos entry beyond the end of the
+// image was accepted (the GPT reader refused it), so that a later mkfs
+// would write far past the image's end. parted refuses it too.
+func TestOpenMsdosPartitionOutsideDisk(t *testing.T) {
+	for _, c := range []struct {
+		start, size uint32
+		want        string
+	}{
+		{34, 1 << 30, "partition 1 (sectors 34..1073741857) lies outside the disk (256 sectors)"},
+		{1000, 10, "partition 1 (sectors 1000..1009) lies outside the disk"},
+		{34, 0, "partition 1 has no sectors"},
+	} {
+		img := labelledImage(t, "msdos")
+		e := img[446:462]
+		binary.LittleEndian.PutUint32(e[8:], c.start)
+		binary.LittleEndian.PutUint32(e[12:], c.size)
+		path := filepath.Join(t.TempDir(), "outside.img")
+		if err := os.WriteFile(path, img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("start %d size %d: got %v, want %q", c.start, c.size, err, c.want)
 		}
 	}
 }

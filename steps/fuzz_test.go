@@ -22,7 +22,10 @@ func FuzzLoadSpec(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	if files, _ := filepath.Glob("../testdata/*.vmdb"); len(files) > 0 {
+	// The repository's specs, and the template features specs may use
+	// (testdata/fuzz/FuzzLoadSpec holds the inputs that once crashed).
+	files, _ := filepath.Glob("../testdata/*.vmdb")
+	if files = append(files, "testdata/templates.vmdb"); len(files) > 0 {
 		for _, file := range files {
 			if data, err := os.ReadFile(file); err == nil {
 				f.Add(string(data))

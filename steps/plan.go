@@ -222,18 +222,23 @@ type Plan struct {
 func NewPlan(reg *Registry, raw *RawSpec, vars Vars) (*Plan, Diagnostics) {
 	var ds Diagnostics
 	plan := &Plan{File: raw.File, broken: map[int]*Kind{}}
-	ctx, seedCtx := vars.context(), vars.seedContext()
+	render := newSpecRender(raw.File, vars.context())
+	// The seed's rendering has a budget of its own: it renders every value
+	// a second time.
+	seedRender := newSpecRender(raw.File, vars.seedContext())
 	seed := sha256.New()
 	seed.Write([]byte("vmdb2-seed-2\x00"))
 	for i, item := range raw.Steps {
 		seedItem := item.clone()
 		var ignored Diagnostics
-		renderValue(seedItem, seedCtx, raw.File, &ignored)
+		seedRender.value(seedItem, &ignored)
 		if vars.Output != "" || vars.Image != "" {
 			unsetUses(seedItem, raw.File, &ds)
 		}
 		before := len(ds)
-		renderValue(item, ctx, raw.File, &ds)
+		if render.value(item, &ds); render.spent() {
+			break
+		}
 		rendered := len(ds) == before
 		s := planStep(reg, raw.File, i, item, rendered, &ds)
 		if s == nil || !rendered {

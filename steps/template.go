@@ -2,12 +2,11 @@ package steps
 
 import (
 	"errors"
-	"fmt"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/flosch/pongo2/v6"
+
+	"github.com/vmdb2-go/vmdb2/steps/tmpl"
 )
 
 // None stands for Python's None: vmdb2 defines `output`, `image` and
@@ -17,99 +16,78 @@ type None int
 
 func (None) String() string { return "None" }
 
-var (
-	templateSetOnce sync.Once
-	templateSet     *pongo2.TemplateSet
-)
-
-// templates returns the template set used for spec values. Tags that would
-// read host files or the clock (include, ssi, import, extends, now) are
-// banned: vmdb2's Jinja has no loader, and builds must not depend on the time.
-func templates() *pongo2.TemplateSet {
-	templateSetOnce.Do(func() {
-		// pongo2 escapes HTML by default, which would corrupt shell commands.
-		pongo2.SetAutoescape(false)
-		templateSet = pongo2.NewSet("vmdb2-spec", pongo2.DefaultLoader)
-		for _, tag := range []string{"include", "ssi", "import", "extends", "now"} {
-			_ = templateSet.BanTag(tag)
-		}
-	})
-	return templateSet
+// specRender renders the values of one spec, with one template budget.
+type specRender struct {
+	file string
+	vars pongo2.Context
+	tpl  *tmpl.Renderer
 }
 
-var (
-	rawOpenRE  = regexp.MustCompile(`\{%-?\s*raw\s*-?%\}`)
-	rawCloseRE = regexp.MustCompile(`\{%-?\s*endraw\s*-?%\}`)
-)
+// newSpecRender renders with the variables of ctx (Vars.context, or
+// Vars.seedContext for the seed) and a budget of its own.
+func newSpecRender(file string, ctx pongo2.Context) *specRender {
+	return &specRender{file: file, vars: ctx, tpl: tmpl.New(tmpl.Default)}
+}
+
+// spent reports that a limit of the whole spec was reached (its error is
+// reported): its other values are not rendered.
+func (r *specRender) spent() bool { return r.tpl.Spent() }
 
 // renderTemplate renders one string value the way vmdb2 does with Jinja2:
 // CRLF becomes LF, one trailing newline is dropped (Jinja's default
-// keep_trailing_newline=False), undefined names render as "". Jinja's
-// {% raw %} is accepted as pongo2's {% verbatim %}.
-func renderTemplate(src string, vars pongo2.Context) (string, error) {
+// keep_trailing_newline=False), undefined names render as "".
+func (r *specRender) renderTemplate(src string) (string, error) {
 	src = strings.ReplaceAll(src, "\r\n", "\n")
 	src = strings.TrimSuffix(src, "\n")
-	if !strings.Contains(src, "{{") && !strings.Contains(src, "{%") && !strings.Contains(src, "{#") {
-		return src, nil
-	}
-	src = rawOpenRE.ReplaceAllString(src, "{% verbatim %}")
-	src = rawCloseRE.ReplaceAllString(src, "{% endverbatim %}")
-	tpl, err := templates().FromString(src)
-	if err != nil {
-		return "", err
-	}
-	out, err := tpl.Execute(vars)
-	if err != nil {
-		return "", err
-	}
-	return out, nil
+	return r.tpl.Render(src, r.vars)
 }
 
-// templateErrorLine extracts the template-relative line and a short message
-// from a pongo2 error.
-func templateErrorLine(err error) (int, string) {
-	var pe *pongo2.Error
-	if errors.As(err, &pe) {
-		msg := "template error"
-		if pe.OrigError != nil {
-			msg = pe.OrigError.Error()
-		}
-		if pe.Token != nil {
-			msg = fmt.Sprintf("%s (near %q)", msg, pe.Token.Val)
-		}
-		return pe.Line, msg
-	}
-	return 0, err.Error()
-}
-
-// renderValue renders every string inside v (not mapping keys), in place.
-func renderValue(v *Value, vars pongo2.Context, file string, ds *Diagnostics) {
+// value renders every string inside v (not mapping keys), in place.
+func (r *specRender) value(v *Value, ds *Diagnostics) {
 	switch v.Kind {
 	case String:
 		v.DroppedNewline = strings.HasSuffix(strings.ReplaceAll(v.Str, "\r\n", "\n"), "\n")
-		out, err := renderTemplate(v.Str, vars)
+		out, err := r.renderTemplate(v.Str)
 		if err != nil {
-			rel, msg := templateErrorLine(err)
-			line := v.Line
-			if rel > 0 {
-				line += rel - 1
-				if v.Block {
-					line++
-				}
-			}
-			*ds = append(*ds, Diagnostic{File: file, Line: line, Msg: "template error: " + msg + templateHint(v.Str)})
+			*ds = append(*ds, Diagnostic{File: r.file, Line: errorLine(v, err), Msg: "template error: " + errorMsg(err) + templateHint(v.Str)})
 			return
 		}
 		v.Str = out
 	case List:
 		for _, item := range v.List {
-			renderValue(item, vars, file, ds)
+			if r.value(item, ds); r.spent() {
+				return
+			}
 		}
 	case Map:
 		for _, e := range v.Map {
-			renderValue(e.Value, vars, file, ds)
+			if r.value(e.Value, ds); r.spent() {
+				return
+			}
 		}
 	}
+}
+
+// errorLine is the spec line of a template error in v: the template's line
+// counted from the value's first line.
+func errorLine(v *Value, err error) int {
+	var te *tmpl.Error
+	if !errors.As(err, &te) || te.Line == 0 {
+		return v.Line
+	}
+	line := v.Line + te.Line - 1
+	if v.Block {
+		line++
+	}
+	return line
+}
+
+func errorMsg(err error) string {
+	var te *tmpl.Error
+	if errors.As(err, &te) {
+		return te.Msg
+	}
+	return err.Error()
 }
 
 // templateHint explains the usual cause of template errors in shell text.
