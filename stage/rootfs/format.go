@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -195,6 +196,7 @@ type progWriter struct {
 
 func pipeTo(prog string, args []string, w io.Writer) (io.WriteCloser, error) {
 	p := &progWriter{cmd: exec.Command(prog, args...)}
+	p.cmd.SysProcAttr = diesWithBuild()
 	p.cmd.Stdout = w
 	p.cmd.Stderr = &p.stderr
 	in, err := p.cmd.StdinPipe()
@@ -228,6 +230,7 @@ type progReader struct {
 
 func pipeFrom(prog string, args []string, r io.Reader) (io.ReadCloser, error) {
 	p := &progReader{cmd: exec.Command(prog, args...)}
+	p.cmd.SysProcAttr = diesWithBuild()
 	p.cmd.Stdin = r
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
@@ -259,4 +262,12 @@ func (p *progReader) Close() error {
 		p.cmd.Wait()
 	}
 	return nil
+}
+
+// diesWithBuild makes a compressor die when the build does, even by
+// SIGKILL (it would otherwise go on until its pipe closes). The signal is
+// tied to the thread that started it: Go keeps its threads (none of these
+// goroutines locks one), so that is the build's life.
+func diesWithBuild() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
