@@ -255,28 +255,9 @@ func checkRegular(fd int, p string) error {
 		return pathErr("read", p, unix.EISDIR)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%s in the image is a %s, not a regular file: remove it first (a file step reads and writes only regular files)", "/"+strings.TrimPrefix(rel(p), "."), fileKind(st.Mode))
+		return fmt.Errorf("%s in the image is %s, not a regular file: remove it first (a file step reads and writes only regular files): %w", "/"+strings.TrimPrefix(rel(p), "."), fileType(st.Mode), ErrNotRegular)
 	}
 	return nil
-}
-
-// fileKind names a file type for messages.
-func fileKind(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "directory"
-	case unix.S_IFIFO:
-		return "named pipe (FIFO)"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFLNK:
-		return "symbolic link"
-	}
-	return "special file"
 }
 
 // ReadFile reads the file p inside the root.
