@@ -45,6 +45,10 @@ type Tag struct {
 	// Built is set once the filesystem was built from the directory (or
 	// its build failed, which is not tried again).
 	Built bool
+
+	// The layer the tag is, when it is not a partition (see layers.go).
+	LUKS *LUKSLayer
+	LV   *LVLayer
 }
 
 // Tags is the build's tag table, in creation order.
