@@ -48,6 +48,7 @@ func init() {
 		"ansible":       simAnsible,
 		"grub":          simGrub,
 	}
+	simLVM(simulations)
 	skippedEffects = map[string]func(*sim, *Step){
 		"debootstrap": func(sm *sim, s *Step) {
 			if a := s.Str("arch"); a != "" {
