@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/partition"
 )
 
 // Attached is a set of read-only loop devices lvm may scan.
@@ -20,30 +22,60 @@ type Attached struct {
 	env     []string
 }
 
-// Attach attaches each file read-only (partitions scanned with -P) and
-// prepares a private lvm configuration for them. The devices are
-// detached at the test's cleanup, even when it fails.
+// Attach attaches each file read-only and prepares a private lvm
+// configuration for them. The devices are detached at the test's cleanup,
+// even when it fails.
 func Attach(t testing.TB, files ...string) *Attached {
 	t.Helper()
 	a := &Attached{t: t}
 	for _, f := range files {
-		out, err := exec.Command("losetup", "-r", "-P", "-f", "--show", f).CombinedOutput()
-		if err != nil {
-			t.Fatalf("losetup -r -P %s: %v\n%s", f, err, out)
-		}
-		dev := strings.TrimSpace(string(out))
-		t.Cleanup(func() {
-			if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-				t.Errorf("losetup -d %s: %v\n%s", dev, err, out)
-			}
-		})
-		a.devices = append(a.devices, dev)
+		a.attach(f)
 	}
+	a.configure()
+	return a
+}
+
+// AttachPartitions attaches each partition of the image read-only, as a
+// loop device of its byte range (partition devices of a loop device need
+// udev, which test machines may lack).
+func AttachPartitions(t testing.TB, img string) *Attached {
+	t.Helper()
+	d, err := partition.SimulateOn(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	a := &Attached{t: t}
+	for _, p := range d.Partitions() {
+		a.attach(img, "--offset", fmt.Sprint(p.Offset), "--sizelimit", fmt.Sprint(p.Size))
+	}
+	a.configure()
+	return a
+}
+
+func (a *Attached) attach(file string, opts ...string) {
+	a.t.Helper()
+	args := append(append([]string{"-r", "-f", "--show"}, opts...), file)
+	out, err := exec.Command("losetup", args...).CombinedOutput()
+	if err != nil {
+		a.t.Fatalf("losetup %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	a.t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			a.t.Errorf("losetup -d %s: %v\n%s", dev, err, out)
+		}
+	})
+	a.devices = append(a.devices, dev)
+}
+
+// configure writes the private configuration: lvm sees only a.devices.
+func (a *Attached) configure() {
+	t := a.t
 	dir := t.TempDir()
 	var accept []string
 	for _, d := range a.devices {
-		// The device and its partitions (loop0p1, ...).
-		accept = append(accept, fmt.Sprintf(`"a|^%s(p[0-9]+)?$|"`, d))
+		accept = append(accept, fmt.Sprintf(`"a|^%s$|"`, d))
 	}
 	conf := fmt.Sprintf(`devices { filter=[%s,"r|.*|"] global_filter=[%s,"r|.*|"] obtain_device_list_from_udev=0 use_devicesfile=0 scan=["/dev"] }
 global { locking_dir=%q }
@@ -54,10 +86,9 @@ backup { backup=0 archive=0 }
 		t.Fatal(err)
 	}
 	a.env = append(os.Environ(), "LVM_SYSTEM_DIR="+dir, "LVM_SUPPRESS_FD_WARNINGS=1")
-	return a
 }
 
-// Devices are the loop devices, one per file given to Attach.
+// Devices are the loop devices, one per file or partition, in order.
 func (a *Attached) Devices() []string { return a.devices }
 
 // Run runs an lvm command (pvs, vgs, lvs, vgck, pvck, ...) and returns its
