@@ -95,9 +95,33 @@ func TestLVMBuildAsUser(t *testing.T) {
 			t.Errorf("debugfs stat %s in LV %s: %v\n%s", file, lv, err, out)
 		}
 	}
-	out, err := exec.Command("grub-fstest", img, "cat", "(lvm/vg0-root)/etc/hello").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "hello from an LV") {
-		t.Errorf("grub-fstest cat (lvm/vg0-root)/etc/hello: %v\n%s", err, out)
+	grubCat(t, img, "(lvm/vg0-root)/etc/hello", "hello from an LV")
+	a.Detach()
+
+	// lvscan (vmdb2 0.28) finds the LVs again in the image given with
+	// --image: a new filesystem in the spanning LV, the other LV kept.
+	scan := "steps:\n- lvscan: vg0\n  tags: [root, srv]\n- mkfs: ext4\n  partition: root\n- mount: root\n- create-dir: /etc\n- create-file: /etc/again\n  contents: rebuilt\n"
+	if err := os.WriteFile(filepath.Join(dir, "scan.vmdb"), []byte(scan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := buildAs(t, uid, gid, dir, nil, "scan.vmdb", "--image", "out.img"); r.code != 0 {
+		t.Fatalf("lvscan build failed:\n%s%s", r.stdout, r.stderr)
+	}
+	grubCat(t, img, "(lvm/vg0-root)/etc/again", "rebuilt")
+	grubCat(t, img, "(lvm/vg0-srv)/data", "on the second LV")
+	missing := strings.Replace(scan, "[root, srv]", "[root, nope]", 1)
+	os.WriteFile(filepath.Join(dir, "scan.vmdb"), []byte(missing), 0o644)
+	if r := buildAs(t, uid, gid, dir, nil, "scan.vmdb", "--image", "out.img"); r.code == 0 || !strings.Contains(r.stderr, "scan.vmdb:3: lvscan: volume group vg0 has no logical volume nope") {
+		t.Errorf("lvscan of a missing LV: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// grubCat checks that GRUB reads want in the image's file.
+func grubCat(t *testing.T, img, file, want string) {
+	t.Helper()
+	out, err := exec.Command("grub-fstest", img, "cat", file).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("grub-fstest cat %s: %v\n%s", file, err, out)
 	}
 }
 

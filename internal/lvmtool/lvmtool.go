@@ -17,9 +17,10 @@ import (
 
 // Attached is a set of read-only loop devices lvm may scan.
 type Attached struct {
-	t       testing.TB
-	devices []string
-	env     []string
+	t        testing.TB
+	devices  []string
+	env      []string
+	detached map[string]bool
 }
 
 // Attach attaches each file read-only and prepares a private lvm
@@ -61,12 +62,28 @@ func (a *Attached) attach(file string, opts ...string) {
 		a.t.Fatalf("losetup %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	dev := strings.TrimSpace(string(out))
-	a.t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-			a.t.Errorf("losetup -d %s: %v\n%s", dev, err, out)
-		}
-	})
+	a.t.Cleanup(func() { a.detach(dev) })
 	a.devices = append(a.devices, dev)
+}
+
+// Detach detaches the devices now (before the test's cleanup).
+func (a *Attached) Detach() {
+	for _, dev := range a.devices {
+		a.detach(dev)
+	}
+}
+
+func (a *Attached) detach(dev string) {
+	if a.detached[dev] {
+		return
+	}
+	if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+		a.t.Errorf("losetup -d %s: %v\n%s", dev, err, out)
+	}
+	if a.detached == nil {
+		a.detached = map[string]bool{}
+	}
+	a.detached[dev] = true
 }
 
 // configure writes the private configuration: lvm sees only a.devices.
