@@ -69,11 +69,15 @@ const (
 // be asked about. Exactly one is mounted at /.
 type Layout []Filesystem
 
-// unsafeChars are the characters refused in every value that goes into
-// the stand-in scripts or GRUB's configuration: each value is quoted
-// there, and none of these occur in a UUID, a device name or a mount
-// point a real image uses.
+// unsafeChars are the characters refused in the values that also go into
+// GRUB's configuration or name device nodes (UUIDs, device and mapper
+// names): none occur in a real one. Mount points and labels may hold
+// anything but NUL: the stand-in scripts quote every value (shellQuote).
 const unsafeChars = " \t\n'\"\\$`;()|&<>*?[]{}#~"
+
+// shellQuote quotes s for a POSIX shell: a literal word however it is
+// spelled.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (f Filesystem) mountPoint() string {
 	if f.MountPoint == "" {
@@ -87,8 +91,8 @@ func (f Filesystem) check() error {
 		return fmt.Errorf("grub: filesystem UUID %q is empty or not a UUID", f.UUID)
 	}
 	mp := f.mountPoint()
-	if !path.IsAbs(mp) || path.Clean(mp) != mp || strings.ContainsAny(mp, unsafeChars) {
-		return fmt.Errorf("grub: mount point %q: want a clean absolute path without blanks, quotes or shell characters", mp)
+	if !path.IsAbs(mp) || path.Clean(mp) != mp || strings.ContainsRune(mp+f.Label, 0) {
+		return fmt.Errorf("grub: mount point %q: want a clean absolute path", mp)
 	}
 	if f.Table != "msdos" && f.Table != "gpt" {
 		return fmt.Errorf("grub: partition table %q: want msdos or gpt", f.Table)
@@ -96,8 +100,8 @@ func (f Filesystem) check() error {
 	if f.Partition < 1 || f.Partition > 128 {
 		return fmt.Errorf("grub: partition number %d out of range", f.Partition)
 	}
-	if strings.ContainsAny(f.PartUUID+f.Device+f.Label+f.Type, unsafeChars) {
-		return fmt.Errorf("grub: PARTUUID %q, device %q, label %q or type %q holds blanks, quotes or shell characters", f.PartUUID, f.Device, f.Label, f.Type)
+	if strings.ContainsAny(f.PartUUID+f.Device+f.Type, unsafeChars) {
+		return fmt.Errorf("grub: PARTUUID %q, device %q or type %q holds blanks, quotes or shell characters", f.PartUUID, f.Device, f.Type)
 	}
 	for _, l := range f.Layers {
 		if err := l.check(); err != nil {

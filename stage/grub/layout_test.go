@@ -146,6 +146,47 @@ func TestProbeLayers(t *testing.T) {
 	}
 }
 
+// Mount points and labels may hold quotes, blanks and shell characters:
+// the stand-ins match them literally and run nothing.
+func TestProbeOddNames(t *testing.T) {
+	dir := tree(t)
+	odd := filepath.Join(dir, "it's $(touch pwned) *")
+	if err := os.MkdirAll(filepath.Join(odd, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := Layout{
+		{UUID: rootUUID, Type: "ext4", Table: "gpt", Partition: 1},
+		{MountPoint: odd, UUID: bootUUID, Type: "ext4", Label: "a 'b' $(c)", Table: "gpt", Partition: 2},
+	}
+	run := probe(t, l)
+	for _, c := range [][3]string{
+		{"-t", "fs_uuid", odd + "/sub"},
+		{"-t", "fs_label", odd},
+	} {
+		want := bootUUID
+		if c[1] == "fs_label" {
+			want = "a 'b' $(c)"
+		}
+		if got, err := run(c[:]...); err != nil || got != want {
+			t.Errorf("grub-probe %q = %q, %v; want %q", c, got, err, want)
+		}
+	}
+	if got, _ := run("-t", "fs_uuid", filepath.Join(dir, "it's $(touch pwned) x")); got != rootUUID {
+		t.Errorf("a sibling of the odd mount point is on %q; want the root", got)
+	}
+	script, err := MkrelpathScript(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", script, "sh", odd+"/sub").Output()
+	if got := strings.TrimSpace(string(out)); err != nil || got != "/sub" {
+		t.Errorf("grub-mkrelpath = %q, %v; want /sub", got, err)
+	}
+	if _, err := os.Stat("pwned"); err == nil {
+		t.Error("a mount point's name was run as a command")
+	}
+}
+
 // grub-mkrelpath answers relative to the filesystem holding the path.
 func TestMkrelpath(t *testing.T) {
 	dir := tree(t)
@@ -233,7 +274,7 @@ func TestLayoutRefusals(t *testing.T) {
 		"bad table":                    {{UUID: rootUUID, Type: "ext4", Table: "sun", Partition: 1}},
 		"no partition":                 {{UUID: rootUUID, Type: "ext4", Table: "gpt"}},
 		"bad device":                   {{UUID: rootUUID, Type: "ext4", Table: "gpt", Partition: 1, Device: "/dev/$(reboot)"}},
-		"bad mount point":              {root, {MountPoint: "/bo'ot", UUID: bootUUID, Type: "ext4", Table: "msdos", Partition: 1}},
+		"unclean mount point":          {root, {MountPoint: "/boot/../etc", UUID: bootUUID, Type: "ext4", Table: "msdos", Partition: 1}},
 		"relative mount point":         {root, {MountPoint: "boot", UUID: bootUUID, Type: "ext4", Table: "msdos", Partition: 1}},
 		"bad mapper name":              {{UUID: rootUUID, Type: "ext4", Table: "gpt", Partition: 1, Layers: []Layer{{Kind: LayerLUKS, Name: "a b", UUID: luksUUID}}}},
 		"short LVM ids":                {{UUID: rootUUID, Type: "ext4", Table: "gpt", Partition: 1, Layers: []Layer{{Kind: LayerLVM, Name: "vg-lv", VGUUID: "x", LVUUID: "y"}}}},

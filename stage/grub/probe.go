@@ -46,18 +46,26 @@ func ProbeScript(l Layout) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString(probeHeader)
+	// Mount points are variables, quoted where used: a literal match
+	// whatever they hold.
+	for i, f := range l {
+		fmt.Fprintf(&b, "m%d=%s\n", i, shellQuote(f.mountPoint()))
+	}
 	b.WriteString("if [ -n \"$by_device\" ]; then\n\tcase \"$arg\" in\n")
 	for i, f := range l {
-		fmt.Fprintf(&b, "\t'%s') fs=%d ;;\n", strings.Join(f.deviceNames(), "'|'"), i)
+		quoted := make([]string, 0, 4)
+		for _, d := range f.deviceNames() {
+			quoted = append(quoted, shellQuote(d))
+		}
+		fmt.Fprintf(&b, "\t%s) fs=%d ;;\n", strings.Join(quoted, "|"), i)
 	}
 	b.WriteString("\tesac\nelse\n\tp=$(readlink -f -- \"$arg\") || { echo \"grub-probe (vmdb2 stand-in): failed to get canonical path of '$arg'\" >&2; exit 1; }\n")
 	b.WriteString("\tcase \"$p\" in\n")
 	for _, i := range l.byMountDepth() {
-		mp := l[i].mountPoint()
-		if mp == "/" {
+		if l[i].mountPoint() == "/" {
 			fmt.Fprintf(&b, "\t/*) fs=%d ;;\n", i)
 		} else {
-			fmt.Fprintf(&b, "\t'%[1]s'|'%[1]s'/*) fs=%[2]d ;;\n", mp, i)
+			fmt.Fprintf(&b, "\t\"$m%[1]d\"|\"$m%[1]d\"/*) fs=%[1]d ;;\n", i)
 		}
 	}
 	b.WriteString("\tesac\nfi\n")
@@ -102,7 +110,7 @@ func writeAnswers(b *strings.Builder, i int, f Filesystem) {
 		}
 		quoted := make([]string, len(lines))
 		for j, l := range lines {
-			quoted[j] = "'" + strings.ReplaceAll(l, "'", `'\''`) + "'"
+			quoted[j] = shellQuote(l)
 		}
 		return "printf '%s\\n' " + strings.Join(quoted, " ")
 	}
@@ -164,15 +172,14 @@ for a in "$@"; do
 	esac
 done
 [ -n "$p" ] || { echo "grub-mkrelpath (vmdb2 stand-in): no path given" >&2; exit 1; }
-case "$p" in
 `)
 	for _, i := range l.byMountDepth() {
 		if mp := l[i].mountPoint(); mp != "/" {
-			fmt.Fprintf(&b, "'%[1]s') p= ;;\n'%[1]s'/*) p=${p#'%[1]s'} ;;\n", mp)
+			fmt.Fprintf(&b, "m=%s\ncase \"$p\" in \"$m\") echo; exit 0 ;; \"$m\"/*) echo \"${p#\"$m\"}\"; exit 0 ;; esac\n", shellQuote(mp))
 		}
 	}
 	// As the real one: no trailing slash, so a filesystem's root is "".
-	b.WriteString("/) p= ;;\nesac\necho \"$p\"\n")
+	b.WriteString("case \"$p\" in /) echo ;; *) echo \"$p\" ;; esac\n")
 	return b.String(), nil
 }
 
