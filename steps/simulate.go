@@ -352,15 +352,16 @@ func simGrub(sm *sim, s *Step) {
 	if root == nil {
 		return
 	}
-	if root.PartNumber == 0 || root.UUIDText == "" {
-		sm.stateErr(s.Line, fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name))
+	if root.Partition() == nil || root.UUIDText == "" {
+		sm.stateErr(s.Line, fmt.Errorf("grub: tag %s is not a filesystem on a partition (mkpart and mkfs it first)", root.Name))
 		return
 	}
+	sm.stateErr(s.Line, grubBootReadable(&sm.tags, root))
 	switch s.Str("grub") {
 	case "uefi":
 		sm.stateErr(s.Line, sm.grubESP(firstNonEmpty(s.Str("efi"), s.Str("efi-part"))))
 	case "bios":
-		if d := sm.disks[filepath.Clean(root.Image)]; d != nil {
+		if d := sm.disks[filepath.Clean(root.Partition().Image)]; d != nil {
 			if _, err := bootcode.Place(d, minCoreSectors); err != nil {
 				sm.stateErr(s.Line, fmt.Errorf("grub: no room for GRUB's core.img: %w", err))
 			}
