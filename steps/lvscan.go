@@ -140,10 +140,13 @@ func (m lvmModel) scanVG(tags *Tags, path, vgName string) (*vgState, error) {
 		return nil, fmt.Errorf("no partition of %s is a PV of volume group %s", path, vgName)
 	}
 	st := &vgState{vg: best}
-	for _, pv := range best.PVs {
+	for i, pv := range best.PVs {
 		p, ok := found[pv.UUID]
 		if !ok {
 			return nil, fmt.Errorf("volume group %s: PV %s (%s) is not a partition of %s", vgName, pv.UUID, pv.Name, path)
+		}
+		if err := best.CheckPV(i, p.Size); err != nil {
+			return nil, fmt.Errorf("volume group %s on partition %d of %s: %w", vgName, p.Number, path, err)
 		}
 		st.pvTags = append(st.pvTags, partitionTag(tags, path, p))
 	}

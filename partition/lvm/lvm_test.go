@@ -68,6 +68,21 @@ func TestAllocationIsLinearInPVOrder(t *testing.T) {
 	}
 }
 
+// TestCheckPV: metadata that puts extents beyond the device is refused.
+func TestCheckPV(t *testing.T) {
+	vg := testVG(t)
+	if err := vg.CheckPV(0, 64<<20); err != nil {
+		t.Error(err)
+	}
+	if err := vg.CheckPV(0, 60<<20); err == nil {
+		t.Error("15 extents fit in 60 MiB")
+	}
+	vg.PVs[1].PECount = 1 << 40
+	if err := vg.CheckPV(1, 32<<20); err == nil {
+		t.Error("2^40 extents fit")
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	vg := testVG(t)
 	for i := range vg.PVs {

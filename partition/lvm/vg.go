@@ -225,3 +225,14 @@ func dash(s string) string {
 }
 
 func undash(s string) string { return strings.ReplaceAll(s, "-", "") }
+
+// CheckPV says whether PV i's extents, as the metadata gives them, lie
+// within a device of size bytes: metadata read from an image must not
+// place an LV outside its PV.
+func (vg *VG) CheckPV(i int, size int64) error {
+	pv := &vg.PVs[i]
+	if pv.PEStart < 0 || pv.PEStart > size || pv.PECount > (size-pv.PEStart)/vg.ExtentSize {
+		return fmt.Errorf("PV %s (%s): %d extents of %d bytes from byte %d do not fit its %d bytes", pv.Name, pv.UUID, pv.PECount, vg.ExtentSize, pv.PEStart, size)
+	}
+	return nil
+}
