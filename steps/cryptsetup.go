@@ -24,7 +24,7 @@ var cryptsetupKind = &Kind{
 	Keys: []Key{
 		{Name: "cryptsetup", Type: TStr, Required: true},
 		{Name: "name", Type: TStr, Required: true},
-		{Name: "password", Type: TStr, Default: ""},
+		{Name: "password", Type: TStr, Default: "", Secret: true},
 		{Name: "key-file", Type: TStr, Default: ""},
 		{Name: "key-cmd", Type: TStr, Default: ""},
 		{Name: "options", Type: TStr, Default: ""},
