@@ -19,6 +19,9 @@ type options struct {
 	dryRun        bool
 	seed          string
 	checkRepro    bool
+	// cleartextDigests is where --check-reproducible has a build record
+	// its LUKS containers' cleartext digests (not a command-line option).
+	cleartextDigests string
 	variables     map[string]string
 	variableOrder []string
 }

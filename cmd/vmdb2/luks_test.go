@@ -173,3 +173,49 @@ func debugfsCat(t *testing.T, fsImage, path string) string {
 	}
 	return string(out)
 }
+
+// luksReproSpec is a LUKS root; RANDOM becomes a step that makes its
+// cleartext differ between builds, or nothing.
+const luksReproSpec = `steps:
+  - mkimg: "{{ output }}"
+    size: 64M
+  - mklabel: msdos
+    device: "{{ output }}"
+  - mkpart: primary
+    device: "{{ output }}"
+    start: 1MiB
+    end: 100%
+    tag: cryptroot
+  - cryptsetup: cryptroot
+    password: hunter2
+    name: root
+    options: --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+  - mkfs: ext4
+    partition: root
+  - mount: root
+  - create-dir: /etc
+RANDOM`
+
+// TestCheckReproducibleComparesLUKSByCleartext: two builds of a LUKS
+// root differ in every byte of the container (random key and salts) but
+// are reproducible when their cleartexts are the same, and not when they
+// differ.
+func TestCheckReproducibleComparesLUKSByCleartext(t *testing.T) {
+	checkTools(t, "mke2fs", "cryptsetup")
+	for _, tc := range []struct {
+		name, random string
+		code         int
+		want         string
+	}{
+		{"same", "", 0, "except the expected differences: the header, key slots and ciphertext of 1 LUKS container(s)"},
+		{"different", "  - shell: head -c 32 /dev/urandom > \"$ROOT/etc/random\"\n    root-fs: root\n", 1, "NOT reproducible: LUKS container 1 differs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeWorkDir(t, strings.Replace(luksReproSpec, "RANDOM", tc.random, 1))
+			r := buildAs(t, os.Getuid(), os.Getgid(), dir, nil, "spec.vmdb", "--output", "r.img", "--check-reproducible")
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("exit %d, want %d and %q:\n%s%s", r.code, tc.code, tc.want, r.stdout, r.stderr)
+			}
+		})
+	}
+}
