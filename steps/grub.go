@@ -3,6 +3,7 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/vmdb2-go/vmdb2/partition"
@@ -49,11 +50,15 @@ func runGrub(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	if dev := s.Str("image-dev"); dev != "" && dev != root.Image {
-		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, root.Image, root.Name)
+	disk := root.Partition().Image
+	if dev := s.Str("image-dev"); dev != "" && dev != disk {
+		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, disk, root.Name)
 	}
-	rfs, err := grubRootFS(root)
+	layout, err := b.grubLayout(root)
 	if err != nil {
+		return err
+	}
+	if _, err := grub.BootConfig(layout); err != nil {
 		return err
 	}
 
@@ -87,7 +92,7 @@ func runGrub(b *Build, s *Step) error {
 			}
 		}
 	case "bios":
-		d, err := partition.Open(root.Image)
+		d, err := partition.Open(disk)
 		if err != nil {
 			return err
 		}
@@ -114,18 +119,18 @@ func runGrub(b *Build, s *Step) error {
 		return err
 	}
 	t := grub.Target{Root: rootDir, Run: b.nsRun}
-	if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+	if err := grub.MkConfig(b.ctx, t, layout); err != nil {
 		return err
 	}
 	switch flavour {
 	case "bios":
-		core, boot, err := grub.BuildBIOS(b.ctx, t, rfs)
+		core, boot, err := grub.BuildBIOS(b.ctx, t, layout)
 		if err != nil {
 			return err
 		}
-		return bootcode.InstallBIOS(root.Image, boot, core)
+		return bootcode.InstallBIOS(disk, boot, core)
 	case "uefi":
-		img, err := grub.BuildEFI(b.ctx, t, rfs, b.State.Arch)
+		img, err := grub.BuildEFI(b.ctx, t, layout, b.State.Arch)
 		if err != nil {
 			return err
 		}
@@ -136,7 +141,7 @@ func runGrub(b *Build, s *Step) error {
 		if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: "/EFI", Perm: 0o755}); err != nil {
 			return err
 		}
-		if err := b.installEFI(root, esp, rfs, img); err != nil {
+		if err := b.installEFI(root, esp, layout, img); err != nil {
 			return err
 		}
 		return b.setESPFlag(esp)
@@ -145,8 +150,8 @@ func runGrub(b *Build, s *Step) error {
 }
 
 // grubRoot returns the root filesystem's tag of a grub step (`tag`, or
-// its aliases `root-fs` and vmdb2 0.13's `rootfs`), mounted, a partition
-// with a filesystem.
+// its aliases `root-fs` and vmdb2 0.13's `rootfs`), mounted, a filesystem
+// on a partition (directly or through LVs and LUKS containers).
 func (b *Build) grubRoot(s *Step) (*Tag, error) {
 	name := firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs"))
 	if name == "" {
@@ -156,30 +161,111 @@ func (b *Build) grubRoot(s *Step) (*Tag, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root.PartNumber == 0 || root.UUIDText == "" {
-		return nil, fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name)
+	if root.Partition() == nil || root.UUIDText == "" {
+		return nil, fmt.Errorf("grub: tag %s is not a filesystem on a partition (mkpart and mkfs it first)", root.Name)
 	}
 	return root, nil
 }
 
-// grubRootFS describes the root filesystem to GRUB: its UUID and type, and
-// the partition that holds it (table, number, PARTUUID as the kernel
-// names it).
-func grubRootFS(root *Tag) (grub.RootFS, error) {
-	d, err := partition.Open(root.Image)
+// grubLayout describes to GRUB every filesystem mounted in root's tree
+// (root itself and those nested in it, such as /boot and /boot/efi): its
+// mount point resolved inside the tree, UUID, type and label, the layers
+// under it (LV, LUKS) and the partition at the bottom of its stack (table,
+// number, PARTUUID as the kernel names it).
+func (b *Build) grubLayout(root *Tag) (grub.Layout, error) {
+	var l grub.Layout
+	for _, t := range b.State.Tags.All() {
+		if !t.Mounted || t.UUIDText == "" {
+			continue
+		}
+		mp, top, err := b.inTop(t)
+		if err != nil {
+			return nil, err
+		}
+		if top != root {
+			continue
+		}
+		f, err := grubFilesystem(t)
+		if err != nil {
+			return nil, err
+		}
+		f.MountPoint = mp
+		l = append(l, f)
+	}
+	return l, nil
+}
+
+// grubFilesystem describes tag's filesystem and its stack to GRUB.
+func grubFilesystem(t *Tag) (grub.Filesystem, error) {
+	part := t.Partition()
+	if part == nil {
+		return grub.Filesystem{}, fmt.Errorf("grub: tag %s is not on a partition of the image", t.Name)
+	}
+	d, err := partition.Open(part.Image)
 	if err != nil {
-		return grub.RootFS{}, err
+		return grub.Filesystem{}, err
 	}
 	defer d.Close()
-	rfs := grub.RootFS{UUID: root.UUIDText, Type: root.FSType, Table: d.Label(), Partition: root.PartNumber}
-	if rfs.Table == "gpt" {
-		if part, ok := d.Partition(root.PartNumber); ok {
-			rfs.PartUUID = strings.ToLower(part.GUID.String())
+	f := grub.Filesystem{UUID: t.UUIDText, Type: t.FSType, Label: t.Label, Table: d.Label(), Partition: part.PartNumber}
+	if f.Table == "gpt" {
+		if p, ok := d.Partition(part.PartNumber); ok {
+			f.PartUUID = strings.ToLower(p.GUID.String())
 		}
 	} else {
-		rfs.PartUUID = fmt.Sprintf("%08x-%02d", d.MBRSignature(), root.PartNumber)
+		f.PartUUID = fmt.Sprintf("%08x-%02d", d.MBRSignature(), part.PartNumber)
 	}
-	return rfs, nil
+	for _, layer := range t.Stack() {
+		switch {
+		case layer.LV != nil:
+			f.Layers = append(f.Layers, grub.Layer{Kind: grub.LayerLVM, Name: layer.LV.MapperName(), VGUUID: layer.LV.VGUUID, LVUUID: layer.LV.LVUUID})
+		case layer.LUKS != nil:
+			f.Layers = append(f.Layers, grub.Layer{Kind: grub.LayerLUKS, Name: layer.LUKS.Name, UUID: layer.LUKS.UUID})
+		}
+	}
+	return f, nil
+}
+
+// grubBootReadable checks at plan time that GRUB can read /boot/grub
+// without a passphrase: the filesystem holding it (by the spec's mount
+// points, nested mounts under root) must not be on a LUKS container.
+// Booting from an encrypted /boot needs GRUB_ENABLE_CRYPTODISK and a
+// passphrase typed to GRUB, which these images do not set up.
+func grubBootReadable(tags *Tags, root *Tag) error {
+	holder, depth := root, 1
+	for _, t := range tags.All() {
+		mp, ok := specMountPath(tags, t, root)
+		if !ok || !t.Mounted {
+			continue
+		}
+		holds := mp == "/boot/grub" || strings.HasPrefix("/boot/grub", mp+"/")
+		if holds && mp != "/" && strings.Count(mp, "/") >= depth {
+			holder, depth = t, strings.Count(mp, "/")
+		}
+	}
+	for _, layer := range holder.Stack() {
+		if layer.LUKS != nil {
+			return fmt.Errorf("grub: /boot/grub would be on %s, which is on the LUKS container %s; GRUB cannot read it without unlocking it: put /boot on a plain partition (or an LV not on LUKS) with its own mount step", holder.Name, layer.LUKS.Name)
+		}
+	}
+	return nil
+}
+
+// specMountPath is tag's mount point in root's tree as the spec writes it
+// (dirnames joined along mount-on), and whether tag is in root's tree.
+func specMountPath(tags *Tags, tag, root *Tag) (string, bool) {
+	p := "/"
+	for depth := 0; tag != root; depth++ {
+		if tag.MountOn == "" || depth > len(tags.All()) {
+			return "", false
+		}
+		p = path.Join("/", tag.MountPoint, p)
+		parent, err := tags.Get(tag.MountOn)
+		if err != nil {
+			return "", false
+		}
+		tag = parent
+	}
+	return path.Clean(p), true
 }
 
 // minCoreSectors is a lower bound of the size of GRUB's i386-pc core.img

@@ -14,7 +14,7 @@ import (
 // does, so that the image boots with Secure Boot enforced; img (still
 // built, as grub-install also does, with its modules in /boot/grub) is
 // then not used.
-func (b *Build) installEFI(root, esp *Tag, rfs grub.RootFS, img []byte) error {
+func (b *Build) installEFI(root, esp *Tag, layout grub.Layout, img []byte) error {
 	rootDir, err := b.tagDir(root)
 	if err != nil {
 		return err
@@ -30,7 +30,7 @@ func (b *Build) installEFI(root, esp *Tag, rfs grub.RootFS, img []byte) error {
 	if signed == nil {
 		return grub.InstallEFI(espDir, img, b.State.Arch)
 	}
-	files, err := grub.SecureBootLayout(signed, rfs)
+	files, err := grub.SecureBootLayout(signed, layout)
 	if err != nil {
 		return err
 	}

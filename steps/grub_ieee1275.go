@@ -53,8 +53,11 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 	if dev := s.Str("image-dev"); dev != "" && dev != prep.Image {
 		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, prep.Image, prep.Name)
 	}
-	rfs, err := grubRootFS(root)
+	layout, err := b.grubLayout(root)
 	if err != nil {
+		return err
+	}
+	if _, err := grub.IEEE1275Config(layout); err != nil {
 		return err
 	}
 
@@ -70,10 +73,10 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 		return err
 	}
 	t := grub.Target{Root: rootDir, Run: b.nsRun}
-	if err := grub.MkConfig(b.ctx, t, rfs); err != nil {
+	if err := grub.MkConfig(b.ctx, t, layout); err != nil {
 		return err
 	}
-	core, err := grub.BuildIEEE1275(b.ctx, t, rfs)
+	core, err := grub.BuildIEEE1275(b.ctx, t, layout)
 	if err != nil {
 		return err
 	}

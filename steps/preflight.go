@@ -124,6 +124,7 @@ type sim struct {
 	cached bool
 	// devices are the tags whose trees get recorded device nodes.
 	devices map[string]bool
+	lvm     lvmModel // the volume groups (lvm.go)
 	// cur is the step being simulated and whether it runs.
 	cur     *Step
 	running tri

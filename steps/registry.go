@@ -17,6 +17,7 @@ func DefaultRegistry() *Registry {
 		luksKind,
 		vgcreateKind,
 		lvcreateKind,
+		lvscanKind,
 		// Filesystems and the staging tree.
 		mkfsKind,
 		mountKind,

@@ -68,6 +68,7 @@ type State struct {
 	Arch  string
 	Tags  Tags
 	flags map[string]bool
+	lvm   lvmModel // the volume groups made so far (lvm.go)
 }
 
 // SetFlag sets a state flag that `unless` can test (e.g. rootfs_unpacked).

@@ -49,6 +49,7 @@ func init() {
 		"grub":          simGrub,
 		"cryptsetup":    simCryptsetup, "luks": simCryptsetup,
 	}
+	simLVM(simulations)
 	skippedEffects = map[string]func(*sim, *Step){
 		"debootstrap": func(sm *sim, s *Step) {
 			if a := s.Str("arch"); a != "" {
@@ -352,15 +353,16 @@ func simGrub(sm *sim, s *Step) {
 	if root == nil {
 		return
 	}
-	if root.PartNumber == 0 || root.UUIDText == "" {
-		sm.stateErr(s.Line, fmt.Errorf("grub: tag %s is not a partition with a filesystem (mkpart and mkfs it first)", root.Name))
+	if root.Partition() == nil || root.UUIDText == "" {
+		sm.stateErr(s.Line, fmt.Errorf("grub: tag %s is not a filesystem on a partition (mkpart and mkfs it first)", root.Name))
 		return
 	}
+	sm.stateErr(s.Line, grubBootReadable(&sm.tags, root))
 	switch s.Str("grub") {
 	case "uefi":
 		sm.stateErr(s.Line, sm.grubESP(firstNonEmpty(s.Str("efi"), s.Str("efi-part"))))
 	case "bios":
-		if d := sm.disks[filepath.Clean(root.Image)]; d != nil {
+		if d := sm.disks[filepath.Clean(root.Partition().Image)]; d != nil {
 			if _, err := bootcode.Place(d, minCoreSectors); err != nil {
 				sm.stateErr(s.Line, fmt.Errorf("grub: no room for GRUB's core.img: %w", err))
 			}

@@ -51,13 +51,28 @@ func buildExample(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, gid := os.Getuid(), os.Getgid()
-	if os.Geteuid() == 0 {
-		uid, gid = ordinaryUser(t)
-	}
+	uid, gid := buildUser(t)
 	sum := sha256.Sum256(spec)
 	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
-	dir := writeWorkDir(t, string(spec))
+	return buildSpec(t, name, string(spec), tarball)
+}
+
+// buildUser is the user who builds the test images: the ordinary user when
+// running as root, else oneself.
+func buildUser(t *testing.T) (uid, gid int) {
+	if os.Geteuid() == 0 {
+		return ordinaryUser(t)
+	}
+	return os.Getuid(), os.Getgid()
+}
+
+// buildSpec builds spec as the ordinary user (or as oneself when not
+// root) with tarball as its --rootfs-tarball and returns the image's path
+// (NAME.img).
+func buildSpec(t *testing.T, name, spec, tarball string) string {
+	t.Helper()
+	uid, gid := buildUser(t)
+	dir := writeWorkDir(t, spec)
 	args := []string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}
 	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
 	start := time.Now()
@@ -82,7 +97,8 @@ var rootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) / `)
 
 // bootAndCheck boots img, logs in as root on the serial console and checks
 // that / is the image's root filesystem (by UUID), mounted read-write.
-func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int64) {
+// Each of checks then runs in the logged-in guest.
+func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int64, checks ...func(vm *boottest.VM)) {
 	t.Helper()
 	fstab := debugfs(t, img, rootOffset, "cat /etc/fstab")
 	m := rootUUIDRE.FindStringSubmatch(fstab)
@@ -110,6 +126,9 @@ func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int
 	}
 	if out, err := vm.Run("touch /x && echo written", time.Minute); err != nil || !strings.Contains(out, "written") {
 		t.Errorf("root is not writable: %q %v", out, err)
+	}
+	for _, check := range checks {
+		check(vm)
 	}
 }
 

@@ -108,14 +108,14 @@ func uuid(b byte) [16]byte {
 
 // prepareGRUB writes fstab, grub.cfg and the GRUB images for root into the
 // tree and checks grub.cfg.
-func prepareGRUB(t *testing.T, dir string, root grub.RootFS) (core, boot []byte) {
+func prepareGRUB(t *testing.T, dir string, root grub.Filesystem) (core, boot []byte) {
 	t.Helper()
 	ctx := t.Context()
 	var log bytes.Buffer
 	tgt := grub.Target{Root: dir, Log: &log}
 	write(t, filepath.Join(dir, "etc/fstab"), fmt.Sprintf("UUID=%s / ext4 errors=remount-ro 0 1\n", root.UUID), 0o644)
 	start := time.Now()
-	if err := grub.MkConfig(ctx, tgt, root); err != nil {
+	if err := grub.MkConfig(ctx, tgt, grub.Layout{root}); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	t.Logf("grub-mkconfig in %v:\n%s", time.Since(start).Round(time.Millisecond), log.String())
@@ -137,7 +137,7 @@ func prepareGRUB(t *testing.T, dir string, root grub.RootFS) (core, boot []byte)
 		t.Fatal("/dev/disk was left in the tree")
 	}
 	start = time.Now()
-	core, boot, err = grub.BuildBIOS(ctx, tgt, root)
+	core, boot, err = grub.BuildBIOS(ctx, tgt, grub.Layout{root})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -271,7 +271,7 @@ func TestBootMSDOS(t *testing.T) {
 	}
 	d.Close()
 	u := uuid(0x10)
-	root := grub.RootFS{UUID: ext.FormatUUID(u), Type: "ext4", Table: "msdos", Partition: 1, PartUUID: "12345678-01"}
+	root := grub.Filesystem{UUID: ext.FormatUUID(u), Type: "ext4", Table: "msdos", Partition: 1, PartUUID: "12345678-01"}
 	core, bootImg := prepareGRUB(t, dir, root)
 	buildRoot(t, img, p, dir, u)
 	if err := bootcode.InstallBIOS(img, bootImg, core); err != nil {
@@ -315,10 +315,10 @@ func TestBootGPT(t *testing.T) {
 	d.Close()
 
 	u := uuid(0x40)
-	root := grub.RootFS{UUID: ext.FormatUUID(u), Type: "ext4", Table: "gpt", Partition: 3,
+	root := grub.Filesystem{UUID: ext.FormatUUID(u), Type: "ext4", Table: "gpt", Partition: 3,
 		PartUUID: strings.ToLower(rootPart.GUID.String())}
 	core, bootImg := prepareGRUB(t, dir, root)
-	efi, err := grub.BuildEFI(t.Context(), grub.Target{Root: dir}, root, "amd64")
+	efi, err := grub.BuildEFI(t.Context(), grub.Target{Root: dir}, grub.Layout{root}, "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}

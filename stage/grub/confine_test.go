@@ -13,7 +13,7 @@ import (
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
-var confRoot = RootFS{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "gpt", Partition: 2}
+var confRoot = Layout{{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "gpt", Partition: 2}}
 
 // espPaths are the files InstallEFI writes for amd64.
 var espPaths = []string{"EFI/BOOT/BOOTX64.EFI", "EFI/debian/grubx64.efi"}

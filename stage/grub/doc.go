@@ -9,11 +9,13 @@
 // mounted or changed.
 //
 //   - BIOS: [BuildBIOS] runs `grub-mkimage -O i386-pc` with biosdisk,
-//     part_msdos, part_gpt, the root filesystem's module and the commands a
-//     generated grub.cfg uses built in, an early config that finds the
-//     root filesystem by UUID (with a hint for the partition), and the
-//     static prefix (hd0,msdosN)/boot/grub or (hd0,gptN)/boot/grub as a
-//     fallback. It returns core.img and the target's boot.img, which
+//     part_msdos, part_gpt, the modules that read the filesystem holding
+//     /boot/grub (its filesystem's, and lvm when it is on an LV) and the
+//     commands a generated grub.cfg uses built in, an early config that
+//     finds that filesystem by UUID (with a hint for its GRUB drive), and
+//     the static prefix as a fallback: (hd0,msdosN)/boot/grub for /boot on
+//     the root filesystem, (hd0,msdosN)/grub for a separate /boot,
+//     (lvmid/VGUUID/LVUUID)/… on an LV (see [BootConfig]). It returns core.img and the target's boot.img, which
 //     package partition/bootcode writes into the image.
 //   - UEFI: [BuildEFI] runs `grub-mkimage -O x86_64-efi` (or the
 //     architecture's EFI target) with the same kind of early config;
@@ -26,13 +28,15 @@
 //     grub-mkconfig and its /etc/grub.d scripts ask grub-probe about the
 //     device holding / and /boot; with no block device that would fail. In
 //     the namespace only, a small shell script is bind-mounted over
-//     /usr/sbin/grub-probe that answers from what the build knows (the
-//     root filesystem's UUID, type, partition table and number; see
-//     [ProbeScript]), and /dev/disk/by-uuid/<UUID> is made to exist in the
-//     namespace's private /dev (10_linux only writes root=UUID=… when that
-//     path exists). grub-mkrelpath is replaced the same way (the real one
-//     would answer with the stage's host path, as the namespace's root
-//     is a bind mount of it). Nothing of this is left in the tree: in the booted
+//     /usr/sbin/grub-probe that answers from what the build knows about
+//     each filesystem of the target (a [Layout]: mount point, UUID, type,
+//     partition table and number, LV and LUKS layers; see [ProbeScript]),
+//     and the device names it hands out (/dev/disk/by-uuid/<UUID>,
+//     /dev/mapper/NAME) are made to exist in the namespace's private /dev
+//     (10_linux only writes root=UUID=… when the by-uuid path exists, and
+//     root=/dev/mapper/VG-LV for an LV when that does). grub-mkrelpath is
+//     replaced the same way (the real one would answer with the stage's
+//     host path, as the namespace's root is a bind mount of it). Nothing of this is left in the tree: in the booted
 //     system, update-grub (run by kernel updates) uses the real grub-probe
 //     against the real disk.
 //   - [EditDefault] rewrites /etc/default/grub's content as vmdb2's grub

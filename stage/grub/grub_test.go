@@ -92,74 +92,8 @@ func TestEditDefaultLineEnds(t *testing.T) {
 	}
 }
 
-func TestProbeScript(t *testing.T) {
-	root := RootFS{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "gpt", Partition: 3, PartUUID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}
-	script, err := ProbeScript(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "grub-probe")
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for args, want := range map[string]string{
-		"--target=device /":                             "/dev/disk/by-uuid/3f0e8a7c-1234-4cde-9abc-0123456789ab",
-		"--device /dev/disk/by-uuid/x --target=fs_uuid": "3f0e8a7c-1234-4cde-9abc-0123456789ab",
-		"--device /dev/x --target=partuuid":             "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-		"--device /dev/x --target=fs":                   "ext2",
-		"-t fs /boot/grub":                              "ext2",
-		"-tfs /":                                        "ext2",
-		"--target abstraction /boot/grub":               "",
-		"--device /dev/x --target=partmap":              "gpt",
-		"--device /dev/x --target=compatibility_hint":   "hd0,gpt3",
-		"--device /dev/x --target=hints_string":         "--hint-bios=hd0,gpt3 --hint-efi=hd0,gpt3",
-		"-t drive /":                                    "(hd0,gpt3)",
-		"--device /dev/x --target=cryptodisk_uuid":      "",
-	} {
-		out, err := exec.Command(p, strings.Fields(args)...).Output()
-		if err != nil {
-			t.Errorf("grub-probe %s: %v", args, err)
-			continue
-		}
-		if got := strings.TrimSpace(string(out)); got != want {
-			t.Errorf("grub-probe %s = %q, want %q", args, got, want)
-		}
-	}
-	if err := exec.Command(p, "--target=fs_label", "/").Run(); err == nil {
-		t.Error("fs_label should fail")
-	}
-	root.PartUUID = ""
-	script, _ = ProbeScript(root)
-	os.WriteFile(p, []byte(script), 0o755)
-	if err := exec.Command(p, "--target=partuuid", "--device", "/dev/x").Run(); err == nil {
-		t.Error("partuuid without a PARTUUID should fail")
-	}
-}
-
-func TestRootFSChecks(t *testing.T) {
-	good := RootFS{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "msdos", Partition: 1}
-	if err := good.check(); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []RootFS{
-		{Type: "ext4", Table: "msdos", Partition: 1},
-		{UUID: "x'; rm -rf /", Type: "ext4", Table: "msdos", Partition: 1},
-		{UUID: good.UUID, Type: "ntfs", Table: "msdos", Partition: 1},
-		{UUID: good.UUID, Type: "ext4", Table: "sun", Partition: 1},
-		{UUID: good.UUID, Type: "ext4", Table: "gpt", Partition: 0},
-		{UUID: good.UUID, Type: "ext4", Table: "gpt", Partition: 1, Device: "/dev/$(reboot)"},
-	} {
-		if err := bad.check(); err == nil {
-			t.Errorf("%+v accepted", bad)
-		}
-		if _, err := ProbeScript(bad); err == nil {
-			t.Errorf("ProbeScript(%+v) accepted", bad)
-		}
-	}
-}
-
 func TestEarlyConfig(t *testing.T) {
-	got := EarlyConfig("u-u-i-d", "hd0,msdos1")
+	got := EarlyConfig("u-u-i-d", "hd0,msdos1", "/boot/grub")
 	want := "search --no-floppy --fs-uuid --set=root --hint=hd0,msdos1 u-u-i-d\nset prefix=($root)/boot/grub\n"
 	if got != want {
 		t.Fatalf("got %q", got)
@@ -193,7 +127,7 @@ func TestInstallEFI(t *testing.T) {
 
 func TestMissingTools(t *testing.T) {
 	tgt := Target{Root: t.TempDir()}
-	root := RootFS{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "msdos", Partition: 1}
+	root := Layout{{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "msdos", Partition: 1}}
 	if _, _, err := BuildBIOS(t.Context(), tgt, root); err == nil || !strings.Contains(err.Error(), "grub-common") {
 		t.Errorf("BuildBIOS on an empty tree: %v", err)
 	}

@@ -25,18 +25,17 @@ const MinPRePSize = 512 << 10
 // BuildIEEE1275 builds GRUB's core.elf for Open Firmware (IEEE 1275)
 // PowerPC machines from the target's /usr/lib/grub/powerpc-ieee1275
 // (package grub-ieee1275-bin) with the target's grub-mkimage. The image
-// finds the root filesystem by UUID (with no hint: Open Firmware's disk
-// names are not hd0) and reads $prefix=($root)/boot/grub/grub.cfg. The
-// modules are also copied to /boot/grub/powerpc-ieee1275/ of the target,
-// as grub-install does.
-func BuildIEEE1275(ctx context.Context, t Target, root RootFS) ([]byte, error) {
-	if err := root.check(); err != nil {
+// finds the filesystem holding /boot/grub by UUID and reads
+// $prefix/grub.cfg there (see IEEE1275Config). The modules are also
+// copied to /boot/grub/powerpc-ieee1275/ of the target, as grub-install
+// does.
+func BuildIEEE1275(ctx context.Context, t Target, l Layout) ([]byte, error) {
+	c, err := IEEE1275Config(l)
+	if err != nil {
 		return nil, err
 	}
-	fs, _ := grubFS(root.Type)
-	mods := append([]string{fs}, IEEE1275Modules...)
-	img, _, err := t.mkimage(ctx, IEEE1275Platform, "grub-ieee1275-bin", "/boot/grub",
-		EarlyConfig(root.UUID, ""), mods)
+	mods := append(c.Modules, IEEE1275Modules...)
+	img, _, err := t.mkimage(ctx, IEEE1275Platform, "grub-ieee1275-bin", c.Prefix, c.Early, mods)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +43,25 @@ func BuildIEEE1275(ctx context.Context, t Target, root RootFS) ([]byte, error) {
 		return nil, err
 	}
 	return img, nil
+}
+
+// IEEE1275Config is BootConfig for Open Firmware: the same modules, but
+// no hd0 name in the prefix or the hint (Open Firmware's disks are named
+// by their device-tree paths): the prefix is /boot/grub's path in its
+// filesystem on the device GRUB was loaded from, and the embedded search
+// by UUID sets the device. GRUB's names of an LV or a LUKS container do
+// not depend on the firmware, so they stay.
+func IEEE1275Config(l Layout) (CoreConfig, error) {
+	f, dir, err := l.Boot()
+	if err != nil {
+		return CoreConfig{}, err
+	}
+	c := CoreConfig{Prefix: dir, Early: EarlyConfig(f.UUID, "", dir), Modules: f.modules()}
+	if len(f.Layers) > 0 {
+		c.Prefix = "(" + f.drive() + ")" + dir
+		c.Early = EarlyConfig(f.UUID, f.drive(), dir)
+	}
+	return c, nil
 }
 
 // checkCoreELF checks that img is what grub-mkimage -O powerpc-ieee1275

@@ -101,7 +101,7 @@ func TestWritePRePRefuses(t *testing.T) {
 
 func TestBuildIEEE1275MissingTools(t *testing.T) {
 	tgt := Target{Root: t.TempDir()}
-	root := RootFS{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "msdos", Partition: 2}
+	root := Layout{{UUID: "3f0e8a7c-1234-4cde-9abc-0123456789ab", Type: "ext4", Table: "msdos", Partition: 2}}
 	if _, err := BuildIEEE1275(t.Context(), tgt, root); err == nil || !strings.Contains(err.Error(), "grub-common") {
 		t.Errorf("on an empty tree: %v", err)
 	}
@@ -110,7 +110,7 @@ func TestBuildIEEE1275MissingTools(t *testing.T) {
 	if _, err := BuildIEEE1275(t.Context(), tgt, root); err == nil || !strings.Contains(err.Error(), "grub-ieee1275-bin") {
 		t.Errorf("without modules: %v", err)
 	}
-	root.Type = "ntfs"
+	root[0].Type = "ntfs"
 	if _, err := BuildIEEE1275(t.Context(), tgt, root); err == nil {
 		t.Error("ntfs root accepted")
 	}

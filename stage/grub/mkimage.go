@@ -30,58 +30,6 @@ type Target struct {
 	Log io.Writer
 }
 
-// RootFS is what the build knows about the filesystem holding /boot/grub
-// (the root filesystem; a separate /boot is not supported yet).
-type RootFS struct {
-	// UUID is the filesystem UUID as blkid prints it.
-	UUID string
-	// Type is the Linux filesystem type: ext2, ext3, ext4, btrfs, xfs, f2fs
-	// or vfat.
-	Type string
-	// Table is the partition table type: "msdos" or "gpt".
-	Table string
-	// Partition is the partition number (1-based) of the filesystem.
-	Partition int
-	// PartUUID is the partition's PARTUUID as the Linux kernel shows it
-	// (the GPT partition GUID in lower case, or the msdos disk signature
-	// and number as "xxxxxxxx-NN"); "" if unknown.
-	PartUUID string
-	// Device is the name grub-mkconfig is told the root device has. It is
-	// only written into grub.cfg when the UUID cannot be used; ""
-	// means /dev/disk/by-uuid/<UUID>, which exists in every booted
-	// system with udev.
-	Device string
-}
-
-func (r RootFS) check() error {
-	if r.UUID == "" || strings.ContainsAny(r.UUID, " \t\n'\"\\$`;()") {
-		return fmt.Errorf("grub: root filesystem UUID %q is empty or not a UUID", r.UUID)
-	}
-	if _, err := grubFS(r.Type); err != nil {
-		return err
-	}
-	if r.Table != "msdos" && r.Table != "gpt" {
-		return fmt.Errorf("grub: partition table %q: want msdos or gpt", r.Table)
-	}
-	if r.Partition < 1 || r.Partition > 128 {
-		return fmt.Errorf("grub: partition number %d out of range", r.Partition)
-	}
-	if strings.ContainsAny(r.PartUUID+r.Device, " \t\n'\"\\$`;()") {
-		return fmt.Errorf("grub: PARTUUID %q or device %q holds characters a shell would interpret", r.PartUUID, r.Device)
-	}
-	return nil
-}
-
-// grubPart is GRUB's name of the partition: "msdos1", "gpt3".
-func (r RootFS) grubPart() string { return fmt.Sprintf("%s%d", r.Table, r.Partition) }
-
-func (r RootFS) device() string {
-	if r.Device != "" {
-		return r.Device
-	}
-	return "/dev/disk/by-uuid/" + r.UUID
-}
-
 // grubFS returns the name of GRUB's module (and of grub-probe's
 // --target=fs answer) for a Linux filesystem type.
 func grubFS(linuxType string) (string, error) {
@@ -93,7 +41,7 @@ func grubFS(linuxType string) (string, error) {
 	case "btrfs", "xfs", "f2fs":
 		return linuxType, nil
 	}
-	return "", fmt.Errorf("grub: GRUB cannot read a root filesystem of type %q here (ext2/3/4, btrfs, xfs, f2fs or vfat)", linuxType)
+	return "", fmt.Errorf("grub: GRUB cannot read a filesystem of type %q here (ext2/3/4, btrfs, xfs, f2fs or vfat)", linuxType)
 }
 
 // BIOSModules are the modules built into core.img besides the partition
@@ -108,14 +56,39 @@ var EFIModules = []string{"part_msdos", "part_gpt", "fat", "efi_gop", "all_video
 	"search", "search_fs_uuid", "configfile", "echo", "test", "serial", "terminal", "gzio", "boot"}
 
 // EarlyConfig is the configuration embedded in the core images: find the
-// root filesystem by UUID (with hint, e.g. "hd0,msdos1", tried first) and
-// set the prefix there; GRUB's normal mode then reads $prefix/grub.cfg.
-func EarlyConfig(uuid, hint string) string {
+// filesystem holding /boot/grub by UUID (with hint, e.g. "hd0,msdos1",
+// tried first) and set the prefix to grubDir there ("/boot/grub" on the
+// root filesystem, "/grub" on a separate /boot); GRUB's normal mode then
+// reads $prefix/grub.cfg.
+func EarlyConfig(uuid, hint, grubDir string) string {
 	h := ""
 	if hint != "" {
 		h = " --hint=" + hint
 	}
-	return fmt.Sprintf("search --no-floppy --fs-uuid --set=root%s %s\nset prefix=($root)/boot/grub\n", h, uuid)
+	return fmt.Sprintf("search --no-floppy --fs-uuid --set=root%s %s\nset prefix=($root)%s\n", h, uuid, grubDir)
+}
+
+// CoreConfig is what a core image needs to find /boot/grub.
+type CoreConfig struct {
+	// Prefix is the static prefix (-p of grub-mkimage): GRUB's drive of
+	// the filesystem holding /boot/grub and /boot/grub's path in it,
+	// "(hd0,msdos2)/grub".
+	Prefix string
+	// Early is the embedded configuration (see EarlyConfig).
+	Early string
+	// Modules are the modules that read that filesystem: its layers'
+	// (lvm) and its filesystem's.
+	Modules []string
+}
+
+// BootConfig returns the core image configuration for the layout's
+// filesystem holding /boot/grub.
+func BootConfig(l Layout) (CoreConfig, error) {
+	f, dir, err := l.Boot()
+	if err != nil {
+		return CoreConfig{}, err
+	}
+	return CoreConfig{Prefix: "(" + f.drive() + ")" + dir, Early: EarlyConfig(f.UUID, f.drive(), dir), Modules: f.modules()}, nil
 }
 
 // EFITargets maps Debian architectures to grub-mkimage's EFI target and
@@ -271,15 +244,13 @@ for f in $EXTRA; do cp "$lib/$f" "$out/$f"; done
 // grub-mkimage, and returns it with the target's boot.img. The modules
 // are also copied to /boot/grub/i386-pc/ of the target, with core.img's
 // early config as load.cfg, as grub-install does.
-func BuildBIOS(ctx context.Context, t Target, root RootFS) (coreImg, bootImg []byte, err error) {
-	if err := root.check(); err != nil {
+func BuildBIOS(ctx context.Context, t Target, l Layout) (coreImg, bootImg []byte, err error) {
+	c, err := BootConfig(l)
+	if err != nil {
 		return nil, nil, err
 	}
-	fs, _ := grubFS(root.Type)
-	hint := "hd0," + root.grubPart()
-	mods := append([]string{fs}, BIOSModules...)
-	core, files, err := t.mkimage(ctx, "i386-pc", "grub-pc-bin", "("+hint+")/boot/grub",
-		EarlyConfig(root.UUID, hint), mods, "boot.img")
+	mods := append(c.Modules, BIOSModules...)
+	core, files, err := t.mkimage(ctx, "i386-pc", "grub-pc-bin", c.Prefix, c.Early, mods, "boot.img")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -289,21 +260,20 @@ func BuildBIOS(ctx context.Context, t Target, root RootFS) (coreImg, bootImg []b
 // BuildEFI builds GRUB's EFI image for arch (a Debian architecture:
 // amd64, i386, arm64, armhf) from the target's /usr/lib/grub/<target>
 // (package grub-efi-<arch>-bin) with the target's grub-mkimage. The image
-// finds the root filesystem by UUID. The modules are also copied to
+// finds the filesystem holding /boot/grub by UUID. The modules are also copied to
 // /boot/grub/<target>/ of the target.
-func BuildEFI(ctx context.Context, t Target, root RootFS, arch string) ([]byte, error) {
-	if err := root.check(); err != nil {
+func BuildEFI(ctx context.Context, t Target, l Layout, arch string) ([]byte, error) {
+	c, err := BootConfig(l)
+	if err != nil {
 		return nil, err
 	}
 	tgt, ok := EFITargets[arch]
 	if !ok {
 		return nil, fmt.Errorf("grub: GRUB UEFI package and target for %q unknown", arch)
 	}
-	fs, _ := grubFS(root.Type)
-	mods := append([]string{fs}, EFIModules...)
+	mods := append(c.Modules, EFIModules...)
 	pkgArch := map[string]string{"x86_64-efi": "amd64", "i386-efi": "ia32", "arm64-efi": "arm64", "arm-efi": "arm"}[tgt[0]]
-	img, _, err := t.mkimage(ctx, tgt[0], "grub-efi-"+pkgArch+"-bin", "(hd0,"+root.grubPart()+")/boot/grub",
-		EarlyConfig(root.UUID, "hd0,"+root.grubPart()), mods)
+	img, _, err := t.mkimage(ctx, tgt[0], "grub-efi-"+pkgArch+"-bin", c.Prefix, c.Early, mods)
 	return img, err
 }
 

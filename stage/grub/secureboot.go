@@ -30,7 +30,7 @@ import (
 //	EFI/debian/mmx64.efi     /usr/lib/shim/mmx64.efi.signed              if present
 //	EFI/debian/fbx64.efi     /usr/lib/shim/fbx64.efi.signed              if present
 //	EFI/debian/BOOTX64.CSV   /usr/lib/shim/BOOTX64.CSV                   if present
-//	EFI/debian/grub.cfg      finds the root filesystem, loads its /boot/grub/grub.cfg
+//	EFI/debian/grub.cfg      finds the filesystem holding /boot/grub, loads grub.cfg there
 //	EFI/BOOT/BOOTX64.EFI     shim (the removable-media path firmware boots
 //	                         without NVRAM entries)
 //	EFI/BOOT/grubx64.efi     signed GRUB, which shim loads from its own directory
@@ -158,25 +158,26 @@ type ESPFile struct {
 }
 
 // SecureBootConfig is the EFI/debian/grub.cfg that grub-install writes for
-// the signed GRUB: find the root filesystem by UUID (hint: the partition
-// on the first disk), set the prefix to its /boot/grub and load the
+// the signed GRUB: find the filesystem holding /boot/grub by UUID (hint:
+// its GRUB drive), set the prefix to /boot/grub's path there and load the
 // grub.cfg there, which grub-mkconfig wrote.
-func SecureBootConfig(root RootFS) (string, error) {
-	if err := root.check(); err != nil {
+func SecureBootConfig(l Layout) (string, error) {
+	f, dir, err := l.Boot()
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("search.fs_uuid %s root hd0,%s \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n",
-		root.UUID, root.grubPart()), nil
+	return fmt.Sprintf("search.fs_uuid %s root %s \nset prefix=($root)'%s'\nconfigfile $prefix/grub.cfg\n",
+		f.UUID, f.drive(), dir), nil
 }
 
 // SecureBootLayout returns the files grub-install --uefi-secure-boot
 // --force-extra-removable --no-nvram puts into the ESP for s (see the
 // table above), sorted by path.
-func SecureBootLayout(s *SignedEFI, root RootFS) ([]ESPFile, error) {
+func SecureBootLayout(s *SignedEFI, l Layout) ([]ESPFile, error) {
 	if s == nil || s.Grub == nil {
 		return nil, errors.New("grub: no signed GRUB to install")
 	}
-	cfg, err := SecureBootConfig(root)
+	cfg, err := SecureBootConfig(l)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ const (
 	sbGrub = "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
 )
 
-var sbRoot = RootFS{UUID: "0f2c6a8e-4b1d-4c3e-9a7f-5d6e7f809a1b", Type: "ext4", Table: "gpt", Partition: 2}
+var sbRoot = Layout{{UUID: "0f2c6a8e-4b1d-4c3e-9a7f-5d6e7f809a1b", Type: "ext4", Table: "gpt", Partition: 2}}
 
 // layout returns path -> content of a layout.
 func layout(t *testing.T, s *SignedEFI) map[string]string {
@@ -218,8 +218,8 @@ func TestSecureBootBadInput(t *testing.T) {
 	if _, err := SecureBootLayout(nil, sbRoot); err == nil {
 		t.Error("nothing signed: want an error")
 	}
-	bad := sbRoot
-	bad.UUID = "x; reboot"
+	bad := Layout{sbRoot[0]}
+	bad[0].UUID = "x; reboot"
 	if _, err := SecureBootLayout(&SignedEFI{Suffix: "x64", Grub: []byte("MZ")}, bad); err == nil {
 		t.Error("bad UUID: want an error")
 	}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
+)
+
+var bootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) /boot `)
+
+// TestSeparateBootBoots builds a BIOS and a UEFI image whose /boot is an
+// ext4 partition of its own (testdata/separate-boot; the two share one
+// rootfs cache) as an ordinary user, checks that grub.cfg on /boot's
+// filesystem names the kernel relative to it, boots each, and checks in
+// the guest that /boot and / are the two partitions and that update-grub
+// (the real grub-probe, on the real disk) works.
+func TestSeparateBootBoots(t *testing.T) {
+	checkTools(t, "debootstrap", "mke2fs", "debugfs")
+	needMirror(t)
+	dir := filepath.Join(repoRoot(t), "testdata", "separate-boot")
+	specs := map[string]string{}
+	h := sha256.New()
+	for _, name := range []string{"bios", "uefi"} {
+		b, err := os.ReadFile(filepath.Join(dir, name+".vmdb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs[name] = string(b)
+		h.Write(b)
+	}
+	uid, gid := buildUser(t)
+	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("separate-boot-%x.tar.zst", h.Sum(nil)[:8]))
+	cases := []struct {
+		name                string
+		fw                  boottest.Firmware
+		bootOffset, rootOff int64
+		bootPart, rootPart  string
+	}{
+		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2"},
+		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			testreq.Need(t, testreq.Boot, boottest.Available(c.fw))
+			img := buildSpec(t, c.name, specs[c.name], tarball)
+			cfg := debugfs(t, img, c.bootOffset, "cat /grub/grub.cfg")
+			fstab := debugfs(t, img, c.rootOff, "cat /etc/fstab")
+			m := bootUUIDRE.FindStringSubmatch(fstab)
+			if m == nil {
+				t.Fatalf("no /boot in fstab:\n%s", fstab)
+			}
+			for _, want := range []string{"search --no-floppy --fs-uuid --set=root --hint-bios=hd0,"} {
+				if !strings.Contains(cfg, want) {
+					t.Errorf("grub.cfg lacks %q", want)
+				}
+			}
+			if !regexp.MustCompile(`(?m)^\s+linux\s+/vmlinuz-\S+ root=UUID=`).MatchString(cfg) ||
+				!strings.Contains(cfg, " "+m[1]+"\n") || strings.Contains(cfg, "/boot/vmlinuz") {
+				t.Errorf("grub.cfg does not load the kernel from /boot's filesystem (UUID %s) by its path there:\n%s", m[1], cfg)
+			}
+			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *boottest.VM) { checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart) })
+		})
+	}
+}
+
+// checkSeparateBoot checks in the booted guest that /boot is partition
+// bootPart with UUID bootUUID and / is partition rootPart, and that
+// update-grub works.
+func checkSeparateBoot(t *testing.T, vm *boottest.VM, bootUUID, bootPart, rootPart string) {
+	t.Helper()
+	out, err := vm.Run("findmnt -n -o SOURCE,UUID /boot; findmnt -n -o SOURCE /", time.Minute)
+	lines := strings.Fields(out)
+	if err != nil || len(lines) < 3 || !regexp.MustCompile(`^/dev/[sv]da`+bootPart+`$`).MatchString(lines[0]) ||
+		lines[1] != bootUUID || !regexp.MustCompile(`^/dev/[sv]da`+rootPart+`$`).MatchString(lines[2]) {
+		t.Errorf("findmnt: %q (%v); want /boot on partition %s (UUID %s), / on partition %s", out, err, bootPart, bootUUID, rootPart)
+	}
+	out, err = vm.Run("update-grub >/tmp/ug.log 2>&1; echo rc=$?; grep -c '^\\s*linux\\s*/vmlinuz-' /boot/grub/grub.cfg", 3*time.Minute)
+	if err != nil || !strings.Contains(out, "rc=0") || strings.Contains(out, "\n0") {
+		log, _ := vm.Run("tail -n 20 /tmp/ug.log", time.Minute)
+		t.Errorf("update-grub in the guest: %q (%v)\n%s", out, err, log)
+	}
+}
