@@ -294,15 +294,3 @@ func TestWarningsDoNotStop(t *testing.T) {
 	}
 }
 
-// TestUnimplementedStepFailsBeforeRunning: a spec using a step this version
-// cannot run yet must fail before the first step, so no half-built image.
-func TestUnimplementedStepFailsBeforeRunning(t *testing.T) {
-	spec := "steps:\n- echo: first\n- cryptsetup: part\n  password: secret\n  name: crypt\n"
-	r := runVmdb2(t, t.TempDir(), spec, "-v", "-", "--output", "x.img")
-	if r.code != 1 || strings.Contains(r.stdout, "first\n") {
-		t.Fatalf("exit %d stdout %s", r.code, r.stdout)
-	}
-	if !strings.Contains(r.stderr, "<stdin>:3: the `cryptsetup` step is not implemented") {
-		t.Errorf("stderr: %s", r.stderr)
-	}
-}
