@@ -49,12 +49,6 @@ func checkMount(s *Step, report reportFunc) {
 	}
 }
 
-func checkLuks(s *Step, report reportFunc) {
-	if s.Str("key-file") == "" && s.Str("key-cmd") == "" {
-		report(s.Line, Error, "cryptsetup step MUST define one of key-file or key-cmd")
-	}
-}
-
 func checkDebootstrap(s *Step, report reportFunc) {
 	name := s.Kind.Name
 	for _, key := range []string{name, "target", "mirror"} {

@@ -36,6 +36,9 @@ const (
 	// untouched (they carry data, as those of Ansible's connection do:
 	// modules, file transfers), the command reported in the log only.
 	passThrough
+	// hostSecret: onHost, its standard output (a secret) given to the
+	// caller only, never shown or logged.
+	hostSecret
 )
 
 // tailLines is how many lines of a failing command's output its error
@@ -87,9 +90,12 @@ func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
 	}
 	collected := c.Stdout != nil && c.Stderr != nil
 	tail := &lineTail{max: tailLines, emit: func(line string) { b.emit(Event{Kind: Output, Text: line}) }}
-	c.Stdout, c.Stderr = teeTo(c.Stdout, tail), teeTo(c.Stderr, tail)
+	if where != hostSecret {
+		c.Stdout = teeTo(c.Stdout, tail)
+	}
+	c.Stderr = teeTo(c.Stderr, tail)
 	var err error
-	if where == onHost || (where == asTool && os.Geteuid() == 0) {
+	if where == onHost || where == hostSecret || (where == asTool && os.Geteuid() == 0) {
 		err = runHost(ctx, c)
 	} else {
 		err = userns.Run(ctx, c)
@@ -200,6 +206,12 @@ func (b *Build) Command(argv []string, opts CommandOptions) error {
 	}
 	return b.run(b.ctx, onHost, userns.Cmd{Argv: argv, Env: withLocale(os.Environ(), opts.Env...),
 		Dir: opts.Dir, Stdin: opts.Stdin, Stdout: opts.Stdout})
+}
+
+// secretCommand runs a host program whose standard output is a secret
+// (a key-cmd's passphrase): it goes to stdout only, not to the log.
+func (b *Build) secretCommand(argv []string, stdout io.Writer) error {
+	return b.run(b.ctx, hostSecret, userns.Cmd{Argv: argv, Env: withLocale(os.Environ()), Stdout: stdout})
 }
 
 // InNamespace runs a command (or helper) in the build's user namespace,

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vmdb2-go/vmdb2/stage"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
 // fstabKind writes /etc/fstab with vmdb2's line for every mounted tag, in
@@ -40,6 +41,64 @@ var fstabKind = &Kind{
 			fmt.Fprintf(&lines, "UUID=%s %s %s errors=remount-ro 0 1\n", tag.UUIDText, tag.MountPoint, tag.FSType)
 		}
 		b.Detail("fstab:\n%s", lines.String())
-		return b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/fstab", Contents: []byte(lines.String()), Perm: 0o644})
+		if err := b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/fstab", Contents: []byte(lines.String()), Perm: 0o644}); err != nil {
+			return err
+		}
+		return b.writeCrypttab(root, dir)
 	},
 }
+
+// writeCrypttab writes /etc/crypttab, as vmdb2 does, when the build opened
+// LUKS containers: `NAME UUID=<luks uuid> none luks,discard` for each, in
+// tag creation order (vmdb2 0.26 forgets those of its `luks` step). The
+// container the root filesystem sits on also gets the `initramfs` option:
+// cryptsetup-initramfs's hook finds the root's container by looking at the
+// device mounted on /, which a build without device-mapper does not have,
+// and includes the entries marked `initramfs` whatever it finds. The
+// initramfs is then made again, so that it holds the entry.
+func (b *Build) writeCrypttab(root *Tag, dir string) error {
+	onRoot := map[*Tag]bool{}
+	for _, t := range root.Stack() {
+		onRoot[t] = true
+	}
+	var lines strings.Builder
+	for _, tag := range b.State.Tags.All() {
+		if tag.LUKS == nil {
+			continue
+		}
+		opts := "luks,discard"
+		if onRoot[tag] {
+			opts += ",initramfs"
+		}
+		fmt.Fprintf(&lines, "%s UUID=%s none %s\n", tag.LUKS.Name, tag.LUKS.UUID, opts)
+	}
+	if lines.Len() == 0 {
+		return nil
+	}
+	b.Detail("crypttab:\n%s", lines.String())
+	if err := b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/crypttab", Contents: []byte(lines.String()), Perm: 0o644}); err != nil {
+		return err
+	}
+	if !hasCryptroot(dir) {
+		return nil
+	}
+	b.Progress("Remaking the initramfs so that it unlocks %s", strings.TrimSpace(lines.String()))
+	return b.InNamespace(userns.Cmd{Root: dir, Argv: []string{"sh", "-ec", refreshInitramfs}, Env: targetEnv(), Virtual: true})
+}
+
+// hasCryptroot says whether the tree in dir has cryptsetup-initramfs's
+// hook (looked up inside the tree: its symlinks resolve there).
+func hasCryptroot(dir string) bool {
+	r, err := stage.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	_, err = r.Lstat("/usr/share/initramfs-tools/hooks/cryptroot")
+	return err == nil
+}
+
+// refreshInitramfs remakes the target's initramfs images when
+// cryptsetup-initramfs is installed, so that they unlock what crypttab
+// now lists.
+const refreshInitramfs = `if [ -x /usr/sbin/update-initramfs ] && [ -e /usr/share/initramfs-tools/hooks/cryptroot ] && ls /boot/initrd.img-* >/dev/null 2>&1; then update-initramfs -u -k all; fi`

@@ -50,6 +50,9 @@ type Key struct {
 	// forked spelling). It is accepted with a warning carrying this text,
 	// which says how it is treated.
 	Legacy string
+	// Secret marks a key whose value (a passphrase) is never shown or
+	// logged: ResolvedKeys gives "(secret)".
+	Secret bool
 }
 
 // Kind is one step kind: its keys and what it does.

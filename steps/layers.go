@@ -2,6 +2,8 @@ package steps
 
 import (
 	"fmt"
+
+	"github.com/vmdb2-go/vmdb2/partition/luks"
 	"net/url"
 	"os"
 	"strings"
@@ -26,6 +28,11 @@ type LUKSLayer struct {
 	UUID string
 	// Under is the tag that holds the container (header and ciphertext).
 	Under *Tag
+	// Digest is the cleartext's digest, once encrypted (luks.Container.Encrypt).
+	Digest []byte
+	// container is the formatted header and volume key until the
+	// cleartext is encrypted at the step's teardown.
+	container *luks.Container
 }
 
 // LVLayer is set on the tag of a logical volume.

@@ -112,7 +112,11 @@ func (s *Step) ResolvedKeys() []ResolvedKey {
 		if v == nil {
 			continue
 		}
-		out = append(out, ResolvedKey{Name: k.Name, Value: v.Describe(), Default: !s.given[k.Name]})
+		value := v.Describe()
+		if k.Secret && s.given[k.Name] {
+			value = "(secret)"
+		}
+		out = append(out, ResolvedKey{Name: k.Name, Value: value, Default: !s.given[k.Name]})
 	}
 	if s.Unless != nil {
 		out = append(out, ResolvedKey{Name: "unless", Value: s.Unless.Describe()})

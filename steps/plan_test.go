@@ -132,3 +132,25 @@ func TestEveryKindDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestUnimplementedKindIsReported: a plan with a kind this version cannot
+// run lists it, with its line, so the build stops before the first step.
+func TestUnimplementedKindIsReported(t *testing.T) {
+	later := &Kind{Name: "later", Summary: "not yet", Keys: []Key{{Name: "later", Type: TStr, Required: true}}}
+	reg := NewRegistry(echoKind, later)
+	p, ds := planText(t, reg, "steps:\n- echo: first\n- later: x\n", Vars{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	got := p.Unimplemented()
+	if len(got) != 1 || got[0].Line != 3 || !strings.Contains(got[0].Msg, "the `later` step is not implemented") {
+		t.Errorf("Unimplemented() = %v", got)
+	}
+	if got := DefaultRegistry(); got != nil {
+		for _, k := range got.Kinds() {
+			if !k.Implemented {
+				t.Errorf("kind %s is not implemented", k.Name)
+			}
+		}
+	}
+}

@@ -47,6 +47,7 @@ func init() {
 		"resize-rootfs": func(sm *sim, s *Step) { sm.mounted(s, s.Str("resize-rootfs")) },
 		"ansible":       simAnsible,
 		"grub":          simGrub,
+		"cryptsetup":    simCryptsetup, "luks": simCryptsetup,
 	}
 	simLVM(simulations)
 	skippedEffects = map[string]func(*sim, *Step){

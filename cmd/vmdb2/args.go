@@ -19,8 +19,11 @@ type options struct {
 	dryRun        bool
 	seed          string
 	checkRepro    bool
-	variables     map[string]string
-	variableOrder []string
+	// cleartextDigests is where --check-reproducible has a build record
+	// its LUKS containers' cleartext digests (not a command-line option).
+	cleartextDigests string
+	variables        map[string]string
+	variableOrder    []string
 }
 
 // usageError is a command-line mistake: exit status 2, like argparse.

@@ -182,7 +182,7 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 	out := noteOutput(opts)
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
-		SourceDateEpoch: epoch, Seed: opts.seed,
+		SourceDateEpoch: epoch, Seed: opts.seed, CleartextDigests: opts.cleartextDigests,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 
