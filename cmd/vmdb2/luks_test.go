@@ -135,14 +135,7 @@ func partitionFiles(t *testing.T, img string) []string {
 // that it holds contents, and returns FILE.
 func checkContainer(t *testing.T, file, pass, path, contents string) string {
 	t.Helper()
-	dir := filepath.Dir(file)
-	keyFile := file + ".pass"
-	os.WriteFile(keyFile, []byte(pass), 0o600)
-	cryptsetupOut(t, dir, "open", "--test-passphrase", "--disable-locks", "--key-file", keyFile, file+".enc")
-	data, _ := os.ReadFile(file + ".enc")
-	os.WriteFile(file, data, 0o600)
-	cryptsetupOut(t, dir, "reencrypt", "--decrypt", "--force-offline-reencrypt", "--disable-locks",
-		"--batch-mode", "--key-file", keyFile, "--header", file+".hdr", file)
+	decryptContainer(t, file, pass)
 	if out, err := exec.Command("e2fsck", "-fn", file).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck of the decrypted %s: %v\n%s", filepath.Base(file), err, out)
 	}
@@ -152,6 +145,20 @@ func checkContainer(t *testing.T, file, pass, path, contents string) string {
 		}
 	}
 	return file
+}
+
+// decryptContainer opens the container FILE.enc with pass and decrypts a
+// copy of it into FILE with cryptsetup.
+func decryptContainer(t *testing.T, file, pass string) {
+	t.Helper()
+	dir := filepath.Dir(file)
+	keyFile := file + ".pass"
+	os.WriteFile(keyFile, []byte(pass), 0o600)
+	cryptsetupOut(t, dir, "open", "--test-passphrase", "--disable-locks", "--key-file", keyFile, file+".enc")
+	data, _ := os.ReadFile(file + ".enc")
+	os.WriteFile(file, data, 0o600)
+	cryptsetupOut(t, dir, "reencrypt", "--decrypt", "--force-offline-reencrypt", "--disable-locks",
+		"--batch-mode", "--key-file", keyFile, "--header", file+".hdr", file)
 }
 
 func cryptsetupOut(t *testing.T, dir string, args ...string) string {

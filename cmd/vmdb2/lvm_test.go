@@ -171,3 +171,70 @@ func norm(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// lvmOnLUKSSpec: the usual encrypted layout, a VG on an opened LUKS
+// container.
+const lvmOnLUKSSpec = `steps:
+- mkimg: "{{ output }}"
+  size: 200M
+- mklabel: gpt
+  device: "{{ output }}"
+- mkpart: primary
+  device: "{{ output }}"
+  start: 1MiB
+  end: 100%
+  tag: cryptpv
+- cryptsetup: cryptpv
+  password: hunter2
+  name: pvcrypt
+  options: --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+- vgcreate: vg0
+  physical: [pvcrypt]
+- lvcreate: vg0
+  name: root
+  size: 60M
+- lvcreate: vg0
+  name: home
+  size: fill
+- mkfs: ext4
+  partition: root
+- mkfs: ext4
+  partition: home
+- mount: root
+- mount: home
+  mount-on: root
+  dirname: /home
+- create-dir: /etc
+- create-file: /etc/hello
+  contents: hello from LVM on LUKS
+- create-file: /home/data
+  contents: home
+- fstab: root
+`
+
+// TestLVMOnLUKSAsUser: a VG on a LUKS cleartext is written before the
+// container is encrypted: decrypted by cryptsetup, the cleartext is a PV
+// lvm2's tools read, with an ext4 in each LV.
+func TestLVMOnLUKSAsUser(t *testing.T) {
+	checkTools(t, "lvs", "e2fsck", "debugfs", "grub-fstest", "losetup", "cryptsetup")
+	uid, gid := ordinaryUser(t)
+	dir := writeWorkDir(t, lvmOnLUKSSpec)
+	r := buildAs(t, uid, gid, dir, nil, "spec.vmdb", "--output", "out.img")
+	if r.code != 0 {
+		t.Fatalf("build failed:\n%s%s", r.stdout, r.stderr)
+	}
+	clear := partitionFiles(t, filepath.Join(dir, "out.img"))[0]
+	decryptContainer(t, clear, "hunter2")
+	a := lvmtool.Attach(t, clear)
+	dev := a.Devices()[0]
+	a.Run("pvck", dev)
+	a.Run("vgck", "vg0")
+	// The cleartext is 199 MiB less the 16 MiB LUKS2 header: 45 extents.
+	want := fmt.Sprintf("home vg0 %[1]s(15) 0 30\nroot vg0 %[1]s(0) 0 15", dev)
+	if got := norm(a.Report("vg0")); got != want {
+		t.Errorf("lvs:\n%s\nwant:\n%s", got, want)
+	}
+	a.Detach()
+	grubCat(t, clear, "(lvm/vg0-root)/etc/hello", "hello from LVM on LUKS")
+	grubCat(t, clear, "(lvm/vg0-home)/data", "home")
+}
