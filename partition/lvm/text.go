@@ -54,9 +54,9 @@ func (vg *VG) lvText(w func(string, ...any), lv *LV) {
 	w("flags = []")
 	w("creation_time = %d", lv.CreationTime)
 	w("creation_host = %s", quote(lv.CreationHost))
-	w("segment_count = %d", len(lv.Segments))
+	w("segment_count = %d\n", len(lv.Segments))
 	for i, s := range lv.Segments {
-		w("\nsegment%d {", i+1)
+		w("segment%d {", i+1)
 		w("start_extent = %d", s.StartExtent)
 		w("extent_count = %d\n", s.ExtentCount)
 		w(`type = "striped"`)
