@@ -238,3 +238,29 @@ func TestLVMOnLUKSAsUser(t *testing.T) {
 	grubCat(t, clear, "(lvm/vg0-root)/etc/hello", "hello from LVM on LUKS")
 	grubCat(t, clear, "(lvm/vg0-home)/data", "home")
 }
+
+// TestLUKSOnSpanningLV: a LUKS container in an LV that spans two PVs is
+// encrypted into the LV's scratch file before that is copied to the
+// segments, so the LV read back from the image opens and decrypts to the
+// filesystem.
+func TestLUKSOnSpanningLV(t *testing.T) {
+	checkTools(t, "e2fsck", "debugfs", "cryptsetup")
+	spec := strings.Split(lvmSpec, "- lvcreate: vg0\n  name: srv")[0] +
+		"- cryptsetup: root\n  password: hunter2\n  name: opened\n  options: --pbkdf pbkdf2 --pbkdf-force-iterations 1000\n" +
+		"- mkfs: ext4\n  partition: opened\n- mount: opened\n- create-file: /x\n  contents: inner\n"
+	dir := writeWorkDir(t, spec)
+	if r := buildAs(t, os.Getuid(), os.Getgid(), dir, nil, "spec.vmdb", "--output", "out.img"); r.code != 0 {
+		t.Fatalf("build failed:\n%s%s", r.stdout, r.stderr)
+	}
+	lv := extractLV(t, filepath.Join(dir, "out.img"), "vg0", "root")
+	if err := os.Rename(lv, lv+".enc"); err != nil {
+		t.Fatal(err)
+	}
+	decryptContainer(t, lv, "hunter2")
+	if out, err := exec.Command(sbin("e2fsck"), "-fn", lv).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck of the decrypted LV: %v\n%s", err, out)
+	}
+	if got := debugfsCat(t, lv, "/x"); got != "inner" {
+		t.Errorf("/x: %q", got)
+	}
+}
