@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,10 +40,10 @@ func lvmID(ids IDs, purpose string) string {
 // createVG makes VG name on the PV tags (vgcreate's pvcreate and vgcreate).
 func (m lvmModel) createVG(tags *Tags, ids IDs, name string, pvNames []string, when int64) (*vgState, error) {
 	if err := lvm.CheckVGName(name); err != nil {
-		return nil, err
+		return nil, vgNameError{err}
 	}
 	if m[name] != nil {
-		return nil, fmt.Errorf("A volume group called %s already exists", name)
+		return nil, vgNameError{fmt.Errorf("A volume group called %s already exists", name)}
 	}
 	if len(pvNames) == 0 {
 		return nil, fmt.Errorf("volume group %s: `physical` lists no tags (give the partitions or opened LUKS devices that are its PVs)", name)
@@ -214,9 +215,14 @@ func simLVM(m map[string]func(*sim, *Step)) {
 	}
 }
 
+// vgNameError is a refusal of the VG's name (rather than of its PVs).
+type vgNameError struct{ error }
+
+func (e vgNameError) Unwrap() error { return e.error }
+
 // vgcreateErrKey is the key a vgcreate refusal is about.
 func vgcreateErrKey(err error) string {
-	if err != nil && strings.Contains(err.Error(), "volume group") && !strings.Contains(err.Error(), "tag ") {
+	if errors.As(err, new(vgNameError)) {
 		return "vgcreate"
 	}
 	return "physical"
