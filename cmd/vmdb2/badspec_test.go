@@ -293,4 +293,3 @@ func TestWarningsDoNotStop(t *testing.T) {
 		t.Errorf("step did not run: %s", r.stdout)
 	}
 }
-
