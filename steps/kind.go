@@ -153,7 +153,8 @@ func (r *Registry) canonicalKey(key string) (string, *Kind) {
 //  1. A kind is a candidate when every one of its required keys is present
 //     (legacy spellings of a primary key count as the key).
 //  2. Among candidates, the one with the most required keys wins.
-//  3. On a tie, the kind whose primary key comes first in the step wins.
+//  3. On a tie, the kind whose primary key comes first in the step wins,
+//     then the kind listed first in the registry.
 //
 // vmdb2 0.26 takes the first candidate in directory-listing order, which is
 // undefined for the two ambiguous cases real specs can hit (chroot+shell+

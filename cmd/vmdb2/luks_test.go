@@ -148,7 +148,7 @@ func checkContainer(t *testing.T, file, pass, path, contents string) string {
 }
 
 // decryptContainer opens the container FILE.enc with pass and decrypts a
-// copy of it into FILE with cryptsetup.
+// copy into FILE with cryptsetup.
 func decryptContainer(t *testing.T, file, pass string) {
 	t.Helper()
 	dir := filepath.Dir(file)
@@ -225,4 +225,86 @@ func TestCheckReproducibleComparesLUKSByCleartext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// luksLVMSpec stacks LVM on LUKS on a partition, and LUKS on one of its
+// LVs.
+const luksLVMSpec = `steps:
+  - mkimg: "{{ output }}"
+    size: 200M
+  - mklabel: msdos
+    device: "{{ output }}"
+  - mkpart: primary
+    device: "{{ output }}"
+    start: 1MiB
+    end: 100%
+    tag: cryptpv
+  - cryptsetup: cryptpv
+    password: hunter2
+    name: pv0
+    options: --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+  - vgcreate: vg0
+    physical: [pv0]
+  - lvcreate: vg0
+    name: root
+    size: 100M
+  - lvcreate: vg0
+    name: sec
+    size: 40M
+  - cryptsetup: sec
+    name: inner
+    key-cmd: echo inner
+    options: --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+  - mkfs: ext4
+    partition: root
+  - mkfs: ext4
+    partition: inner
+  - mount: root
+  - create-dir: /etc
+  - create-file: /etc/hello
+    contents: hello
+  - fstab: root
+`
+
+// TestLUKSStacksWithLVM: LVM on LUKS (the VG's PV is a container's
+// cleartext) and LUKS on LVM (a container in an LV), built as root and
+// as an ordinary user; decrypted by cryptsetup, the PV holds LVM's label,
+// its LVs the filesystem and the inner container, and the root's
+// container is the one crypttab marks for the initramfs.
+func TestLUKSStacksWithLVM(t *testing.T) {
+	checkTools(t, "mke2fs", "debugfs", "e2fsck", "cryptsetup")
+	asBuilders(t, func(t *testing.T, uid, gid int) {
+		dir := writeWorkDir(t, luksLVMSpec)
+		r := buildAs(t, uid, gid, dir, nil, "spec.vmdb", "--output", "stack.img")
+		if r.code != 0 {
+			t.Fatalf("build failed (%d):\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		pv := partitionFiles(t, filepath.Join(dir, "stack.img"))[0]
+		decryptContainer(t, pv, "hunter2")
+		data, err := os.ReadFile(pv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data[512:520]) != "LABELONE" {
+			t.Fatalf("the decrypted PV has no LVM label: %q", data[512:520])
+		}
+		// pvcreate's first extent is at 1 MiB; LVs follow in order.
+		lv := func(name string, startMiB, sizeMiB int) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p+".enc", data[startMiB<<20:(startMiB+sizeMiB)<<20], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		root := lv("root", 1, 100)
+		os.Rename(root+".enc", root)
+		if out, err := exec.Command("e2fsck", "-fn", root).CombinedOutput(); err != nil {
+			t.Errorf("e2fsck of LV root: %v\n%s", err, out)
+		}
+		checkContainer(t, lv("sec", 101, 40), "inner", "", "")
+		crypttab := debugfsCat(t, root, "/etc/crypttab")
+		if !regexp.MustCompile(`^pv0 UUID=\S+ none luks,discard,initramfs\ninner UUID=\S+ none luks,discard\n$`).MatchString(crypttab) {
+			t.Errorf("crypttab:\n%s", crypttab)
+		}
+	})
 }
