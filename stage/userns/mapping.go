@@ -150,6 +150,21 @@ func lookPathHost(name string) (string, error) {
 }
 
 func computeMapping(f facts) (IDMapping, error) {
+	m, err := wantedMapping(f)
+	if err != nil {
+		return m, err
+	}
+	// The kernel accepts a line of uid_map only if its host ids lie within
+	// one line of the parent namespace's map. Inside a container the
+	// parent's map is often cut (rootless podman: "0 1000 1" then
+	// "1 100000 65536"), so a single "0 0 65536" is refused with EPERM:
+	// cut every range where the parent's lines are cut.
+	m.UIDs = cutAlong(m.UIDs, parentMap(f, "/proc/self/uid_map"))
+	m.GIDs = cutAlong(m.GIDs, parentMap(f, "/proc/self/gid_map"))
+	return m, nil
+}
+
+func wantedMapping(f facts) (IDMapping, error) {
 	if f.euid == 0 {
 		id := []IDRange{{Inside: 0, Host: 0, Size: Size}}
 		return IDMapping{UIDs: id, GIDs: id, Direct: true, User: "root"}, nil
@@ -263,4 +278,57 @@ func parseSubIDs(r io.Reader, name string, uid int) ([][2]int, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// parentMap returns the lines of this process's own uid_map or gid_map
+// (the namespace the new one is made in) as ranges, or nil when it cannot
+// be read.
+func parentMap(f facts, path string) []IDRange {
+	if f.readFile == nil {
+		return nil
+	}
+	b, err := f.readFile(path)
+	if err != nil {
+		return nil
+	}
+	var rs []IDRange
+	for _, line := range strings.Split(string(b), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) != 3 {
+			continue
+		}
+		in, err1 := strconv.Atoi(fs[0])
+		out, err2 := strconv.Atoi(fs[1])
+		n, err3 := strconv.ParseInt(fs[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		rs = append(rs, IDRange{Inside: in, Host: out, Size: int(n)})
+	}
+	return rs
+}
+
+// cutAlong splits every range of rs where its host ids cross from one range
+// of parent (whose Inside ids are this namespace's, that is rs's host ids)
+// to another. Host ids that parent does not map are left as they are: the
+// kernel refuses them whatever the cut.
+func cutAlong(rs, parent []IDRange) []IDRange {
+	var out []IDRange
+	for _, r := range rs {
+		for r.Size > 0 {
+			n := r.Size
+			for _, p := range parent {
+				end := p.Inside + p.Size
+				if r.Host >= p.Inside && r.Host < end && r.Host+n > end {
+					n = end - r.Host
+				}
+				if p.Inside > r.Host && p.Inside < r.Host+n {
+					n = p.Inside - r.Host
+				}
+			}
+			out = append(out, IDRange{Inside: r.Inside, Host: r.Host, Size: n})
+			r.Inside, r.Host, r.Size = r.Inside+n, r.Host+n, r.Size-n
+		}
+	}
+	return out
 }

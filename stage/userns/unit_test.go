@@ -234,3 +234,50 @@ func TestExitErrorMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestMappingCutAlongParent: inside rootless podman root's own uid_map is
+// "0 1001 1" then "1 100000 65536"; the kernel refuses a line of the new
+// namespace's map whose ids span two of those lines, so the identity
+// mapping must be cut at 1.
+func TestMappingCutAlongParent(t *testing.T) {
+	root := fakeFacts()
+	root.euid, root.egid = 0, 0
+	old := root.readFile
+	root.readFile = func(p string) ([]byte, error) {
+		switch p {
+		case "/proc/self/uid_map", "/proc/self/gid_map":
+			return []byte("         0       1001          1\n         1     100000      65536\n"), nil
+		}
+		return old(p)
+	}
+	m, err := computeMapping(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "uid 0->0 (1), 1->1 (65535); gid 0->0 (1), 1->1 (65535)"; m.String() != want {
+		t.Errorf("mapping %q, want %q", m.String(), want)
+	}
+
+	// An ordinary user whose subordinate range crosses a cut of the
+	// parent's map.
+	user := fakeFacts()
+	user.readFile = func(p string) ([]byte, error) {
+		if p == "/proc/self/uid_map" {
+			return []byte("0 0 170000\n170000 300000 100000\n"), nil
+		}
+		return old(p)
+	}
+	m, err = computeMapping(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "uid 0->1001 (1), 1->165536 (4464), 4465->170000 (61071); gid 0->1002 (1), 1->200000 (65535)"
+	if m.String() != want {
+		t.Errorf("mapping %q, want %q", m.String(), want)
+	}
+	for id := 0; id < Size; id += 997 {
+		if _, ok := m.HostUID(id); !ok {
+			t.Fatalf("uid %d is not mapped", id)
+		}
+	}
+}
