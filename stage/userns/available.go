@@ -29,7 +29,8 @@ import (
 // (a few milliseconds) so that problems the static checks cannot see (a
 // seccomp filter, an LSM policy) are reported too.
 func Available() error {
-	if err := checkStatic(hostFacts()); err != nil {
+	f := hostFacts()
+	if err := checkStatic(f); err != nil {
 		return err
 	}
 	if !initCalled.Load() {
@@ -37,10 +38,53 @@ func Available() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := Run(ctx, Cmd{Helper: helperProbe}); err != nil {
+	return explainTrial(Run(ctx, Cmd{Helper: helperProbe}), f)
+}
+
+// Fixes for a trial namespace refused by a seccomp filter, by runtime.
+const (
+	fixSeccomp = "the process runs under a seccomp filter that refuses new user namespaces " +
+		"(Docker's and containerd's default profiles allow clone and unshare with CLONE_NEWUSER " +
+		"only with CAP_SYS_ADMIN; podman's default profile allows them): run the container with " +
+		"'docker run --security-opt seccomp=unconfined --security-opt apparmor=unconfined' " +
+		"(or a profile that allows clone, clone3 and unshare), use podman with its default profile, " +
+		"or in Kubernetes set the pod's securityContext.seccompProfile to {type: Unconfined} (or a " +
+		"Localhost profile allowing them), with hostUsers: false where the cluster supports it"
+	fixTrialPerm = "creating a user namespace was refused (EPERM) although no seccomp filter is in force: " +
+		"an LSM (AppArmor, SELinux) or a chroot forbids it here; on Ubuntu run " +
+		"'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0' as root"
+)
+
+// explainTrial turns the trial namespace's error into the one change that
+// fixes it, where its cause can be told apart.
+func explainTrial(err error, f facts) error {
+	if err == nil {
+		return nil
+	}
+	var exit *ExitError
+	if errors.As(err, &exit) || !errors.Is(err, syscall.EPERM) {
 		return fmt.Errorf("userns: the configuration looks right but a trial namespace failed: %w", err)
 	}
-	return nil
+	fix := fixTrialPerm
+	if seccompFiltered(f) {
+		fix = fixSeccomp
+	}
+	return fmt.Errorf("userns: namespaces are not usable: %s (%w)", fix, err)
+}
+
+// seccompFiltered reports whether /proc/self/status says a seccomp filter
+// applies to this process ("Seccomp: 2").
+func seccompFiltered(f facts) bool {
+	b, err := f.readFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
+			return strings.TrimSpace(v) == "2"
+		}
+	}
+	return false
 }
 
 // checkStatic performs every check of Available that needs no namespace.

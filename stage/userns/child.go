@@ -420,9 +420,8 @@ func newMount(fstype string, opts map[string]string, attrs int) (int, error) {
 	return fd, nil
 }
 
-// setHostname names the namespace's UTS namespace. Container runtimes'
-// default seccomp profiles (podman's, Docker's) refuse sethostname with
-// EPERM to a container without CAP_SYS_ADMIN, even in a UTS namespace of
+// setHostname names the namespace's UTS namespace. Podman's default
+// seccomp profile refuses sethostname with EPERM to a container without CAP_SYS_ADMIN, even in a UTS namespace of
 // its own: the namespace then keeps the container's name, which is
 // harmless when it is already the one wanted (podman run --hostname
 // localhost) and otherwise only changes what uname -n says to the commands.

@@ -2,6 +2,7 @@ package userns
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -279,5 +280,81 @@ func TestMappingCutAlongParent(t *testing.T) {
 		if _, ok := m.HostUID(id); !ok {
 			t.Fatalf("uid %d is not mapped", id)
 		}
+	}
+}
+
+// TestExplainTrial: a trial namespace refused with EPERM is blamed on the
+// seccomp filter when one applies (Docker's default profile), else on an
+// LSM; other failures keep their own message.
+func TestExplainTrial(t *testing.T) {
+	refused := fmt.Errorf("userns: starting helper %q: %w", helperProbe,
+		&fs.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: syscall.EPERM})
+	withStatus := func(status string) facts {
+		f := fakeFacts()
+		old := f.readFile
+		f.readFile = func(p string) ([]byte, error) {
+			if p == "/proc/self/status" {
+				return []byte("Name:\tvmdb2\nNoNewPrivs:\t1\nSeccomp:\t" + status + "\nSeccomp_filters:\t1\n"), nil
+			}
+			return old(p)
+		}
+		return f
+	}
+	cases := []struct {
+		name string
+		err  error
+		f    facts
+		want []string
+	}{
+		{"docker's seccomp profile", refused, withStatus("2"),
+			[]string{"seccomp", "--security-opt seccomp=unconfined", "seccompProfile", "Unconfined", "hostUsers: false", "operation not permitted"}},
+		{"no filter: an LSM", refused, withStatus("0"),
+			[]string{"AppArmor", "kernel.apparmor_restrict_unprivileged_userns=0"}},
+		{"another failure", errors.New("userns: setting up the namespace: mounting proc: invalid argument"), withStatus("2"),
+			[]string{"a trial namespace failed", "mounting proc"}},
+	}
+	for _, c := range cases {
+		err := explainTrial(c.err, c.f)
+		if err == nil {
+			t.Fatalf("%s: no error", c.name)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+	if strings.Contains(explainTrial(refused, withStatus("0")).Error(), "seccomp=unconfined") {
+		t.Error("EPERM without a seccomp filter was blamed on seccomp")
+	}
+	if explainTrial(nil, withStatus("2")) != nil {
+		t.Error("success was explained as a failure")
+	}
+}
+
+// TestAvailableExplainsAppArmor: Ubuntu 24.04's restriction of
+// unprivileged user namespaces is named with its sysctl, for ordinary users
+// only (root is not restricted).
+func TestAvailableExplainsAppArmor(t *testing.T) {
+	restricted := func(f *facts) {
+		old := f.readFile
+		f.readFile = func(p string) ([]byte, error) {
+			if p == "/proc/sys/kernel/apparmor_restrict_unprivileged_userns" {
+				return []byte("1\n"), nil
+			}
+			return old(p)
+		}
+	}
+	f := fakeFacts()
+	restricted(&f)
+	err := checkStatic(f)
+	if err == nil || !strings.Contains(err.Error(), "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0") {
+		t.Errorf("error %v does not name the sysctl", err)
+	}
+	root := fakeFacts()
+	root.euid, root.egid = 0, 0
+	restricted(&root)
+	if err := checkStatic(root); err != nil {
+		t.Errorf("root was refused: %v", err)
 	}
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
+)
+
+// The container the podman tests build in: a bookworm made locally by
+// mmdebstrap (no registry is reachable) with the host programs a
+// debootstrap build needs.
+const (
+	containerSuite    = "bookworm"
+	containerPackages = "debootstrap,mmdebstrap,uidmap,e2fsprogs,zstd"
+	containerTag      = "localhost/vmdb2-ci-test:" + containerSuite
+)
+
+// podmanRuntime are the options every podman call of the tests uses, as the
+// README says: runc, because crun refuses this host's hybrid cgroup layout,
+// and cgroupfs, because the test user has no systemd session.
+var podmanRuntime = []string{"--runtime", "runc", "--cgroup-manager", "cgroupfs"}
+
+// rootless is rootless podman run by the test user, with its storage in a
+// temporary HOME and its own XDG_RUNTIME_DIR.
+type rootless struct {
+	uid, gid      int
+	home, runtime string
+}
+
+func newRootless(t *testing.T) *rootless {
+	t.Helper()
+	testreq.NeedTools(t, "podman", "runc", "mmdebstrap", "newuidmap", "debugfs", "e2fsck")
+	uid, gid := ordinaryUser(t)
+	r := &rootless{uid: uid, gid: gid, home: t.TempDir()}
+	r.runtime = filepath.Join(r.home, "run")
+	if err := os.Mkdir(r.runtime, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, r.home, uid, gid)
+	t.Cleanup(r.stop)
+	return r
+}
+
+// podman runs podman as the test user.
+func (r *rootless) podman(t *testing.T, args ...string) result {
+	t.Helper()
+	env := []string{"XDG_RUNTIME_DIR=" + r.runtime, "TMPDIR=" + r.home}
+	return runAs(t, r.uid, r.gid, r.home, env, "podman", append(append([]string{}, podmanRuntime...), args...)...)
+}
+
+// stop ends the pause process rootless podman leaves to hold its user
+// namespace, by the pid it recorded, so that no process outlives the test.
+func (r *rootless) stop() {
+	b, err := os.ReadFile(filepath.Join(r.runtime, "libpod", "tmp", "pause.pid"))
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// importImage makes the container image (once; cached in the test cache
+// under a name from its package list) and imports it.
+func (r *rootless) importImage(t *testing.T) {
+	t.Helper()
+	needMirror(t)
+	sum := sha256.Sum256([]byte(containerSuite + "\n" + containerPackages))
+	tarball := filepath.Join("/var/cache/vmdb2-test", "podman-"+containerSuite+"-"+hex.EncodeToString(sum[:6])+".tar")
+	if _, err := os.Stat(tarball); err != nil {
+		if err := os.MkdirAll(filepath.Dir(tarball), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// mmdebstrap chooses its output format by the name's ending.
+		tmp := strings.TrimSuffix(tarball, ".tar") + ".tmp" + strconv.Itoa(os.Getpid()) + ".tar"
+		out, err := exec.Command("mmdebstrap", "--variant=minbase", "--include="+containerPackages,
+			containerSuite, tmp, "http://deb.debian.org/debian").CombinedOutput()
+		if err == nil {
+			err = os.Chmod(tmp, 0o644)
+		}
+		if err == nil {
+			err = os.Rename(tmp, tarball)
+		}
+		if err != nil {
+			os.Remove(tmp)
+			t.Fatalf("mmdebstrap of the container image: %v\n%s", err, out)
+		}
+	}
+	if res := r.podman(t, "import", tarball, containerTag); res.code != 0 {
+		t.Fatalf("podman import: %s", res.stderr)
+	}
+}
+
+// aptCache is the test user's package cache for the builds in podman,
+// kept between runs so that only the first one downloads.
+func (r *rootless) aptCache(t *testing.T) string {
+	t.Helper()
+	u, err := user.LookupId(strconv.Itoa(r.uid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(u.HomeDir, ".cache", "vmdb2-podman")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, r.uid, r.gid); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// build runs vmdb2 on work/spec.vmdb in the container, as the container's
+// root, writing work/out.img; extra are more podman run options.
+func (r *rootless) build(t *testing.T, work string, extra ...string) result {
+	t.Helper()
+	bin := userBinary(t)
+	args := []string{"run", "--rm", "--network", "host", "--hostname", "localhost",
+		"-v", filepath.Dir(bin) + ":/opt/vmdb2:ro", "-v", work + ":/work", "-v", r.aptCache(t) + ":/cache",
+		"-e", "VMDB2_CACHE_DIR=/cache", "-w", "/work"}
+	args = append(append(args, extra...), containerTag, "/opt/vmdb2/vmdb2", "--output", "/work/out.img", "/work/spec.vmdb")
+	return r.podman(t, args...)
+}
+
+// TestRootlessPodman builds an image from debootstrap, apt and a chroot
+// step inside rootless podman with podman's default seccomp profile, run by
+// an ordinary user: the namespace's id map is cut along the container's
+// own map, and the EPERM the profile gives sethostname is tolerated.
+func TestRootlessPodman(t *testing.T) {
+	r := newRootless(t)
+	r.importImage(t)
+	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "debootstrap.vmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := writeWorkDir(t, string(spec))
+	chownTree(t, work, r.uid, r.gid)
+	start := time.Now()
+	res := r.build(t, work)
+	t.Logf("build in rootless podman: %v", time.Since(start).Round(time.Second))
+	if res.code != 0 {
+		t.Fatalf("build failed (%d):\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	checkDebianImage(t, filepath.Join(work, "out.img"))
+}
+
+// TestRootlessPodmanNoUserns runs the same build with a seccomp profile that
+// refuses new user namespaces (as Docker's default does): the build must
+// stop before writing anything, naming the seccomp profile and its fix.
+func TestRootlessPodmanNoUserns(t *testing.T) {
+	r := newRootless(t)
+	r.importImage(t)
+	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "debootstrap.vmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := writeWorkDir(t, string(spec))
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "seccomp-deny-userns.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "seccomp.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, work, r.uid, r.gid)
+	res := r.build(t, work, "--security-opt", "seccomp="+filepath.Join(work, "seccomp.json"))
+	if res.code == 0 {
+		t.Fatal("the build succeeded without user namespaces")
+	}
+	for _, want := range []string{"seccomp", "--security-opt seccomp=unconfined", "seccompProfile", "nothing was done"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("the error does not mention %q:\n%s", want, res.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "out.img")); err == nil {
+		t.Error("the output was written")
+	}
+}
