@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Available reports whether namespaces can be used by this process. It
@@ -50,6 +52,10 @@ const (
 		"(or a profile that allows clone, clone3 and unshare), use podman with its default profile, " +
 		"or in Kubernetes set the pod's securityContext.seccompProfile to {type: Unconfined} (or a " +
 		"Localhost profile allowing them), with hostUsers: false where the cluster supports it"
+	fixProcMasked = "the container runtime masks parts of /proc (or makes them read-only), and the kernel then " +
+		"lets no user namespace mount a proc of its own: run the container with " +
+		"'podman run --security-opt unmask=/proc/*' or 'docker run --security-opt systempaths=unconfined', " +
+		"or in Kubernetes set the container's securityContext.procMount to Unmasked (which needs hostUsers: false)"
 	fixTrialPerm = "creating a user namespace was refused (EPERM) although no seccomp filter is in force: " +
 		"an LSM (AppArmor, SELinux) or a chroot forbids it here; on Ubuntu run " +
 		"'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0' as root"
@@ -62,7 +68,10 @@ func explainTrial(err error, f facts) error {
 		return nil
 	}
 	var exit *ExitError
-	if errors.As(err, &exit) || !errors.Is(err, syscall.EPERM) {
+	if errors.As(err, &exit) && strings.HasPrefix(exit.Message, procMasked) {
+		return fmt.Errorf("userns: namespaces are usable but %s (%s): %s", procMasked, exit.Message, fixProcMasked)
+	}
+	if exit != nil || !errors.Is(err, syscall.EPERM) {
 		return fmt.Errorf("userns: the configuration looks right but a trial namespace failed: %w", err)
 	}
 	fix := fixTrialPerm
@@ -128,12 +137,17 @@ func checkStatic(f facts) error {
 			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 				owner = int(sys.Uid)
 			}
+			caps := f.fileCaps(p)
 			if st.Mode()&os.ModeSetuid == 0 || owner != 0 {
 				// It may have file capabilities instead (Fedora);
 				// the trial run settles that.
-				if !f.fileCaps(p) {
+				if !caps {
 					add("%s is not set-user-ID root: run 'chmod u+s %s' as root (or reinstall the uidmap package)", p, p)
 				}
+			} else if !caps && !boundingHasSysAdmin(f) {
+				add("%s is set-user-ID root, which cannot write another user's id map in a container without CAP_SYS_ADMIN: "+
+					"give it a file capability instead, as the container's root: 'chmod u-s %s && setcap %s+ep %s' "+
+					"(package libcap2-bin), or build as the container's root", p, p, mapCap[tool], p)
 			}
 		}
 	} else if b, err := f.readFile("/proc/self/uid_map"); err == nil && !coversRange(string(b)) {
@@ -183,4 +197,25 @@ func coversRange(uidMap string) bool {
 		}
 	}
 	return next >= Size
+}
+
+// mapCap is the capability newuidmap and newgidmap need.
+var mapCap = map[string]string{"newuidmap": "cap_setuid", "newgidmap": "cap_setgid"}
+
+// boundingHasSysAdmin reports whether CAP_SYS_ADMIN is in this process's
+// capability bounding set (CapBnd in /proc/self/status): a set-user-ID
+// root newuidmap has it only then, and needs it to write the map of a
+// namespace another user owns. Unknown counts as yes.
+func boundingHasSysAdmin(f facts) bool {
+	b, err := f.readFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			bnd, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err != nil || bnd&(1<<unix.CAP_SYS_ADMIN) != 0
+		}
+	}
+	return true
 }

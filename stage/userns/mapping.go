@@ -179,19 +179,45 @@ func wantedMapping(f facts) (IDMapping, error) {
 		return IDMapping{}, err
 	}
 	return IDMapping{
-		UIDs: []IDRange{{0, f.euid, 1}, {1, su, Size - 1}},
-		GIDs: []IDRange{{0, f.egid, 1}, {1, sg, Size - 1}},
+		UIDs: append([]IDRange{{0, f.euid, 1}}, su...),
+		GIDs: append([]IDRange{{0, f.egid, 1}}, sg...),
 		User: name,
 	}, nil
+}
+
+// fillFrom maps namespace ids 1..Size-1 onto the subordinate ranges in
+// their file order, or returns nil if they hold fewer than Size-1 ids.
+// Several ranges are needed where one user's ids are split around its own
+// uid, as inside a rootless container, which holds only 65537 ids.
+func fillFrom(ranges [][2]int) []IDRange {
+	var out []IDRange
+	next := 1
+	for _, rg := range ranges {
+		if next == Size {
+			break
+		}
+		n := min(rg[1], Size-next)
+		if n <= 0 {
+			continue
+		}
+		out = append(out, IDRange{Inside: next, Host: rg[0], Size: n})
+		next += n
+	}
+	if next < Size {
+		return nil
+	}
+	return out
 }
 
 // errNoRange is wrapped by the mapping error when the user has no usable
 // subordinate id range.
 var errNoRange = errors.New("no subordinate id range")
 
-// subRange returns the start of the first range of at least Size-1 ids that
-// file grants to the user (by name or by uid).
-func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (int, error) {
+// subRange returns the ranges that give namespace ids 1..Size-1 host ids:
+// the first range of at least Size-1 ids that file grants to the user (by
+// name or by uid), else all of the user's ranges together if they hold
+// enough.
+func subRange(open func() (io.ReadCloser, error), file, name string, uid int) ([]IDRange, error) {
 	free := 100000
 	var ranges [][2]int
 	r, err := open()
@@ -203,7 +229,7 @@ func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (i
 			free = firstFree(string(b))
 			ranges, err = parseSubIDs(strings.NewReader(string(b)), name, uid)
 			if err != nil {
-				return 0, fmt.Errorf("userns: %s: %w", file, err)
+				return nil, fmt.Errorf("userns: %s: %w", file, err)
 			}
 		}
 	}
@@ -214,20 +240,23 @@ func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (i
 	fix := fmt.Sprintf("add a line %q to %s (as root: usermod %s %d-%d %s)",
 		fmt.Sprintf("%s:%d:%d", name, free, Size), file, opt, free, free+Size-1, name)
 	if err != nil {
-		return 0, fmt.Errorf("userns: reading %s: %w; %s", file, err, fix)
+		return nil, fmt.Errorf("userns: reading %s: %w; %s", file, err, fix)
 	}
 	var small []string
 	for _, rg := range ranges {
 		if rg[1] >= Size-1 {
-			return rg[0], nil
+			return []IDRange{{Inside: 1, Host: rg[0], Size: Size - 1}}, nil
 		}
 		small = append(small, fmt.Sprintf("%d:%d", rg[0], rg[1]))
 	}
+	if rs := fillFrom(ranges); rs != nil {
+		return rs, nil
+	}
 	if len(small) > 0 {
-		return 0, fmt.Errorf("userns: %w of %d ids for user %s in %s (only %s); %s",
+		return nil, fmt.Errorf("userns: %w of %d ids for user %s in %s (only %s); %s",
 			errNoRange, Size-1, name, file, strings.Join(small, ", "), fix)
 	}
-	return 0, fmt.Errorf("userns: %w for user %s in %s; %s", errNoRange, name, file, fix)
+	return nil, fmt.Errorf("userns: %w for user %s in %s; %s", errNoRange, name, file, fix)
 }
 
 // firstFree returns the first id at or above 100000 that follows every

@@ -358,3 +358,74 @@ func TestAvailableExplainsAppArmor(t *testing.T) {
 		t.Errorf("root was refused: %v", err)
 	}
 }
+
+// TestMappingSplitRanges: a user whose subordinate ids are split around its
+// own uid (inside a rootless container of 65537 ids) gets them all, in file
+// order; too few ids in all are still refused.
+func TestMappingSplitRanges(t *testing.T) {
+	f := fakeFacts()
+	f.euid, f.egid = 1000, 1000
+	split := func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("alice:1:999\nbob:5:5\nalice:1001:64536\n")), nil
+	}
+	f.subuid, f.subgid = split, split
+	m, err := computeMapping(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "uid 0->1000 (1), 1->1 (999), 1000->1001 (64536); gid 0->1000 (1), 1->1 (999), 1000->1001 (64536)"
+	if m.String() != want {
+		t.Errorf("mapping %q, want %q", m.String(), want)
+	}
+	f.subuid = func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("alice:1:999\nalice:1001:60000\n")), nil
+	}
+	if _, err := computeMapping(f); err == nil || !strings.Contains(err.Error(), "only 1:999, 1001:60000") {
+		t.Errorf("too few ids: %v", err)
+	}
+}
+
+// TestAvailableExplainsContainerUser: an ordinary user in a container whose
+// bounding set lacks CAP_SYS_ADMIN (podman's and Docker's defaults) cannot
+// use a set-user-ID newuidmap; the fix is file capabilities.
+func TestAvailableExplainsContainerUser(t *testing.T) {
+	withBounding := func(f *facts, bnd string) {
+		old := f.readFile
+		f.readFile = func(p string) ([]byte, error) {
+			if p == "/proc/self/status" {
+				return []byte("Name:\tvmdb2\nCapBnd:\t" + bnd + "\n"), nil
+			}
+			return old(p)
+		}
+	}
+	f := fakeFacts()
+	withBounding(&f, "00000000800405fb") // podman's default capabilities
+	err := checkStatic(f)
+	for _, w := range []string{"without CAP_SYS_ADMIN", "setcap cap_setuid+ep /usr/bin/newuidmap", "setcap cap_setgid+ep /usr/bin/newgidmap", "chmod u-s"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %q", err, w)
+		}
+	}
+	withBounding(&f, "000001ffffffffff")
+	if err := checkStatic(f); err != nil {
+		t.Errorf("a full bounding set was refused: %v", err)
+	}
+	f = fakeFacts()
+	withBounding(&f, "00000000800405fb")
+	f.fileCaps = func(string) bool { return true }
+	if err := checkStatic(f); err != nil {
+		t.Errorf("newuidmap with file capabilities was refused: %v", err)
+	}
+}
+
+// TestExplainProcMasked: a trial namespace that cannot mount its proc
+// (a container's masked /proc paths) is explained with each runtime's
+// option.
+func TestExplainProcMasked(t *testing.T) {
+	err := explainTrial(&ExitError{What: "helper", Code: 1, Message: procMasked + ": operation not permitted"}, fakeFacts())
+	for _, w := range []string{"unmask=/proc/*", "systempaths=unconfined", "procMount", "Unmasked", "operation not permitted"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %q", err, w)
+		}
+	}
+}
