@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/internal/testreq"
+	"golang.org/x/sys/unix"
 )
 
 // The container the podman tests build in: a bookworm made locally by
@@ -40,7 +41,7 @@ type rootless struct {
 
 func newRootless(t *testing.T) *rootless {
 	t.Helper()
-	testreq.NeedTools(t, "podman", "runc", "mmdebstrap", "newuidmap", "debugfs", "e2fsck")
+	checkTools(t, "podman", "runc", "mmdebstrap", "newuidmap", "debugfs", "e2fsck")
 	uid, gid := ordinaryUser(t)
 	r := &rootless{uid: uid, gid: gid, home: t.TempDir()}
 	r.runtime = filepath.Join(r.home, "run")
@@ -206,6 +207,13 @@ func TestRootlessPodmanNoUserns(t *testing.T) {
 func TestRootfulPodmanDefaultCaps(t *testing.T) {
 	r := newRootless(t)
 	r.rootful = true
+	// podman refuses a runroot path longer than 50 characters.
+	run, err := os.MkdirTemp("", "vmdb2-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	r.runtime = run
 	r.importImage(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "debootstrap.vmdb"))
 	if err != nil {
@@ -213,10 +221,32 @@ func TestRootfulPodmanDefaultCaps(t *testing.T) {
 	}
 	work := writeWorkDir(t, string(spec))
 	start := time.Now()
-	res := r.build(t, work, "--cap-drop", "sys_admin")
+	res := r.build(t, work, append([]string{"--cap-drop", "sys_admin"}, callerLimits(t)...)...)
 	t.Logf("build in rootful podman: %v", time.Since(start).Round(time.Second))
 	if res.code != 0 {
 		t.Fatalf("build failed (%d):\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	checkDebianImage(t, filepath.Join(work, "out.img"))
+}
+
+// callerLimits are podman run options that keep the open files and
+// processes limits within the caller's hard limits: rootful podman 4.3 sets
+// 1048576 and 32768 (also with --ulimit host), which a caller without
+// CAP_SYS_RESOURCE (the test host is itself a container) cannot grant.
+func callerLimits(t *testing.T) []string {
+	t.Helper()
+	var opts []string
+	for _, l := range []struct {
+		name     string
+		resource int
+		podman   uint64
+	}{{"nofile", unix.RLIMIT_NOFILE, 1048576}, {"nproc", unix.RLIMIT_NPROC, 32768}} {
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(l.resource, &lim); err != nil {
+			t.Fatal(err)
+		}
+		n := min(lim.Max, l.podman)
+		opts = append(opts, "--ulimit", fmt.Sprintf("%s=%d:%d", l.name, n, n))
+	}
+	return opts
 }
