@@ -22,7 +22,7 @@ import (
 // debootstrap build needs.
 const (
 	containerSuite    = "bookworm"
-	containerPackages = "debootstrap,mmdebstrap,uidmap,e2fsprogs,zstd"
+	containerPackages = "debootstrap,mmdebstrap,uidmap,e2fsprogs,zstd,libcap2-bin"
 	containerTag      = "localhost/vmdb2-ci-test:" + containerSuite
 )
 
@@ -135,12 +135,19 @@ func (r *rootless) aptCache(t *testing.T) string {
 // mount a proc of its own.
 func (r *rootless) build(t *testing.T, work string, extra ...string) result {
 	t.Helper()
+	return r.run(t, work, []string{"/opt/vmdb2/vmdb2", "--output", "/work/out.img", "/work/spec.vmdb"}, extra...)
+}
+
+// run runs argv in the container with vmdb2 at /opt/vmdb2/vmdb2 and work
+// at /work.
+func (r *rootless) run(t *testing.T, work string, argv []string, extra ...string) result {
+	t.Helper()
 	bin := userBinary(t)
 	args := []string{"run", "--rm", "--network", "host", "--hostname", "localhost", "--security-opt", "unmask=/proc/*",
 		"-v", filepath.Dir(bin) + ":/opt/vmdb2:ro", "-v", work + ":/work", "-v", r.aptCache(t) + ":/cache",
 		"-e", "VMDB2_CACHE_DIR=/cache", "-w", "/work"}
-	args = append(append(args, extra...), containerTag, "/opt/vmdb2/vmdb2", "--output", "/work/out.img", "/work/spec.vmdb")
-	return r.podman(t, args...)
+	args = append(append(args, extra...), containerTag)
+	return r.podman(t, append(args, argv...)...)
 }
 
 // TestRootlessPodman builds an image from debootstrap, apt and a chroot
@@ -249,4 +256,56 @@ func callerLimits(t *testing.T) []string {
 		opts = append(opts, "--ulimit", fmt.Sprintf("%s=%d:%d", l.name, n, n))
 	}
 	return opts
+}
+
+// ownersSpec makes an ext4 image with a directory owned by ids that only a
+// namespace of many ids can give.
+const ownersSpec = `steps:
+  - mkimg: "{{ output }}"
+    size: 64M
+  - mklabel: msdos
+    device: "{{ output }}"
+  - mkpart: primary
+    device: "{{ output }}"
+    start: 1MiB
+    end: 100%
+    tag: root
+  - mkfs: ext4
+    partition: root
+  - mount: root
+  - shell: |
+      mkdir "$ROOT/d" && chown 1234:4321 "$ROOT/d"
+    root-fs: root
+`
+
+// TestRootlessPodmanOrdinaryUser builds as an ordinary user inside rootless
+// podman: the container holds only 65537 ids, so the user's subordinate ids
+// are two ranges around its own uid, and newuidmap has file capabilities
+// instead of its set-user-ID bit, which cannot work without CAP_SYS_ADMIN.
+func TestRootlessPodmanOrdinaryUser(t *testing.T) {
+	r := newRootless(t)
+	r.importImage(t)
+	work := writeWorkDir(t, ownersSpec)
+	if err := os.Chmod(work, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, work, r.uid, r.gid)
+	script := `set -e
+useradd -m -u 1000 builder
+printf 'builder:1:999\nbuilder:1001:64536\n' | tee /etc/subuid > /etc/subgid
+chmod u-s /usr/bin/newuidmap /usr/bin/newgidmap
+setcap cap_setuid+ep /usr/bin/newuidmap
+setcap cap_setgid+ep /usr/bin/newgidmap
+chown builder /work
+cd /home/builder
+setpriv --reuid=1000 --regid=1000 --init-groups env HOME=/home/builder /opt/vmdb2/vmdb2 --output /work/out.img /work/spec.vmdb
+`
+	res := r.run(t, work, []string{"sh", "-c", script})
+	if res.code != 0 {
+		t.Fatalf("build failed (%d):\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	st := debugfs(t, filepath.Join(work, "out.img"), 1<<20, "stat /d")
+	if m := statRE.FindStringSubmatch(st); m == nil || m[2] != "1234" || m[3] != "4321" {
+		t.Errorf("/d: %v, want owner 1234:4321", m)
+	}
 }
