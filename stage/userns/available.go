@@ -22,14 +22,17 @@ import (
 //     kernel.apparmor_restrict_unprivileged_userns = 0 on Ubuntu) for
 //     ordinary users;
 //   - an ordinary user needs lines in /etc/subuid and /etc/subgid granting at
-//     least 65535 ids, and newuidmap/newgidmap (Debian package uidmap),
-//     installed set-user-ID root;
+//     least 65535 ids (in one range or several), and newuidmap/newgidmap
+//     (Debian package uidmap), installed set-user-ID root or, where the
+//     bounding set lacks CAP_SYS_ADMIN (in containers), with file
+//     capabilities;
 //   - root needs ids 0..65535 to exist in its own namespace (relevant inside
 //     containers).
 //
 // When [Init] has been called, Available also starts one trial namespace
-// (a few milliseconds) so that problems the static checks cannot see (a
-// seccomp filter, an LSM policy) are reported too.
+// (a few milliseconds), which mounts a proc of its own, so that problems
+// the static checks cannot see (a seccomp filter, an LSM policy, a
+// container's masked /proc) are reported too, with their fix.
 func Available() error {
 	f := hostFacts()
 	if err := checkStatic(f); err != nil {
@@ -69,7 +72,7 @@ func explainTrial(err error, f facts) error {
 	}
 	var exit *ExitError
 	if errors.As(err, &exit) && strings.HasPrefix(exit.Message, procMasked) {
-		return fmt.Errorf("userns: namespaces are usable but %s (%s): %s", procMasked, exit.Message, fixProcMasked)
+		return fmt.Errorf("userns: a user namespace can be made but it %s: %s", exit.Message, fixProcMasked)
 	}
 	if exit != nil || !errors.Is(err, syscall.EPERM) {
 		return fmt.Errorf("userns: the configuration looks right but a trial namespace failed: %w", err)
