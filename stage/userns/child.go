@@ -310,8 +310,8 @@ func setup(cfg *config, rep *reporter) error {
 			return fmt.Errorf("setresuid(0): %w", err)
 		}
 	}
-	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-		return fmt.Errorf("sethostname %q: %w", cfg.Hostname, err)
+	if err := setHostname(cfg.Hostname); err != nil {
+		return err
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -418,4 +418,16 @@ func newMount(fstype string, opts map[string]string, attrs int) (int, error) {
 		return -1, fmt.Errorf("mounting %s: fsmount: %w", fstype, err)
 	}
 	return fd, nil
+}
+
+// setHostname names the namespace's UTS namespace. Podman's default
+// seccomp profile refuses sethostname with EPERM to a container without CAP_SYS_ADMIN, even in a UTS namespace of
+// its own: the namespace then keeps the container's name, which is
+// harmless when it is already the one wanted (podman run --hostname
+// localhost) and otherwise only changes what uname -n says to the commands.
+func setHostname(name string) error {
+	if err := unix.Sethostname([]byte(name)); err != nil && err != unix.EPERM {
+		return fmt.Errorf("sethostname %q: %w", name, err)
+	}
+	return nil
 }

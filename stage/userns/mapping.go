@@ -150,6 +150,21 @@ func lookPathHost(name string) (string, error) {
 }
 
 func computeMapping(f facts) (IDMapping, error) {
+	m, err := wantedMapping(f)
+	if err != nil {
+		return m, err
+	}
+	// The kernel accepts a line of uid_map only if its host ids lie within
+	// one line of the parent namespace's map. Inside a container the
+	// parent's map is often cut (rootless podman: "0 1000 1" then
+	// "1 100000 65536"), so a single "0 0 65536" is refused with EPERM:
+	// cut every range where the parent's lines are cut.
+	m.UIDs = cutAlong(m.UIDs, parentMap(f, "/proc/self/uid_map"))
+	m.GIDs = cutAlong(m.GIDs, parentMap(f, "/proc/self/gid_map"))
+	return m, nil
+}
+
+func wantedMapping(f facts) (IDMapping, error) {
 	if f.euid == 0 {
 		id := []IDRange{{Inside: 0, Host: 0, Size: Size}}
 		return IDMapping{UIDs: id, GIDs: id, Direct: true, User: "root"}, nil
@@ -164,19 +179,45 @@ func computeMapping(f facts) (IDMapping, error) {
 		return IDMapping{}, err
 	}
 	return IDMapping{
-		UIDs: []IDRange{{0, f.euid, 1}, {1, su, Size - 1}},
-		GIDs: []IDRange{{0, f.egid, 1}, {1, sg, Size - 1}},
+		UIDs: append([]IDRange{{0, f.euid, 1}}, su...),
+		GIDs: append([]IDRange{{0, f.egid, 1}}, sg...),
 		User: name,
 	}, nil
+}
+
+// fillFrom maps namespace ids 1..Size-1 onto the subordinate ranges in
+// their file order, or returns nil if they hold fewer than Size-1 ids.
+// Several ranges are needed where one user's ids are split around its own
+// uid, as inside a rootless container, which holds only 65537 ids.
+func fillFrom(ranges [][2]int) []IDRange {
+	var out []IDRange
+	next := 1
+	for _, rg := range ranges {
+		if next == Size {
+			break
+		}
+		n := min(rg[1], Size-next)
+		if n <= 0 {
+			continue
+		}
+		out = append(out, IDRange{Inside: next, Host: rg[0], Size: n})
+		next += n
+	}
+	if next < Size {
+		return nil
+	}
+	return out
 }
 
 // errNoRange is wrapped by the mapping error when the user has no usable
 // subordinate id range.
 var errNoRange = errors.New("no subordinate id range")
 
-// subRange returns the start of the first range of at least Size-1 ids that
-// file grants to the user (by name or by uid).
-func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (int, error) {
+// subRange returns the ranges that give namespace ids 1..Size-1 host ids:
+// the first range of at least Size-1 ids that file grants to the user (by
+// name or by uid), else all of the user's ranges together if they hold
+// enough.
+func subRange(open func() (io.ReadCloser, error), file, name string, uid int) ([]IDRange, error) {
 	free := 100000
 	var ranges [][2]int
 	r, err := open()
@@ -188,7 +229,7 @@ func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (i
 			free = firstFree(string(b))
 			ranges, err = parseSubIDs(strings.NewReader(string(b)), name, uid)
 			if err != nil {
-				return 0, fmt.Errorf("userns: %s: %w", file, err)
+				return nil, fmt.Errorf("userns: %s: %w", file, err)
 			}
 		}
 	}
@@ -199,20 +240,23 @@ func subRange(open func() (io.ReadCloser, error), file, name string, uid int) (i
 	fix := fmt.Sprintf("add a line %q to %s (as root: usermod %s %d-%d %s)",
 		fmt.Sprintf("%s:%d:%d", name, free, Size), file, opt, free, free+Size-1, name)
 	if err != nil {
-		return 0, fmt.Errorf("userns: reading %s: %w; %s", file, err, fix)
+		return nil, fmt.Errorf("userns: reading %s: %w; %s", file, err, fix)
 	}
 	var small []string
 	for _, rg := range ranges {
 		if rg[1] >= Size-1 {
-			return rg[0], nil
+			return []IDRange{{Inside: 1, Host: rg[0], Size: Size - 1}}, nil
 		}
 		small = append(small, fmt.Sprintf("%d:%d", rg[0], rg[1]))
 	}
+	if rs := fillFrom(ranges); rs != nil {
+		return rs, nil
+	}
 	if len(small) > 0 {
-		return 0, fmt.Errorf("userns: %w of %d ids for user %s in %s (only %s); %s",
+		return nil, fmt.Errorf("userns: %w of %d ids for user %s in %s (only %s); %s",
 			errNoRange, Size-1, name, file, strings.Join(small, ", "), fix)
 	}
-	return 0, fmt.Errorf("userns: %w for user %s in %s; %s", errNoRange, name, file, fix)
+	return nil, fmt.Errorf("userns: %w for user %s in %s; %s", errNoRange, name, file, fix)
 }
 
 // firstFree returns the first id at or above 100000 that follows every
@@ -263,4 +307,57 @@ func parseSubIDs(r io.Reader, name string, uid int) ([][2]int, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// parentMap returns the lines of this process's own uid_map or gid_map
+// (the namespace the new one is made in) as ranges, or nil when it cannot
+// be read.
+func parentMap(f facts, path string) []IDRange {
+	if f.readFile == nil {
+		return nil
+	}
+	b, err := f.readFile(path)
+	if err != nil {
+		return nil
+	}
+	var rs []IDRange
+	for _, line := range strings.Split(string(b), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) != 3 {
+			continue
+		}
+		in, err1 := strconv.Atoi(fs[0])
+		out, err2 := strconv.Atoi(fs[1])
+		n, err3 := strconv.ParseInt(fs[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		rs = append(rs, IDRange{Inside: in, Host: out, Size: int(n)})
+	}
+	return rs
+}
+
+// cutAlong splits every range of rs where its host ids cross from one range
+// of parent (whose Inside ids are this namespace's, that is rs's host ids)
+// to another. Host ids that parent does not map are left as they are: the
+// kernel refuses them whatever the cut.
+func cutAlong(rs, parent []IDRange) []IDRange {
+	var out []IDRange
+	for _, r := range rs {
+		for r.Size > 0 {
+			n := r.Size
+			for _, p := range parent {
+				end := p.Inside + p.Size
+				if r.Host >= p.Inside && r.Host < end && r.Host+n > end {
+					n = end - r.Host
+				}
+				if p.Inside > r.Host && p.Inside < r.Host+n {
+					n = p.Inside - r.Host
+				}
+			}
+			out = append(out, IDRange{Inside: r.Inside, Host: r.Host, Size: n})
+			r.Inside, r.Host, r.Size = r.Inside+n, r.Host+n, r.Size-n
+		}
+	}
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Names of the helpers this package registers for itself.
@@ -21,12 +23,26 @@ func init() {
 		}
 		return os.RemoveAll(args[0])
 	})
-	RegisterHelper(helperProbe, func([]string) error {
-		if os.Getuid() != 0 {
-			return fmt.Errorf("uid inside the namespace is %d, not 0", os.Getuid())
-		}
-		return nil
-	})
+	RegisterHelper(helperProbe, probeNamespace)
+}
+
+// procMasked starts the trial namespace's error when it cannot mount a
+// proc of its own.
+const procMasked = "cannot mount a proc filesystem"
+
+// probeNamespace is the trial namespace of Available: uid 0, and a proc of
+// its own mounted over /proc (in its private mount namespace), which every
+// command run in a stage needs. The kernel refuses that mount in a user
+// namespace when the only proc it could reveal has locked mounts over
+// parts of it, as container runtimes' masked /proc paths are.
+func probeNamespace([]string) error {
+	if os.Getuid() != 0 {
+		return fmt.Errorf("uid inside the namespace is %d, not 0", os.Getuid())
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("%s: %w", procMasked, err)
+	}
+	return unix.Unmount("/proc", unix.MNT_DETACH)
 }
 
 // RemoveAll removes path and everything below it, like os.RemoveAll, also

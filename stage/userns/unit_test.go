@@ -2,6 +2,7 @@ package userns
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -231,6 +232,200 @@ func TestExitErrorMessages(t *testing.T) {
 	} {
 		if got := c.e.Error(); got != c.want {
 			t.Errorf("Error() = %q, want %q", got, c.want)
+		}
+	}
+}
+
+// TestMappingCutAlongParent: inside rootless podman root's own uid_map is
+// "0 1001 1" then "1 100000 65536"; the kernel refuses a line of the new
+// namespace's map whose ids span two of those lines, so the identity
+// mapping must be cut at 1.
+func TestMappingCutAlongParent(t *testing.T) {
+	root := fakeFacts()
+	root.euid, root.egid = 0, 0
+	old := root.readFile
+	root.readFile = func(p string) ([]byte, error) {
+		switch p {
+		case "/proc/self/uid_map", "/proc/self/gid_map":
+			return []byte("         0       1001          1\n         1     100000      65536\n"), nil
+		}
+		return old(p)
+	}
+	m, err := computeMapping(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "uid 0->0 (1), 1->1 (65535); gid 0->0 (1), 1->1 (65535)"; m.String() != want {
+		t.Errorf("mapping %q, want %q", m.String(), want)
+	}
+
+	// An ordinary user whose subordinate range crosses a cut of the
+	// parent's map.
+	user := fakeFacts()
+	user.readFile = func(p string) ([]byte, error) {
+		if p == "/proc/self/uid_map" {
+			return []byte("0 0 170000\n170000 300000 100000\n"), nil
+		}
+		return old(p)
+	}
+	m, err = computeMapping(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "uid 0->1001 (1), 1->165536 (4464), 4465->170000 (61071); gid 0->1002 (1), 1->200000 (65535)"
+	if m.String() != want {
+		t.Errorf("mapping %q, want %q", m.String(), want)
+	}
+	for id := 0; id < Size; id += 997 {
+		if _, ok := m.HostUID(id); !ok {
+			t.Fatalf("uid %d is not mapped", id)
+		}
+	}
+}
+
+// TestExplainTrial: a trial namespace refused with EPERM is blamed on the
+// seccomp filter when one applies (Docker's default profile), else on an
+// LSM; other failures keep their own message.
+func TestExplainTrial(t *testing.T) {
+	refused := fmt.Errorf("userns: starting helper %q: %w", helperProbe,
+		&fs.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: syscall.EPERM})
+	withStatus := func(status string) facts {
+		f := fakeFacts()
+		old := f.readFile
+		f.readFile = func(p string) ([]byte, error) {
+			if p == "/proc/self/status" {
+				return []byte("Name:\tvmdb2\nNoNewPrivs:\t1\nSeccomp:\t" + status + "\nSeccomp_filters:\t1\n"), nil
+			}
+			return old(p)
+		}
+		return f
+	}
+	cases := []struct {
+		name string
+		err  error
+		f    facts
+		want []string
+	}{
+		{"docker's seccomp profile", refused, withStatus("2"),
+			[]string{"seccomp", "--security-opt seccomp=unconfined", "seccompProfile", "Unconfined", "hostUsers: false", "operation not permitted"}},
+		{"no filter: an LSM", refused, withStatus("0"),
+			[]string{"AppArmor", "kernel.apparmor_restrict_unprivileged_userns=0"}},
+		{"another failure", errors.New("userns: setting up the namespace: mounting proc: invalid argument"), withStatus("2"),
+			[]string{"a trial namespace failed", "mounting proc"}},
+	}
+	for _, c := range cases {
+		err := explainTrial(c.err, c.f)
+		if err == nil {
+			t.Fatalf("%s: no error", c.name)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+	if strings.Contains(explainTrial(refused, withStatus("0")).Error(), "seccomp=unconfined") {
+		t.Error("EPERM without a seccomp filter was blamed on seccomp")
+	}
+	if explainTrial(nil, withStatus("2")) != nil {
+		t.Error("success was explained as a failure")
+	}
+}
+
+// TestAvailableExplainsAppArmor: Ubuntu 24.04's restriction of
+// unprivileged user namespaces is named with its sysctl, for ordinary users
+// only (root is not restricted).
+func TestAvailableExplainsAppArmor(t *testing.T) {
+	restricted := func(f *facts) {
+		old := f.readFile
+		f.readFile = func(p string) ([]byte, error) {
+			if p == "/proc/sys/kernel/apparmor_restrict_unprivileged_userns" {
+				return []byte("1\n"), nil
+			}
+			return old(p)
+		}
+	}
+	f := fakeFacts()
+	restricted(&f)
+	err := checkStatic(f)
+	if err == nil || !strings.Contains(err.Error(), "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0") {
+		t.Errorf("error %v does not name the sysctl", err)
+	}
+	root := fakeFacts()
+	root.euid, root.egid = 0, 0
+	restricted(&root)
+	if err := checkStatic(root); err != nil {
+		t.Errorf("root was refused: %v", err)
+	}
+}
+
+// TestMappingSplitRanges: a user whose subordinate ids are split around its
+// own uid (inside a rootless container of 65537 ids) gets them all, in file
+// order; too few ids in all are still refused.
+func TestMappingSplitRanges(t *testing.T) {
+	f := fakeFacts()
+	f.euid, f.egid = 1000, 1000
+	split := func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("alice:1:999\nbob:5:5\nalice:1001:64536\n")), nil
+	}
+	f.subuid, f.subgid = split, split
+	m, err := computeMapping(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "uid 0->1000 (1), 1->1 (999), 1000->1001 (64536); gid 0->1000 (1), 1->1 (999), 1000->1001 (64536)"
+	if m.String() != want {
+		t.Errorf("mapping %q, want %q", m.String(), want)
+	}
+	f.subuid = func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("alice:1:999\nalice:1001:60000\n")), nil
+	}
+	if _, err := computeMapping(f); err == nil || !strings.Contains(err.Error(), "only 1:999, 1001:60000") {
+		t.Errorf("too few ids: %v", err)
+	}
+}
+
+// TestAvailableExplainsContainerUser: an ordinary user in a container whose
+// bounding set lacks CAP_SYS_ADMIN (podman's and Docker's defaults) cannot
+// use a set-user-ID newuidmap; the fix is file capabilities.
+func TestAvailableExplainsContainerUser(t *testing.T) {
+	withBounding := func(f *facts, bnd string) {
+		old := f.readFile
+		f.readFile = func(p string) ([]byte, error) {
+			if p == "/proc/self/status" {
+				return []byte("Name:\tvmdb2\nCapBnd:\t" + bnd + "\n"), nil
+			}
+			return old(p)
+		}
+	}
+	f := fakeFacts()
+	withBounding(&f, "00000000800405fb") // podman's default capabilities
+	err := checkStatic(f)
+	for _, w := range []string{"without CAP_SYS_ADMIN", "setcap cap_setuid+ep /usr/bin/newuidmap", "setcap cap_setgid+ep /usr/bin/newgidmap", "chmod u-s"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %q", err, w)
+		}
+	}
+	withBounding(&f, "000001ffffffffff")
+	if err := checkStatic(f); err != nil {
+		t.Errorf("a full bounding set was refused: %v", err)
+	}
+	f = fakeFacts()
+	withBounding(&f, "00000000800405fb")
+	f.fileCaps = func(string) bool { return true }
+	if err := checkStatic(f); err != nil {
+		t.Errorf("newuidmap with file capabilities was refused: %v", err)
+	}
+}
+
+// TestExplainProcMasked: a trial namespace that cannot mount its proc
+// (a container's masked /proc paths) is explained with each runtime's
+// option.
+func TestExplainProcMasked(t *testing.T) {
+	err := explainTrial(&ExitError{What: "helper", Code: 1, Message: procMasked + ": operation not permitted"}, fakeFacts())
+	for _, w := range []string{"unmask=/proc/*", "systempaths=unconfined", "procMount", "Unmasked", "operation not permitted"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %q", err, w)
 		}
 	}
 }
