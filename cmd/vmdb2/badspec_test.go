@@ -130,7 +130,6 @@ func badSpecs() []badSpecCase {
 		{name: "missing copy-dir source", spec: badRooted + "  - copy-dir: /x\n    src: nosuchdir\n", want: []string{"spec.vmdb:15: copy-dir: the directory nosuchdir does not exist on this host"}},
 		{name: "missing playbook", spec: badRooted + "  - ansible: /\n    playbook: nosuch.yml\n", want: []string{"spec.vmdb:15: ansible: the file nosuch.yml does not exist on this host"}},
 		{name: "image directory missing", spec: "steps:\n  - mkimg: \"{{ output }}\"\n    size: 10M\n", args: []string{"--output", "nosuchdir/out.img"}, want: []string{"spec.vmdb:2: mkimg: cannot create nosuchdir/out.img: the directory nosuchdir does not exist"}},
-		{name: "not implemented", spec: "steps:\n  - echo: first\n  - lvcreate: vg\n    name: root\n    size: 1G\n", want: []string{"spec.vmdb:3: the `lvcreate` step is not implemented"}},
 		{name: "every problem at once", spec: "steps:\n  - echo: \"{{ oops\"\n    teardown: 5\n" + badHead[len("steps:\n"):] +
 			badPart("1MiB", "50MiB", "a") + badPart("40MiB", "90MiB", "") + "  - mount: a\n  - copy-file: /x\n    src: nosuch.txt\n" +
 			"  - create-file: /y\n    contents: y\n    uid: 4294967296\n  - cache-rootfs: a\n  - bogus: 1\n",
