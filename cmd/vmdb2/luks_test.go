@@ -315,7 +315,7 @@ func TestKeyCmdFailureNamesTheStep(t *testing.T) {
 	checkTools(t, "cryptsetup")
 	for cmd, want := range map[string]string{
 		"echo oops >&2; exit 3": "spec.vmdb:11: cryptsetup: key-cmd failed: sh -ec 'echo oops >&2; exit 3' failed with exit status 3",
-		"true":                  "spec.vmdb:11: cryptsetup: key-cmd printed no passphrase",
+		"echo":                  "spec.vmdb:11: cryptsetup: key-cmd printed no passphrase",
 	} {
 		spec := "steps:\n  - mkimg: \"{{ output }}\"\n    size: 64M\n  - mklabel: msdos\n    device: \"{{ output }}\"\n" +
 			"  - mkpart: primary\n    device: \"{{ output }}\"\n    start: 1MiB\n    end: 100%\n    tag: c\n" +
