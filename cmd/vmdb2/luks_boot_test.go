@@ -51,10 +51,13 @@ func TestLUKSBoot(t *testing.T) {
 				if got := run("findmnt -n -o SOURCE /"); got != c.mapper {
 					t.Errorf("/ is on %q, want %s", got, c.mapper)
 				}
-				// lsblk -s lists the device, then what it sits on (not
-				// necessarily in stacking order).
+				if got := run("lsblk -n -d -o TYPE " + c.mapper); got != c.stack[0] {
+					t.Errorf("lsblk -d %s: %q, want %s", c.mapper, got, c.stack[0])
+				}
+				// lsblk -s lists the device and what it sits on, not in
+				// stacking order.
 				got := strings.Fields(run("lsblk -s -n -o TYPE " + c.mapper))
-				if len(got) != len(c.stack) || got[0] != c.stack[0] {
+				if len(got) != len(c.stack) {
 					t.Errorf("lsblk -s %s: %q, want %q", c.mapper, got, c.stack)
 				}
 				for _, want := range c.stack {
