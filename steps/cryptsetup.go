@@ -2,6 +2,7 @@ package steps
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -119,15 +120,15 @@ func (b *Build) passphrase(s *Step) ([]byte, error) {
 				return data, nil
 			}
 		}
-		return nil, fmt.Errorf("%s: key-file: %w", s.Where(), err)
+		return nil, fmt.Errorf("key-file: %w", err)
 	}
 	var out bytes.Buffer
 	if err := b.secretCommand([]string{"sh", "-ec", s.Str("key-cmd")}, &out); err != nil {
-		return nil, fmt.Errorf("%s: key-cmd failed: %w", s.Where(), err)
+		return nil, fmt.Errorf("key-cmd failed: %w", err)
 	}
 	line, _, _ := strings.Cut(out.String(), "\n")
 	if line == "" {
-		return nil, fmt.Errorf("%s: key-cmd printed no passphrase (its first line of output is the passphrase)", s.Where())
+		return nil, errors.New("key-cmd printed no passphrase (its first line of output is the passphrase)")
 	}
 	return []byte(line), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +51,19 @@ func TestLUKSBoot(t *testing.T) {
 				if got := run("findmnt -n -o SOURCE /"); got != c.mapper {
 					t.Errorf("/ is on %q, want %s", got, c.mapper)
 				}
-				if got := strings.Fields(run("lsblk -s -n -o TYPE " + c.mapper)); strings.Join(got, " ") != strings.Join(c.stack, " ") {
+				if got := run("lsblk -n -d -o TYPE " + c.mapper); got != c.stack[0] {
+					t.Errorf("lsblk -d %s: %q, want %s", c.mapper, got, c.stack[0])
+				}
+				// lsblk -s lists the device and what it sits on, not in
+				// stacking order.
+				got := strings.Fields(run("lsblk -s -n -o TYPE " + c.mapper))
+				if len(got) != len(c.stack) {
 					t.Errorf("lsblk -s %s: %q, want %q", c.mapper, got, c.stack)
+				}
+				for _, want := range c.stack {
+					if !slices.Contains(got, want) {
+						t.Errorf("lsblk -s %s: %q, no %s", c.mapper, got, want)
+					}
 				}
 				if got := run("cryptsetup status " + c.crypt); !strings.Contains(got, "is active and is in use") {
 					t.Errorf("cryptsetup status %s:\n%s", c.crypt, got)

@@ -308,3 +308,25 @@ func TestLUKSStacksWithLVM(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyCmdFailureNamesTheStep: a key-cmd that fails, or prints nothing,
+// stops the build with the step's line and leaves no image.
+func TestKeyCmdFailureNamesTheStep(t *testing.T) {
+	checkTools(t, "cryptsetup")
+	for cmd, want := range map[string]string{
+		"echo oops >&2; exit 3": "spec.vmdb:11: cryptsetup: key-cmd failed: sh -ec 'echo oops >&2; exit 3' failed with exit status 3",
+		"echo":                  "spec.vmdb:11: cryptsetup: key-cmd printed no passphrase",
+	} {
+		spec := "steps:\n  - mkimg: \"{{ output }}\"\n    size: 64M\n  - mklabel: msdos\n    device: \"{{ output }}\"\n" +
+			"  - mkpart: primary\n    device: \"{{ output }}\"\n    start: 1MiB\n    end: 100%\n    tag: c\n" +
+			"  - cryptsetup: c\n    name: root\n    key-cmd: " + cmd + "\n"
+		dir := writeWorkDir(t, spec)
+		r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "k.img")
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("key-cmd %q: exit %d, stderr lacks %q:\n%s", cmd, r.code, want, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "k.img")); err == nil {
+			t.Errorf("key-cmd %q: the image was left behind", cmd)
+		}
+	}
+}
