@@ -154,6 +154,11 @@ var refusedOptions = map[string]string{
 func CheckOptions(opts []string) error {
 	for i, o := range opts {
 		name, value, hasValue := strings.Cut(o, "=")
+		if len(o) > 2 && o[0] == '-' && o[1] != '-' {
+			// A short option with its value attached (-caes-cbc-plain),
+			// which cryptsetup's option parser takes as -c aes-cbc-plain.
+			name, value, hasValue = o[:2], o[2:], true
+		}
 		if !hasValue && i+1 < len(opts) {
 			value = opts[i+1]
 		}

@@ -114,12 +114,15 @@ func TestFormatRefusesWhatCannotWorkOffline(t *testing.T) {
 		{"--cipher", "xchacha20,aes-adiantum-plain64"},
 		{"--cipher=serpent-xts-plain64"},
 		{"--header", "x"},
+		{"-caes-cbc-plain"},
+		{"-dkey.txt"},
+		{"-Mluks1"},
 	} {
 		if err := CheckOptions(opts); err == nil {
 			t.Errorf("CheckOptions(%q) accepted", opts)
 		}
 	}
-	if err := CheckOptions([]string{"--cipher", "aes-xts-plain64", "--sector-size", "4096", "--pbkdf-memory", "32768"}); err != nil {
+	if err := CheckOptions([]string{"--cipher", "aes-xts-plain64", "--sector-size", "4096", "--pbkdf-memory", "32768", "-caes-xts-plain64"}); err != nil {
 		t.Errorf("CheckOptions refused the usual options: %v", err)
 	}
 	_, err := Format(context.Background(), Spec{Size: 32 << 20, Dir: t.TempDir(), Run: fstool.Exec})
