@@ -2,8 +2,6 @@ package steps
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/vmdb2-go/vmdb2/partition/lvm"
 )
@@ -63,64 +61,18 @@ func checkLvcreate(s *Step, report reportFunc) {
 
 // copyToSegments writes a spanning LV's scratch file to its segments.
 func copyToSegments(st *vgState, tag *Tag) error {
-	src, err := os.Open(tag.Image)
-	if err != nil {
-		return fmt.Errorf("LV %s: %w", tag.Name, err)
-	}
-	defer src.Close()
-	var at int64
-	for _, r := range st.vg.Ranges(st.vg.LV(tag.LV.LV)) {
-		pv := st.pvTags[r.PV]
-		if err := copyRange(pv.Image, pv.Offset+r.Offset, io.NewSectionReader(src, at, r.Size)); err != nil {
-			return fmt.Errorf("LV %s onto tag %s: %w", tag.Name, pv.Name, err)
-		}
-		at += r.Size
+	if err := lvm.Scatter(tag.Image, st.places(tag)); err != nil {
+		return fmt.Errorf("LV %s onto its PVs: %w", tag.Name, err)
 	}
 	return nil
 }
 
-// copyRange writes r to the file at off, leaving holes where r's blocks
-// are all zero and the file's are too (a new image stays sparse).
-func copyRange(path string, off int64, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
+// places is where a spanning LV's segments are in their PVs' files.
+func (st *vgState) places(tag *Tag) []lvm.Place {
+	var out []lvm.Place
+	for _, r := range st.vg.Ranges(st.vg.LV(tag.LV.LV)) {
+		pv := st.pvTags[r.PV]
+		out = append(out, lvm.Place{Path: pv.Image, Offset: pv.Offset + r.Offset, Size: r.Size})
 	}
-	buf, old := make([]byte, 1<<20), make([]byte, 1<<20)
-	for {
-		n, rerr := io.ReadFull(r, buf)
-		if n > 0 {
-			if err := writeUnlessZero(f, buf[:n], old[:n], off); err != nil {
-				f.Close()
-				return err
-			}
-			off += int64(n)
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return f.Close()
-		}
-		if rerr != nil {
-			f.Close()
-			return rerr
-		}
-	}
-}
-
-func writeUnlessZero(f *os.File, p, old []byte, off int64) error {
-	if allZero(p) {
-		if n, err := f.ReadAt(old, off); (err == nil || err == io.EOF) && allZero(old[:n]) {
-			return nil
-		}
-	}
-	_, err := f.WriteAt(p, off)
-	return err
-}
-
-func allZero(p []byte) bool {
-	for _, c := range p {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return out
 }

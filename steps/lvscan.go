@@ -88,19 +88,8 @@ func (b *Build) readSpanningLV(st *vgState, tag *Tag) error {
 		return err
 	}
 	tag.Image = p
-	var at int64
-	for _, r := range st.vg.Ranges(st.vg.LV(tag.LV.LV)) {
-		pv := st.pvTags[r.PV]
-		f, err := os.Open(pv.Image)
-		if err != nil {
-			return err
-		}
-		err = copyRange(p, at, io.NewSectionReader(f, pv.Offset+r.Offset, r.Size))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("reading LV %s: %w", tag.Name, err)
-		}
-		at += r.Size
+	if err := lvm.Gather(p, st.places(tag)); err != nil {
+		return fmt.Errorf("reading LV %s: %w", tag.Name, err)
 	}
 	return nil
 }
