@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmdb2-go/vmdb2/internal/asuser"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,10 +121,7 @@ func (r *rootless) aptCache(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(u.HomeDir, ".cache", "vmdb2-podman")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, r.uid, r.gid); err != nil {
+	if err := asuser.MkdirOwned(dir, r.uid, r.gid); err != nil {
 		t.Fatal(err)
 	}
 	return dir
