@@ -18,6 +18,7 @@ import (
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/partition/bootcode"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap/basecache"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
@@ -33,7 +34,18 @@ var epoch = time.Unix(1700000000, 0)
 // bootTimeout is how long a TCG boot may take to reach the login prompt.
 const bootTimeout = 5 * time.Minute
 
-// tree extracts the cached bookworm tree (debootstrapped on first use) and
+// bootable is the base the boot tests use: a minimal bookworm with a
+// kernel, systemd, udev and the GRUB files for BIOS and UEFI (the -bin
+// packages only: no grub-pc/grub-efi postinst runs grub-install). It is
+// built by basecache, whose debootstrap runs in the build's namespace: no
+// mount it makes can outlive it on the host.
+var bootable = basecache.Spec{
+	Suite:    "bookworm",
+	Variant:  "minbase",
+	Packages: []string{"linux-image-amd64", "systemd-sysv", "grub-pc-bin", "grub-efi-amd64-bin", "udev", "e2fsprogs"},
+}
+
+// tree unpacks the cached bookworm base (built on first use) and
 // makes it log-in-able: root without password, a host name.
 func tree(t *testing.T) string {
 	t.Helper()
@@ -45,15 +57,11 @@ func tree(t *testing.T) string {
 	testreq.Need(t, testreq.Userns, userns.Available())
 	ctx := t.Context()
 	start := time.Now()
-	tarball, err := boottest.CachedTree(ctx, boottest.BookwormBootable, "", testWriter{t})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "root")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := boottest.ExtractTree(ctx, tarball, dir); err != nil {
+	if err := basecache.Unpack(ctx, bootable, dir, "", testWriter{t}); err != nil {
 		t.Fatal(err)
 	}
 	shadow := filepath.Join(dir, "etc/shadow")
@@ -71,7 +79,7 @@ func tree(t *testing.T) string {
 	write(t, filepath.Join(dir, "etc/hostname"), "boottest\n", 0o644)
 	write(t, filepath.Join(dir, "etc/default/grub"),
 		grub.EditDefault("", grub.Defaults{Arch: "amd64", Serial: true, Timeout: 0}), 0o644)
-	t.Logf("tree %s ready in %v", tarball, time.Since(start).Round(time.Millisecond))
+	t.Logf("tree ready in %v", time.Since(start).Round(time.Millisecond))
 	return dir
 }
 

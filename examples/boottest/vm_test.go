@@ -120,18 +120,3 @@ func TestBootErrors(t *testing.T) {
 		t.Errorf("missing emulator: %v", err)
 	}
 }
-
-func TestTreeKey(t *testing.T) {
-	a := BookwormBootable
-	b := a
-	b.Include = append([]string{}, a.Include...)
-	if a.Key() != b.Key() {
-		t.Fatal("key is not a function of the inputs")
-	}
-	b.Include = append(b.Include, "vim")
-	c := a
-	c.Mirror = "http://example.org/debian"
-	if a.Key() == b.Key() || a.Key() == c.Key() || !strings.HasPrefix(a.Key(), "bookworm-") {
-		t.Fatalf("keys: %s %s %s", a.Key(), b.Key(), c.Key())
-	}
-}
