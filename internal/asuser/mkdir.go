@@ -28,7 +28,10 @@ func MkdirOwned(dir string, uid, gid int) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by someone else: not ours to give away
+		}
 		return err
 	}
 	return os.Lchown(dir, uid, gid)

@@ -5,15 +5,15 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // TestMkdirOwned checks that every directory MkdirOwned creates, not only
 // the last, belongs to the given owner, and that existing ones are left
 // alone.
 func TestMkdirOwned(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give directories away")
-	}
+	testreq.NeedRoot(t, "to give directories away")
 	base := t.TempDir()
 	dir := filepath.Join(base, "home", ".cache", "leaf")
 	if err := MkdirOwned(dir, 4321, 4322); err != nil {
