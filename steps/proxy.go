@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
@@ -23,8 +24,14 @@ func (b *Build) proxyEnv() []string {
 			aptShell = b.hostAptProxy()
 		}
 		b.proxy = bootstrap.ProxyEnv(os.LookupEnv, aptShell)
-		if len(b.proxy) > 0 {
-			b.Detail("Downloads use the proxy settings %q", b.proxy)
+		// The names only: a proxy's URL may hold a password.
+		var names []string
+		for _, kv := range b.proxy {
+			k, _, _ := strings.Cut(kv, "=")
+			names = append(names, k)
+		}
+		if len(names) > 0 {
+			b.Detail("Downloads use the proxy settings %s", strings.Join(names, ", "))
 		}
 	})
 	return b.proxy
