@@ -48,8 +48,9 @@ func checkDebianImage(t *testing.T, img string) {
 // creating a user, fstab) as root and as an ordinary user. Both download
 // through a proxy of the test's: as root, the one the host's apt
 // configuration names (Acquire::http::Proxy, through APT_CONFIG), as the
-// ordinary user the one http_proxy names; debootstrap and apt must both go
-// through it, and the image's /etc/apt must not remember it.
+// ordinary user the one http_proxy names; apt's downloads (mmdebstrap's and
+// the apt step's) must go through it, and the image's /etc/apt must not
+// remember it.
 func TestDebootstrapImage(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck")
 	needMirror(t)

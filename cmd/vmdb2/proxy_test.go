@@ -77,17 +77,16 @@ func (p *testProxy) count(agent string) {
 	p.mu.Unlock()
 }
 
-// checkWentThrough fails the test unless both debootstrap (wget) and apt
-// made requests through p.
+// checkWentThrough fails the test unless apt made requests through p: the
+// debootstrap step runs mmdebstrap, whose downloads are apt's as the apt
+// step's are (qemu-debootstrap's wget would count as "wget").
 func (p *testProxy) checkWentThrough(t *testing.T, build string) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t.Logf("%s: requests through the proxy: %v", build, p.counts)
-	for _, who := range []string{"wget", "apt"} {
-		if p.counts[who] == 0 {
-			t.Errorf("%s: no request of %s went through the proxy (%v)", build, who, p.counts)
-		}
+	if p.counts["apt"] == 0 {
+		t.Errorf("%s: no request of apt went through the proxy (%v)", build, p.counts)
 	}
 }
 
