@@ -25,7 +25,7 @@ var chrootKind = &Kind{
 		return b.InNamespace(userns.Cmd{
 			Root:    dir,
 			Argv:    []string{"sh", "-ec", s.Str("shell")},
-			Env:     targetEnv(),
+			Env:     append(targetEnv(), b.proxyEnv()...),
 			Virtual: true,
 		})
 	},

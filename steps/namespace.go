@@ -36,11 +36,12 @@ func (b *Build) mountedTag(name string) (*Tag, error) {
 	return tag, nil
 }
 
-// buildEnv is the environment steps pass to tools that honour
-// SOURCE_DATE_EPOCH.
+// buildEnv is the environment steps pass to the tools that install
+// packages (debootstrap, apt): the proxy settings and SOURCE_DATE_EPOCH.
 func (b *Build) buildEnv() []string {
+	env := b.proxyEnv()
 	if b.Settings.SourceDateEpoch.IsZero() {
-		return nil
+		return env
 	}
-	return []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", b.Settings.SourceDateEpoch.Unix())}
+	return append(env, fmt.Sprintf("SOURCE_DATE_EPOCH=%d", b.Settings.SourceDateEpoch.Unix()))
 }

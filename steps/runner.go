@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/vmdb2-go/vmdb2/stage"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -101,6 +102,9 @@ type Build struct {
 	// devicesTag is the tag whose tree the stage's device manifest
 	// describes (set by unpack-rootfs and debootstrap).
 	devicesTag string
+	// proxy is proxyEnv's result, found once.
+	proxy     []string
+	proxyOnce sync.Once
 }
 
 // NewBuild prepares a build of plan.

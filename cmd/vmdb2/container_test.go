@@ -148,26 +148,71 @@ func (r *rootless) run(t *testing.T, work string, argv []string, extra ...string
 	return r.podman(t, append(args, argv...)...)
 }
 
+// cachedDebootstrapSpec is testdata/debootstrap.vmdb with a rootfs cache:
+// run with --rootfs-tarball, the first build makes the tarball and a
+// second one starts from it.
+const cachedDebootstrapSpec = `steps:
+  - mkimg: "{{ output }}"
+    size: 2G
+  - mklabel: msdos
+    device: "{{ output }}"
+  - mkpart: primary
+    device: "{{ output }}"
+    start: 1MiB
+    end: 100%
+    tag: /
+  - mkfs: ext4
+    partition: /
+  - mount: /
+  - unpack-rootfs: /
+  - debootstrap: bookworm
+    mirror: http://deb.debian.org/debian
+    target: /
+    variant: minbase
+    unless: rootfs_unpacked
+  - apt: install
+    tag: /
+    recommends: false
+    packages:
+      - passwd
+      - less
+    unless: rootfs_unpacked
+  - cache-rootfs: /
+    unless: rootfs_unpacked
+  - chroot: /
+    shell: |
+      useradd -m -u 1234 alice
+  - fstab: /
+`
+
 // TestRootlessPodman builds an image from debootstrap, apt and a chroot
 // step inside rootless podman with podman's default seccomp profile, run by
 // an ordinary user: the namespace's id map is cut along the container's
-// own map, and the EPERM the profile gives sethostname is tolerated.
+// own map, and the EPERM the profile gives sethostname is tolerated. The
+// cold build leaves a rootfs cache (cache-rootfs), and a second, cached
+// build in a new container starts from it (unpack-rootfs).
 func TestRootlessPodman(t *testing.T) {
 	r := newRootless(t)
 	r.importImage(t)
-	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "debootstrap.vmdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := writeWorkDir(t, string(spec))
+	work := writeWorkDir(t, cachedDebootstrapSpec)
 	chownTree(t, work, r.uid, r.gid)
-	start := time.Now()
-	res := r.build(t, work)
-	t.Logf("build in rootless podman: %v", time.Since(start).Round(time.Second))
-	if res.code != 0 {
-		t.Fatalf("build failed (%d):\n%s\n%s", res.code, res.stdout, res.stderr)
+	argv := []string{"/opt/vmdb2/vmdb2", "-v", "--rootfs-tarball", "/work/rootfs.tar.zst", "--output", "/work/out.img", "/work/spec.vmdb"}
+	for _, build := range []string{"cold", "cached"} {
+		start := time.Now()
+		res := r.run(t, work, argv)
+		t.Logf("%s build in rootless podman: %v", build, time.Since(start).Round(time.Second))
+		if res.code != 0 {
+			t.Fatalf("%s build failed (%d):\n%s\n%s", build, res.code, res.stdout, res.stderr)
+		}
+		unpacked := strings.Contains(res.stdout+res.stderr, "Unpacking /work/rootfs.tar.zst")
+		if unpacked != (build == "cached") {
+			t.Errorf("%s build: unpacked the cache: %v\n%s", build, unpacked, res.stderr)
+		}
+		checkDebianImage(t, filepath.Join(work, "out.img"))
+		if _, err := os.Stat(filepath.Join(work, "rootfs.tar.zst")); err != nil {
+			t.Fatalf("the cold build left no rootfs cache: %v", err)
+		}
 	}
-	checkDebianImage(t, filepath.Join(work, "out.img"))
 }
 
 // TestRootlessPodmanNoUserns runs the same build with a seccomp profile that

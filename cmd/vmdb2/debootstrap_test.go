@@ -45,7 +45,12 @@ func checkDebianImage(t *testing.T, img string) {
 }
 
 // TestDebootstrapImage builds a bookworm image (debootstrap, apt, a chroot
-// creating a user, fstab) as root and as an ordinary user.
+// creating a user, fstab) as root and as an ordinary user. Both download
+// through a proxy of the test's: as root, the one the host's apt
+// configuration names (Acquire::http::Proxy, through APT_CONFIG), as the
+// ordinary user the one http_proxy names; apt's downloads (mmdebstrap's and
+// the apt step's) must go through it, and the image's /etc/apt must not
+// remember it.
 func TestDebootstrapImage(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck")
 	needMirror(t)
@@ -57,12 +62,15 @@ func TestDebootstrapImage(t *testing.T) {
 	start := time.Now()
 	cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(dir, "tmp"))
+	aptProxy := startTestProxy(t)
+	cmd.Env = append(withoutProxies(), "TMPDIR="+filepath.Join(dir, "tmp"), "APT_CONFIG="+hostAptProxyConfig(t, aptProxy))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build as root: %v\n%s", err, out)
 	}
 	t.Logf("built as uid %d in %v", os.Geteuid(), time.Since(start).Round(time.Second))
 	checkDebianImage(t, filepath.Join(dir, "out.img"))
+	aptProxy.checkWentThrough(t, "the build with the host's apt proxy")
+	checkNoProxyInImage(t, filepath.Join(dir, "out.img"), 1<<20)
 	noStageLeft(t, filepath.Join(dir, "tmp"))
 
 	if os.Geteuid() != 0 {
@@ -72,11 +80,14 @@ func TestDebootstrapImage(t *testing.T) {
 	udir := writeWorkDir(t, string(spec))
 	chownTree(t, udir, uid, gid)
 	start = time.Now()
-	r := runAs(t, uid, gid, udir, []string{"TMPDIR=" + filepath.Join(udir, "tmp")}, userBinary(t), "spec.vmdb", "--output", "out.img")
+	envProxy := startTestProxy(t)
+	r := runAs(t, uid, gid, udir, []string{"TMPDIR=" + filepath.Join(udir, "tmp"), "http_proxy=" + envProxy.url}, userBinary(t), "spec.vmdb", "--output", "out.img")
 	if r.code != 0 {
 		t.Fatalf("build as %s: exit %d\n%s", testUser, r.code, r.stderr)
 	}
 	t.Logf("built as %s in %v", testUser, time.Since(start).Round(time.Second))
 	checkDebianImage(t, filepath.Join(udir, "out.img"))
+	envProxy.checkWentThrough(t, "the build with http_proxy")
+	checkNoProxyInImage(t, filepath.Join(udir, "out.img"), 1<<20)
 	noStageLeft(t, filepath.Join(udir, "tmp"))
 }

@@ -252,7 +252,8 @@ func addResolvConf(root string) (remove func() error) {
 	}
 }
 
-// aptEnv is the environment of apt inside the target.
+// aptEnv is the environment of apt inside the target: a clean one with
+// the host's proxy settings (ProxyEnv) plus extra.
 func aptEnv(extra []string) []string {
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -260,7 +261,7 @@ func aptEnv(extra []string) []string {
 		"LC_ALL=C.UTF-8",
 		"DEBIAN_FRONTEND=noninteractive",
 	}
-	return mergeEnv(env, []string{"http_proxy", "https_proxy", "no_proxy", "SOURCE_DATE_EPOCH"}, extra)
+	return mergeEnv(env, []string{"SOURCE_DATE_EPOCH"}, append(hostProxyEnv(), extra...))
 }
 
 func shellJoin(argv []string) string {

@@ -95,7 +95,8 @@ func runEngineLocked(ctx context.Context, o Options) error {
 }
 
 // engineEnv is the environment of the engine: a clean one (the host's
-// locale and variables do not leak into the target) plus o.Env.
+// locale and variables do not leak into the target) with its proxy
+// settings (ProxyEnv) plus o.Env.
 func engineEnv(extra []string) []string {
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -104,7 +105,7 @@ func engineEnv(extra []string) []string {
 		"DEBIAN_FRONTEND=noninteractive",
 		"DEBCONF_NONINTERACTIVE_SEEN=true",
 	}
-	return mergeEnv(env, []string{"TMPDIR", "http_proxy", "https_proxy", "no_proxy", "SOURCE_DATE_EPOCH"}, extra)
+	return mergeEnv(env, []string{"TMPDIR", "SOURCE_DATE_EPOCH"}, append(hostProxyEnv(), extra...))
 }
 
 // mergeEnv returns base plus the host's values of the variables named in
