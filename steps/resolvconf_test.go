@@ -20,7 +20,9 @@ func TestDropResolvConf(t *testing.T) {
 		}
 		return dir, filepath.Join(etc, "resolv.conf")
 	}
-	_, p := tree(func(etc string) { os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 10.0.0.1\n"), 0o644) })
+	_, p := tree(func(etc string) {
+		os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 10.0.0.1\n"), 0o644)
+	})
 	if _, err := os.Lstat(p); err == nil {
 		t.Error("a regular resolv.conf was kept")
 	}
