@@ -1,26 +1,26 @@
 package steps
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
 // ansibleKind runs an Ansible playbook against the root filesystem, as
-// vmdb2 does: `ansible-playbook -c chroot -i INVENTORY --tags TAGS -e
-// @VARS PLAYBOOK`, with an inventory naming the root filesystem's tree in
-// the group `group`, and the step's `extra_vars` plus `rootfs_tarball`
-// (the --rootfs-tarball value, or null) as extra variables.
+// vmdb2 0.28 and later do: `ansible-playbook -c chroot -i INVENTORY --tags
+// TAGS -e JSON PLAYBOOK`, with an inventory naming the root filesystem's
+// tree in the group `group`, and the step's `extra_vars` plus
+// `rootfs_tarball` (the --rootfs-tarball value, or null) as JSON on the
+// command line (0.26 wrote them to a file; the image is the same).
 //
 // ansible-playbook is the host's; it runs as root of the build's user
 // namespace, without confinement (like the `shell` step), as the chroot
@@ -33,7 +33,7 @@ import (
 // content lent and services kept from starting, and nothing of it on the
 // host. The target needs Python 3 for Ansible's modules.
 //
-// The inventory and the variables are written into the build's stage,
+// The inventory is written into the build's stage,
 // not into $TMPDIR, and Ansible's local temporary files go there too
 // (unless ANSIBLE_LOCAL_TEMP is set), so a build leaves nothing in the
 // user's home. As in vmdb2, every ansible step's teardown removes the files
@@ -96,11 +96,6 @@ func runAnsible(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	varsFile, err := writeMetaTemp(st.MetaPath(""), ansibleFilePrefix+"vars-*.yaml", vars)
-	if err != nil {
-		return fmt.Errorf("writing the Ansible variables: %w", err)
-	}
-	b.Progress("Created %s for Ansible variables", varsFile)
 
 	// Helper directories, removed as soon as ansible-playbook is done.
 	if _, set := os.LookupEnv("ANSIBLE_LOCAL_TEMP"); !set {
@@ -119,7 +114,7 @@ func runAnsible(b *Build, s *Step) error {
 	env = append(env, chrootEnv...)
 
 	err = b.InNamespace(userns.Cmd{
-		Argv: []string{"ansible-playbook", "-c", "chroot", "-i", inventory, "--tags", s.Str("tags"), "-e", "@" + varsFile, playbook},
+		Argv: []string{"ansible-playbook", "-c", "chroot", "-i", inventory, "--tags", s.Str("tags"), "-e", string(vars), playbook},
 		Env:  env,
 	})
 	if err != nil && b.ctx.Err() == nil {
@@ -166,62 +161,120 @@ func writeMetaTemp(dir, pattern string, data []byte) (string, error) {
 }
 
 // ansibleVars renders extra_vars with rootfs_tarball added (null when
-// there is no --rootfs-tarball) as YAML, keys in the spec's order.
-// Strings are double-quoted so that Ansible's YAML 1.1 reader takes them
-// as the strings they are ("yes", "0755", "1:20").
+// there is no --rootfs-tarball) as one JSON object, keys in the spec's
+// order, as vmdb2's json.dumps does: a spec's rootfs_tarball is replaced
+// in its place, otherwise it comes last. JSON keeps each value's type
+// (the string "yes" stays a string for Ansible).
 func ansibleVars(extra *Value, rootfsTarball string) ([]byte, error) {
-	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	tarball := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	var tarball any
 	if rootfsTarball != "" {
-		tarball = yamlString(rootfsTarball)
+		tarball = rootfsTarball
 	}
+	var out bytes.Buffer
+	out.WriteByte('{')
 	replaced := false
 	if extra != nil {
-		for _, e := range extra.Map {
-			v := yamlValue(e.Value)
-			if e.Key == "rootfs_tarball" {
-				v, replaced = tarball, true
+		for i, e := range extra.Map {
+			if i > 0 {
+				out.WriteString(", ")
 			}
-			doc.Content = append(doc.Content, yamlString(e.Key), v)
+			var err error
+			if e.Key == "rootfs_tarball" {
+				replaced = true
+				err = writeJSON(&out, e.Key, tarball)
+			} else {
+				err = writeJSONKey(&out, e.Key, e.Value)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("writing extra_vars as JSON: %w", err)
+			}
 		}
 	}
 	if !replaced {
-		doc.Content = append(doc.Content, yamlString("rootfs_tarball"), tarball)
+		if extra != nil && len(extra.Map) > 0 {
+			out.WriteString(", ")
+		}
+		if err := writeJSON(&out, "rootfs_tarball", tarball); err != nil {
+			return nil, err
+		}
 	}
-	out, err := yaml.Marshal(doc)
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+// writeJSONKey writes `"key": value` for a spec value.
+func writeJSONKey(out *bytes.Buffer, key string, v *Value) error {
+	k, err := json.Marshal(key)
 	if err != nil {
-		return nil, fmt.Errorf("writing extra_vars as YAML: %w", err)
+		return err
 	}
-	return out, nil
+	out.Write(k)
+	out.WriteString(": ")
+	return writeJSONValue(out, v)
 }
 
-func yamlString(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
+// writeJSON writes `"key": value` for a Go value.
+func writeJSON(out *bytes.Buffer, key string, v any) error {
+	k, err := json.Marshal(key)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	out.Write(k)
+	out.WriteString(": ")
+	out.Write(b)
+	return nil
 }
 
-func yamlValue(v *Value) *yaml.Node {
+// writeJSONValue writes a spec value as JSON, mappings in their order.
+func writeJSONValue(out *bytes.Buffer, v *Value) error {
 	switch v.Kind {
 	case Map:
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, e := range v.Map {
-			n.Content = append(n.Content, yamlString(e.Key), yamlValue(e.Value))
+		out.WriteByte('{')
+		for i, e := range v.Map {
+			if i > 0 {
+				out.WriteString(", ")
+			}
+			if err := writeJSONKey(out, e.Key, e.Value); err != nil {
+				return err
+			}
 		}
-		return n
+		out.WriteByte('}')
+		return nil
 	case List:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		for _, item := range v.List {
-			n.Content = append(n.Content, yamlValue(item))
+		out.WriteByte('[')
+		for i, item := range v.List {
+			if i > 0 {
+				out.WriteString(", ")
+			}
+			if err := writeJSONValue(out, item); err != nil {
+				return err
+			}
 		}
-		return n
-	case Bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v.Bool)}
-	case Int:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v.Int, 10)}
-	case Null:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+		out.WriteByte(']')
+		return nil
 	}
-	// Strings; floats and dates are refused when the plan is made.
-	return yamlString(v.Str)
+	var scalar any
+	switch v.Kind {
+	case Bool:
+		scalar = v.Bool
+	case Int:
+		scalar = v.Int
+	case Null:
+		scalar = nil
+	default:
+		// Strings; floats and dates are refused when the plan is made.
+		scalar = v.Str
+	}
+	b, err := json.Marshal(scalar)
+	if err != nil {
+		return err
+	}
+	out.Write(b)
+	return nil
 }
 
 // hasPython3 reports whether the tree at root has a python3 interpreter

@@ -13,8 +13,8 @@ import (
 )
 
 // cacheRootfsKind saves every mounted filesystem's tree (the root tag's and
-// the nested ones) into --rootfs-tarball, unless that file already exists,
-// as vmdb2 does. The compression follows the name (.tar.gz, .tar.xz,
+// the nested ones) into --rootfs-tarball, unless that file already exists
+// and `force` (vmdb2 0.28) is not set, as vmdb2 does. The compression follows the name (.tar.gz, .tar.xz,
 // .tar.zst, .tar); the tarball is sorted, has numeric owners and, with
 // SOURCE_DATE_EPOCH, clamped mtimes, and is written atomically.
 var cacheRootfsKind = &Kind{
@@ -29,6 +29,7 @@ var cacheRootfsKind = &Kind{
 	Keys: []Key{
 		{Name: "cache-rootfs", Type: TStr, Required: true},
 		{Name: "options", Type: TStr, Default: "--one-file-system"},
+		{Name: "force", Type: TBool, Default: false},
 	},
 	Run: func(b *Build, s *Step) error {
 		root, rootDir, err := b.mountedTree(s.Str("cache-rootfs"))
@@ -39,10 +40,10 @@ var cacheRootfsKind = &Kind{
 		if tarball == "" {
 			return errors.New("--rootfs-tarball MUST be set")
 		}
-		if _, err := os.Stat(tarball); err == nil {
-			b.Progress("%s exists: not caching again", tarball)
-			return nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		if write, err := cacheWanted(tarball, s.Bool("force")); err != nil || !write {
+			if err == nil {
+				b.Progress("%s exists: not caching again (force: true replaces it)", tarball)
+			}
 			return err
 		}
 		dirs, err := b.cachedDirs(root)
@@ -61,6 +62,23 @@ var cacheRootfsKind = &Kind{
 			Exclude:         exclude,
 		})
 	},
+}
+
+// cacheWanted says whether cache-rootfs writes tarball: when it does not
+// exist yet, or always with force (the new tarball then replaces the old
+// one atomically, so a failed build keeps the old).
+func cacheWanted(tarball string, force bool) (bool, error) {
+	if force {
+		return true, nil
+	}
+	_, err := os.Stat(tarball)
+	if err == nil {
+		return false, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	return false, err
 }
 
 // cachedDirs lists the trees of the mounted tags, relative to root's tree

@@ -56,6 +56,7 @@ func checkDebootstrap(s *Step, report reportFunc) {
 			report(s.KeyLine(key), Error, "%s: `%s` is empty (vmdb2: missing arg for %s step)", name, key, name)
 		}
 	}
+	checkCACerts(s, report)
 }
 
 // checkFileStep checks the keys of the file steps: modes and owners.

@@ -26,7 +26,9 @@ var debootstrapKind = &Kind{
 		{Name: "variant", Type: TStr, Default: "-"},
 		{Name: "components", Type: TList, Default: []string{"main"}},
 		{Name: "include", Type: TList, Default: []string{}},
+		{Name: "exclude", Type: TList, Default: []string{}},
 		{Name: "require_empty_target", Type: TBool, Default: true},
+		{Name: "tls_ca_certs", Type: TList, Default: []string{}},
 	},
 	Run: func(b *Build, s *Step) error {
 		return b.bootstrap(s, s.Str("debootstrap"), s.Bool("require_empty_target"), s.Strings("include"), s.Bool("install_keyring"))
@@ -66,7 +68,7 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 	b.Progress("Installing Debian %s (%s) from %s", suite, arch, s.Str("mirror"))
 	err = bootstrap.Bootstrap(b.ctx, bootstrap.Options{
 		Suite: suite, Mirror: s.Str("mirror"), Arch: arch, Variant: s.Str("variant"),
-		Components: s.Strings("components"), Include: include,
+		Components: s.Strings("components"), Include: include, Exclude: s.Strings("exclude"),
 		Keyring: s.Str("keyring"), InstallKeyring: installKeyring,
 		Target: dir, DeviceManifest: st.MetaPath("devices.json"), RecordDevices: true,
 		Engine: bootstrapEngine(s), Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(),
@@ -76,7 +78,7 @@ func (b *Build) bootstrap(s *Step, suite string, requireEmpty bool, include []st
 		return err
 	}
 	b.devicesTag = tag.Name
-	return nil
+	return b.installCACerts(dir, s.Strings("tls_ca_certs"))
 }
 
 // progressFunc reports a message of a stage package as the step's
@@ -89,8 +91,12 @@ func (b *Build) progressFunc() func(string) {
 // same packages and files as debootstrap, installed in a third of the time;
 // see stage/bootstrap), debootstrap for qemu-debootstrap steps, which vmdb2
 // runs through debootstrap's qemu wrapper and which were proven (booted) with it.
+//
+// With `exclude` (vmdb2 0.41) it is debootstrap too: mmdebstrap has no
+// --exclude, and its packages come from apt's resolver, not from
+// debootstrap's list with the excluded names taken out.
 func bootstrapEngine(s *Step) bootstrap.Engine {
-	if s.Kind.Name == "qemu-debootstrap" {
+	if s.Kind.Name == "qemu-debootstrap" || len(s.Strings("exclude")) > 0 {
 		return bootstrap.EngineDebootstrap
 	}
 	return bootstrap.EngineMmdebstrap

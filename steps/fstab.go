@@ -2,15 +2,16 @@ package steps
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
-// fstabKind writes /etc/fstab with vmdb2's line for every mounted tag, in
-// tag creation order: `UUID=<uuid> <mount point> <type> errors=remount-ro 0 1`.
-// The UUIDs are the ones mkfs assigned in advance from the build seed.
+// fstabKind writes /etc/fstab with vmdb2's line for every mounted tag (see
+// fstabText). The UUIDs are the ones mkfs assigned in advance from the
+// build seed.
 var fstabKind = &Kind{
 	Name:        "fstab",
 	Summary:     "write /etc/fstab for the mounted filesystems",
@@ -30,22 +31,45 @@ var fstabKind = &Kind{
 		if err != nil {
 			return err
 		}
-		var lines strings.Builder
-		for _, tag := range b.State.Tags.All() {
-			if !tag.Mounted {
-				continue
-			}
-			if tag.UUIDText == "" {
-				return fmt.Errorf("Unknown UUID for tag %s (to be mounted on %s): it needs a mkfs step", tag.Name, tag.MountPoint)
-			}
-			fmt.Fprintf(&lines, "UUID=%s %s %s errors=remount-ro 0 1\n", tag.UUIDText, tag.MountPoint, tag.FSType)
+		text, err := fstabText(b.State.Tags.All(), b.compat026())
+		if err != nil {
+			return err
 		}
-		b.Detail("fstab:\n%s", lines.String())
-		if err := b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/fstab", Contents: []byte(lines.String()), Perm: 0o644}); err != nil {
+		b.Detail("fstab:\n%s", text)
+		if err := b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/fstab", Contents: []byte(text), Perm: 0o644}); err != nil {
 			return err
 		}
 		return b.writeCrypttab(root, dir)
 	},
+}
+
+// fstabText is /etc/fstab for the mounted tags. vmdb2 0.28 and later
+// write `UUID=<uuid> <mount point> <type> defaults 0 1`, sorted by mount
+// point (a stable sort of the strings, so a parent comes before what is
+// mounted in it); 0.26 wrote `errors=remount-ro` (an ext option, which
+// other types refuse) in tag creation order.
+func fstabText(tags []*Tag, compat026 bool) (string, error) {
+	var mounted []*Tag
+	for _, tag := range tags {
+		if !tag.Mounted {
+			continue
+		}
+		if tag.UUIDText == "" {
+			return "", fmt.Errorf("Unknown UUID for tag %s (to be mounted on %s): it needs a mkfs step", tag.Name, tag.MountPoint)
+		}
+		mounted = append(mounted, tag)
+	}
+	options := "defaults"
+	if compat026 {
+		options = "errors=remount-ro"
+	} else {
+		sort.SliceStable(mounted, func(i, j int) bool { return mounted[i].MountPoint < mounted[j].MountPoint })
+	}
+	var lines strings.Builder
+	for _, tag := range mounted {
+		fmt.Fprintf(&lines, "UUID=%s %s %s %s 0 1\n", tag.UUIDText, tag.MountPoint, tag.FSType, options)
+	}
+	return lines.String(), nil
 }
 
 // writeCrypttab writes /etc/crypttab, as vmdb2 does, when the build opened

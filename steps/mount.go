@@ -13,7 +13,8 @@ import (
 // anything: without `dirname` a fresh directory that is the filesystem's
 // root (target mount point /), with `dirname` and `mount-on` a directory
 // inside the parent tag's tree. Its teardown builds the filesystem from
-// that directory; a nested filesystem's content is then moved out of its
+// that directory (without its /etc/resolv.conf unless keep_resolvconf, as
+// in vmdb2 0.41: see dropResolvConf); a nested filesystem's content is then moved out of its
 // parent's tree, so the parent gets just the empty mount point.
 var mountKind = &Kind{
 	Name:        "mount",
@@ -25,6 +26,7 @@ var mountKind = &Kind{
 		{Name: "dirname", Type: TStr, Default: ""},
 		{Name: "mount-on", Type: TStr, Default: ""},
 		{Name: "zerofree", Type: TBool, Default: true},
+		{Name: "keep_resolvconf", Type: TBool, Default: false},
 		{Name: "fs-tag", Type: TStr, Default: "", Legacy: "vmdb2 0.13's separate name for the filesystem; here it becomes another name of the mounted tag, so later steps may use either"},
 	},
 	Run: func(b *Build, s *Step) error {
@@ -86,6 +88,11 @@ var mountKind = &Kind{
 		if err != nil {
 			return err
 		}
+		if !s.Bool("keep_resolvconf") && !b.compat026() {
+			if err := dropResolvConf(dir); err != nil {
+				return err
+			}
+		}
 		if err := b.buildFilesystem(tag, dir); err != nil {
 			return err
 		}
@@ -108,4 +115,26 @@ var mountKind = &Kind{
 		}
 		return nil
 	},
+}
+
+// dropResolvConf removes the tree's /etc/resolv.conf before its filesystem
+// is built, as vmdb2 0.40+'s mount teardown does unless keep_resolvconf:
+// the build host's resolver (debootstrap's copy) does not belong in the
+// image. As there (Python's os.path.exists), a link whose target is missing
+// (systemd-resolved's link into /run) stays; here the link is followed
+// inside the image, never on the host.
+func dropResolvConf(dir string) error {
+	r, err := stage.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	const p = "/etc/resolv.conf"
+	if !r.Exists(p) {
+		return nil
+	}
+	if err := r.Remove(p); err != nil {
+		return fmt.Errorf("removing the build's /etc/resolv.conf from the image (keep_resolvconf: true keeps it): %w", err)
+	}
+	return nil
 }

@@ -61,6 +61,9 @@ type Settings struct {
 	// "UUID OFFSET SIZE SHA256" line is appended as it is encrypted
 	// (--check-reproducible compares containers by their cleartext).
 	CleartextDigests string
+	// Compat is the vmdb2 release whose images the build gives where
+	// releases differ (compat.go): Compat041 ("" too) or Compat026.
+	Compat string
 }
 
 // State is what steps leave for later steps: the flags that `unless`

@@ -19,6 +19,7 @@ type options struct {
 	dryRun        bool
 	seed          string
 	checkRepro    bool
+	compat        string // steps.Compat041 or steps.Compat026
 	// cleartextDigests is where --check-reproducible has a build record
 	// its LUKS containers' cleartext digests (not a command-line option).
 	cleartextDigests string
@@ -50,6 +51,7 @@ var optSpecs = []optSpec{
 	{name: "check-reproducible", set: func(o *options, _ string) error { o.checkRepro = true; return nil }},
 	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
+	{name: "compat", hasValue: true, set: (*options).setCompat},
 }
 
 // addVariable handles --variable NAME=VALUE like vmdb2: one pair of

@@ -28,10 +28,9 @@ const cacheSpec = `steps:
     partition: root
   - mount: root
   - unpack-rootfs: root
-  # Replace the cache by our own: cache-rootfs only writes a missing one.
-  - shell: rm -f "{{ rootfs_tarball }}"
-    root-fs: root
+  # Replace the cache by our own (vmdb2 0.28's force).
   - cache-rootfs: root
+    force: true
 `
 
 // vmdb2Tarball makes a rootfs cache the way vmdb2 does (GNU tar -caf,
@@ -117,9 +116,13 @@ func TestRootfsCache(t *testing.T) {
 	dirX := writeWorkDir(t, cacheSpec)
 	tarball := filepath.Join(dirX, "rootfs.tar.gz")
 	vmdb2Tarball(t, tarball)
+	theirs, _ := os.ReadFile(tarball)
 	build(dirX, tarball)
 	checkCachedImage(t, filepath.Join(dirX, "out.img"))
 	ours, _ := os.ReadFile(tarball)
+	if string(ours) == string(theirs) {
+		t.Errorf("cache-rootfs with force: true left the existing tarball")
+	}
 
 	// Y: from our cache.
 	dirY := writeWorkDir(t, cacheSpec)

@@ -166,7 +166,7 @@ func checkFileStepsImage(t *testing.T, dir string) {
 		}
 	}
 	fstab := debugfs(t, img, rootOff, "cat /etc/fstab")
-	if !regexp.MustCompile(`^UUID=[0-9A-F]{4}-[0-9A-F]{4} /boot/efi vfat errors=remount-ro 0 1\nUUID=[0-9a-f-]{36} / ext4 errors=remount-ro 0 1\n$`).MatchString(fstab) {
+	if !regexp.MustCompile(`^UUID=[0-9a-f-]{36} / ext4 defaults 0 1\nUUID=[0-9A-F]{4}-[0-9A-F]{4} /boot/efi vfat defaults 0 1\n$`).MatchString(fstab) {
 		t.Errorf("fstab:\n%s", fstab)
 	}
 	if ls := debugfs(t, img, rootOff, "ls /boot/efi"); strings.Contains(ls, "EFI") {

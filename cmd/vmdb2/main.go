@@ -182,7 +182,7 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 	out := noteOutput(opts)
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
-		SourceDateEpoch: epoch, Seed: opts.seed, CleartextDigests: opts.cleartextDigests,
+		SourceDateEpoch: epoch, Seed: opts.seed, CleartextDigests: opts.cleartextDigests, Compat: opts.compat,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 
@@ -305,7 +305,7 @@ func indentMultiline(s string) string {
 	return strings.ReplaceAll(s, "\n", "\n      ")
 }
 
-const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--check-reproducible] [--dry-run] SPEC"
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--compat VERSION] [--check-reproducible] [--dry-run] SPEC"
 
 func helpText() string {
 	var b strings.Builder
@@ -329,6 +329,9 @@ Options:
                           disk signature, volume ids) is derived from; default:
                           a hash of the spec without the paths of the command
                           line, so rebuilds anywhere are identical
+  --compat VERSION        make the image vmdb2 VERSION would: 0.41 (the
+                          default) or 0.26 (fstab lines, ext4 features,
+                          resolv.conf; see the README's differences table)
   --check-reproducible    build twice (the second image in another directory
                           beside the first, as .vmdb2-check-*/FILE.check) with
                           one seed and SOURCE_DATE_EPOCH, and say where the

@@ -158,18 +158,7 @@ func runEngine(ctx context.Context, o Options, argv, env []string, binds []usern
 }
 
 func runDebootstrap(ctx context.Context, o Options) (err error) {
-	argv := []string{"debootstrap", "--arch=" + o.Arch, "--variant=" + o.Variant,
-		"--components=" + strings.Join(o.Components, ",")}
-	if o.Keyring != "" {
-		argv = append(argv, "--keyring="+o.Keyring)
-	}
-	if len(o.Include) > 0 {
-		argv = append(argv, "--include="+strings.Join(o.Include, ","))
-	}
-	if o.CacheDir != "" {
-		argv = append(argv, "--cache-dir="+o.CacheDir)
-	}
-	argv = append(argv, o.Suite, o.Target, o.Mirror)
+	argv := debootstrapArgv(o)
 
 	// mknod is refused in the namespace: bind the host's nodes over
 	// placeholders, and tell debootstrap it is in a container (lxc) so
@@ -201,7 +190,29 @@ func runDebootstrap(ctx context.Context, o Options) (err error) {
 	return runEngine(ctx, o, argv, env, binds)
 }
 
+// debootstrapArgv is debootstrap's command line for o.
+func debootstrapArgv(o Options) []string {
+	argv := []string{"debootstrap", "--arch=" + o.Arch, "--variant=" + o.Variant,
+		"--components=" + strings.Join(o.Components, ",")}
+	if o.Keyring != "" {
+		argv = append(argv, "--keyring="+o.Keyring)
+	}
+	if len(o.Include) > 0 {
+		argv = append(argv, "--include="+strings.Join(o.Include, ","))
+	}
+	if len(o.Exclude) > 0 {
+		argv = append(argv, "--exclude="+strings.Join(o.Exclude, ","))
+	}
+	if o.CacheDir != "" {
+		argv = append(argv, "--cache-dir="+o.CacheDir)
+	}
+	return append(argv, o.Suite, o.Target, o.Mirror)
+}
+
 func runMmdebstrap(ctx context.Context, o Options) error {
+	if len(o.Exclude) > 0 {
+		return errors.New("bootstrap: mmdebstrap has no --exclude: use the debootstrap engine to exclude packages")
+	}
 	argv := []string{"mmdebstrap", "--mode=root", "--format=directory",
 		"--variant=" + o.Variant, "--architectures=" + o.Arch,
 		"--components=" + strings.Join(o.Components, ","),

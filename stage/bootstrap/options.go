@@ -46,6 +46,9 @@ type Options struct {
 	Components []string
 	// Include are extra packages to install.
 	Include []string
+	// Exclude are packages taken out of debootstrap's list (its
+	// --exclude); only EngineDebootstrap has the option.
+	Exclude []string
 	// Keyring is a host file of trusted keys to check the mirror's
 	// Release file with (debootstrap --keyring). "" means the host's
 	// default keyrings.

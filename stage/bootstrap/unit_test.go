@@ -180,3 +180,14 @@ func TestBinfmtEntry(t *testing.T) {
 		t.Errorf("good entry: %v", err)
 	}
 }
+
+// TestDebootstrapArgvExclude: vmdb2 0.41's exclude becomes debootstrap's
+// --exclude, before the suite.
+func TestDebootstrapArgvExclude(t *testing.T) {
+	argv := strings.Join(debootstrapArgv(Options{Suite: "bookworm", Target: "/t", Mirror: "http://m", Arch: "amd64", Variant: "-",
+		Components: []string{"main"}, Include: []string{"less"}, Exclude: []string{"nano", "vim-tiny"}}), " ")
+	want := "debootstrap --arch=amd64 --variant=- --components=main --include=less --exclude=nano,vim-tiny bookworm /t http://m"
+	if argv != want {
+		t.Errorf("argv:\n%s\nwant\n%s", argv, want)
+	}
+}
