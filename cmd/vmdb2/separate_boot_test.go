@@ -43,9 +43,10 @@ func TestSeparateBootBoots(t *testing.T) {
 		fw                  boottest.Firmware
 		bootOffset, rootOff int64
 		bootPart, rootPart  string
+		platform            string
 	}{
-		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2"},
-		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3"},
+		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2", "i386-pc"},
+		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3", "x86_64-efi"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,6 +68,7 @@ func TestSeparateBootBoots(t *testing.T) {
 				t.Errorf("grub.cfg does not load the kernel from /boot's filesystem (UUID %s) by its path there:\n%s", m[1], cfg)
 			}
 			checkGrubDefaults(t, c.name, cfg, debugfs(t, img, c.rootOff, "cat /etc/default/grub"))
+			checkGrubTree(t, img, c.bootOffset, c.rootOff, "/grub", c.platform)
 			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *boottest.VM) {
 				checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart)
 				if c.name == "bios" {
