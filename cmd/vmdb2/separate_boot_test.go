@@ -19,9 +19,12 @@ var bootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) /boot `)
 // TestSeparateBootBoots builds a BIOS and a UEFI image whose /boot is an
 // ext4 partition of its own (testdata/separate-boot; the two share one
 // rootfs cache) as an ordinary user, checks that grub.cfg on /boot's
-// filesystem names the kernel relative to it, boots each, and checks in
-// the guest that /boot and / are the two partitions and that update-grub
-// (the real grub-probe, on the real disk) works.
+// filesystem names the kernel relative to it, that /etc/default/grub is
+// edited in place with the bios spec's kernel-params and /boot/grub holds
+// what grub-install leaves there (checkGrubTree), boots each, and checks
+// in the guest that /boot and / are the two partitions, that update-grub
+// (the real grub-probe, on the real disk) works, and the kernel's
+// command line.
 func TestSeparateBootBoots(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
