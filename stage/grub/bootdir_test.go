@@ -1,6 +1,7 @@
 package grub
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vmdb2-go/vmdb2/internal/canary"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
 // fixtureTree makes a target tree with what grub-install copies and what
@@ -161,5 +163,53 @@ func TestBootDirFilesConfined(t *testing.T) {
 				host.Check(t)
 			})
 		}
+	}
+}
+
+// TestBuildEFIAndIEEE1275BootDir: for x86_64-efi /boot/grub gets core.efi
+// and grub.efi (grub-install's image with an empty prefix), for
+// powerpc-ieee1275 core.elf and its copy /boot/grub/grub.
+func TestBuildEFIAndIEEE1275BootDir(t *testing.T) {
+	root := fixtureTree(t)
+	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/bin/grub-mkimage"), nil, 0o755)
+	os.MkdirAll(filepath.Join(root, "usr/lib/grub/powerpc-ieee1275"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/lib/grub/powerpc-ieee1275/ext2.mod"), []byte("ppc ext2"), 0o644)
+	elf := append([]byte("\x7fELF\x01\x02\x01"), make([]byte, 60)...)
+	elf[18], elf[19] = 0, 20 // EM_PPC
+	var plain string
+	fr := &fakeRun{plant: func(work string) {
+		os.WriteFile(filepath.Join(work, "core.img"), elf, 0o644)
+		os.WriteFile(filepath.Join(work, "grub.efi"), []byte("MZ plain"), 0o644)
+	}}
+	tgt := Target{Root: root, Run: func(ctx context.Context, c userns.Cmd) error {
+		for _, e := range c.Env {
+			if v, ok := strings.CutPrefix(e, "PLAIN="); ok {
+				plain = v
+			}
+		}
+		return fr.run(ctx, c)
+	}}
+	if _, err := BuildEFI(t.Context(), tgt, confRoot, "amd64"); err != nil {
+		t.Fatal(err)
+	}
+	if plain != "grub.efi" {
+		t.Errorf("x86_64-efi: PLAIN=%q, want grub.efi", plain)
+	}
+	if _, err := BuildIEEE1275(t.Context(), tgt, confRoot); err != nil {
+		t.Fatal(err)
+	}
+	if plain != "" {
+		t.Errorf("powerpc-ieee1275: PLAIN=%q, want none", plain)
+	}
+	grubDir := filepath.Join(root, "boot/grub")
+	for p, want := range map[string]string{"x86_64-efi/core.efi": string(elf), "x86_64-efi/grub.efi": "MZ plain", "x86_64-efi/fat.mod": "mod fat",
+		"powerpc-ieee1275/core.elf": string(elf), "grub": string(elf), "powerpc-ieee1275/ext2.mod": "ppc ext2"} {
+		if b, err := os.ReadFile(filepath.Join(grubDir, p)); err != nil || string(b) != want {
+			t.Errorf("/boot/grub/%s: %q, %v; want %q", p, b, err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(grubDir, "powerpc-ieee1275/grub.efi")); err == nil {
+		t.Error("grub.efi for powerpc-ieee1275")
 	}
 }
