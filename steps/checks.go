@@ -3,6 +3,9 @@ package steps
 import (
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/vmdb2-go/vmdb2/stage/grub"
 )
 
 type reportFunc = func(line int, sev Severity, format string, args ...any)
@@ -20,6 +23,7 @@ func checkGrub(s *Step, report reportFunc) {
 	if s.Str("tag") == "" && s.Str("root-fs") == "" && s.Str("rootfs") == "" {
 		report(s.Line, Error, "grub: give the root filesystem's tag in `tag`")
 	}
+	checkKernelParams(s, report)
 	switch s.Str("grub") {
 	case "bios":
 	case "ieee1275":
@@ -32,6 +36,25 @@ func checkGrub(s *Step, report reportFunc) {
 		}
 	default:
 		report(s.KeyLine("grub"), Error, "grub: unknown GRUB flavour %q; use bios, uefi or ieee1275", s.Str("grub"))
+	}
+}
+
+// checkKernelParams refuses `kernel-params` items that are not strings
+// (vmdb2 0.41 fails with a TypeError when it joins them) and those that
+// would break out of the double-quoted GRUB_CMDLINE_LINUX_DEFAULT, which
+// grub-mkconfig sources as shell code.
+func checkKernelParams(s *Step, report reportFunc) {
+	v := s.vals["kernel-params"]
+	if v == nil || v.Kind != List {
+		return
+	}
+	for _, item := range v.List {
+		switch {
+		case item.Kind != String:
+			report(item.Line, Error, "grub: kernel-params item %s is a %s; quote it: \"%s\"", item.Describe(), item.Kind, scalarText(item))
+		case strings.ContainsAny(item.Str, grub.BadKernelParamChars):
+			report(item.Line, Error, "grub: kernel-params item %q holds a quote, backslash, $, backquote or line break, which would break GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub (a shell file)", item.Str)
+		}
 	}
 }
 

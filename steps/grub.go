@@ -36,6 +36,7 @@ var grubKind = &Kind{
 		{Name: "image-dev", Type: TStr, Default: ""},
 		{Name: "quiet", Type: TBool, Default: false},
 		{Name: "timeout", Type: TInt, Default: 0},
+		{Name: "kernel-params", Type: TList, Default: grub.DefaultKernelParams},
 		{Name: "rootfs", Type: TStr, Default: "", Legacy: "vmdb2 0.13's name of `tag`; used as `tag` when `tag` and `root-fs` are not given"},
 	},
 	Run: runGrub,
@@ -318,8 +319,9 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 	})
 }
 
-// editGrubDefaults applies vmdb2's /etc/default/grub changes: kernel
-// parameters, serial console, timeout, quiet.
+// editGrubDefaults applies vmdb2 0.41's /etc/default/grub changes in
+// place: kernel parameters (`kernel-params` plus the console and quiet
+// ones), GRUB_ENABLE_CRYPTODISK, timeout, serial console.
 func (b *Build) editGrubDefaults(root *Tag, s *Step) error {
 	dir, err := b.tagDir(root)
 	if err != nil {
@@ -336,6 +338,7 @@ func (b *Build) editGrubDefaults(root *Tag, s *Step) error {
 	}
 	edited := grub.EditDefault(string(content), grub.Defaults{
 		Arch: b.State.Arch, Serial: s.Str("console") == "serial", Quiet: s.Bool("quiet"), Timeout: int(s.Int("timeout")),
+		KernelParams: s.Strings("kernel-params"),
 	})
 	return b.FileOp(stage.FileOp{Op: "create-file", Root: dir, Path: "/etc/default/grub", Contents: []byte(edited), Perm: 0o644})
 }

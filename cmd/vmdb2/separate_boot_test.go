@@ -19,9 +19,12 @@ var bootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) /boot `)
 // TestSeparateBootBoots builds a BIOS and a UEFI image whose /boot is an
 // ext4 partition of its own (testdata/separate-boot; the two share one
 // rootfs cache) as an ordinary user, checks that grub.cfg on /boot's
-// filesystem names the kernel relative to it, boots each, and checks in
-// the guest that /boot and / are the two partitions and that update-grub
-// (the real grub-probe, on the real disk) works.
+// filesystem names the kernel relative to it, that /etc/default/grub is
+// edited in place with the bios spec's kernel-params and /boot/grub holds
+// what grub-install leaves there (checkGrubTree), boots each, and checks
+// in the guest that /boot and / are the two partitions, that update-grub
+// (the real grub-probe, on the real disk) works, and the kernel's
+// command line.
 func TestSeparateBootBoots(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
@@ -44,9 +47,10 @@ func TestSeparateBootBoots(t *testing.T) {
 		fw                  boottest.Firmware
 		bootOffset, rootOff int64
 		bootPart, rootPart  string
+		platform            string
 	}{
-		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2"},
-		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3"},
+		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2", "i386-pc"},
+		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3", "x86_64-efi"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,8 +71,42 @@ func TestSeparateBootBoots(t *testing.T) {
 				!strings.Contains(cfg, " "+m[1]+"\n") || strings.Contains(cfg, "/boot/vmlinuz") {
 				t.Errorf("grub.cfg does not load the kernel from /boot's filesystem (UUID %s) by its path there:\n%s", m[1], cfg)
 			}
-			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *boottest.VM) { checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart) })
+			checkGrubDefaults(t, c.name, cfg, debugfs(t, img, c.rootOff, "cat /etc/default/grub"))
+			checkGrubTree(t, img, c.bootOffset, c.rootOff, "/grub", c.platform)
+			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *boottest.VM) {
+				checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart)
+				if c.name == "bios" {
+					if out, err := vm.Run("cat /proc/cmdline", time.Minute); err != nil || !strings.Contains(out, " vmdb2.kp=1 ") || strings.Contains(out, "consoleblank") {
+						t.Errorf("/proc/cmdline: %q (%v); want the spec's kernel-params", out, err)
+					}
+				}
+			})
 		})
+	}
+}
+
+// checkGrubDefaults checks /etc/default/grub and grub.cfg as vmdb2 0.41
+// leaves them: GRUB_TIMEOUT and GRUB_CMDLINE_LINUX_DEFAULT replaced where
+// Debian's file sets them, GRUB_TERMINAL set after its commented example,
+// and, in the bios spec, `kernel-params` instead of the default list.
+func checkGrubDefaults(t *testing.T, name, cfg, defaults string) {
+	t.Helper()
+	params := "biosdevname=0 net.ifnames=0 consoleblank=0 rw"
+	if name == "bios" {
+		params = "biosdevname=0 net.ifnames=0 rw vmdb2.kp=1"
+	}
+	cmdline := `GRUB_CMDLINE_LINUX_DEFAULT="` + params + ` loglevel=3 console=tty0 console=ttyS0,115200n8 systemd.show_status=true"`
+	for _, want := range []string{"\nGRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_DISTRIBUTOR=", "\n" + cmdline + "\nGRUB_CMDLINE_LINUX=\"\"\n",
+		"\n#GRUB_TERMINAL=console\nGRUB_TERMINAL=serial\n", "\nGRUB_ENABLE_CRYPTODISK=y\nGRUB_SERIAL_COMMAND="} {
+		if !strings.Contains(defaults, want) {
+			t.Errorf("/etc/default/grub lacks %q:\n%s", want, defaults)
+		}
+	}
+	if n := strings.Count(defaults, "\nGRUB_TIMEOUT="); n != 1 {
+		t.Errorf("/etc/default/grub sets GRUB_TIMEOUT %d times, want once (edited in place)", n)
+	}
+	if !regexp.MustCompile(`(?m)^\s+linux\s+/vmlinuz-\S+ root=UUID=\S+ ro\s+` + regexp.QuoteMeta(params) + ` loglevel=3 `).MatchString(cfg) {
+		t.Errorf("grub.cfg's kernel lines do not have the parameters %q:\n%s", params, cfg)
 	}
 }
 

@@ -180,5 +180,5 @@ func TestMkimageOutputNotFollowed(t *testing.T) {
 }
 
 func TestConfinementAsOrdinaryUser(t *testing.T) {
-	asuser.Run(t, "TestInstallEFIConfined", "TestSecureBootNoFIFOOrDevice", "TestToolsLookedUpInTarget", "TestMkimageOutputNotFollowed")
+	asuser.Run(t, "TestInstallEFIConfined", "TestSecureBootNoFIFOOrDevice", "TestToolsLookedUpInTarget", "TestMkimageOutputNotFollowed", "TestBootDirFilesConfined")
 }

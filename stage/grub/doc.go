@@ -22,8 +22,12 @@
 //     [InstallEFI] writes the result as EFI/BOOT/BOOTX64.EFI (the removable
 //     media path firmware boots without NVRAM entries) and
 //     EFI/debian/grubx64.efi into the ESP's staging directory.
-//   - Both copy the platform's modules to /boot/grub/<platform>/ as
-//     grub-install does, so that `insmod` in grub.cfg finds every module.
+//   - All of them leave /boot/grub as grub-install does (see
+//     [BootDirFiles]): the platform's modules and data files in
+//     /boot/grub/<platform>/ (so that `insmod` in grub.cfg finds every
+//     module) with the core image and its early config (load.cfg), the
+//     locales, unicode.pf2, the starfield theme when installed, and a
+//     grubenv made by the target's grub-editenv.
 //   - [MkConfig] runs the target's `grub-mkconfig -o /boot/grub/grub.cfg`.
 //     grub-mkconfig and its /etc/grub.d scripts ask grub-probe about the
 //     device holding / and /boot; with no block device that would fail. In
@@ -39,8 +43,9 @@
 //     host path, as the namespace's root is a bind mount of it). Nothing of this is left in the tree: in the booted
 //     system, update-grub (run by kernel updates) uses the real grub-probe
 //     against the real disk.
-//   - [EditDefault] rewrites /etc/default/grub's content as vmdb2's grub
-//     step does (kernel parameters, GRUB_TIMEOUT, serial console).
+//   - [EditDefault] edits /etc/default/grub's content in place as vmdb2
+//     0.41's grub step does (kernel parameters, GRUB_TIMEOUT, serial
+//     console).
 //
 // The host's grub-mkimage is never used: a host GRUB of another version
 // than the target's modules makes images that fail at boot with

@@ -26,69 +26,62 @@ func TestKernelParams(t *testing.T) {
 	}
 }
 
-// debianDefault is the start of bookworm's /usr/share/grub/default/grub.
-const debianDefault = `# If you change this file, run 'update-grub' afterwards to update
-# /boot/grub/grub.cfg.
-
-GRUB_DEFAULT=0
-GRUB_TIMEOUT=5
-GRUB_DISTRIBUTOR=` + "`lsb_release -i -s 2> /dev/null || echo Debian`" + `
-GRUB_CMDLINE_LINUX_DEFAULT="quiet"
-GRUB_CMDLINE_LINUX=""
-
-#GRUB_TERMINAL=console
-`
-
+// TestEditDefault edits bookworm's /etc/default/grub (grub2-common's
+// /usr/share/grub/default/grub, testdata/default-grub) as vmdb2 0.41
+// does: each variable replaced where it is, or set after its commented
+// example, or appended; nothing else of the file changes.
 func TestEditDefault(t *testing.T) {
-	got := EditDefault(debianDefault, Defaults{Serial: true, Arch: "amd64", Timeout: 3})
-	want := `# If you change this file, run 'update-grub' afterwards to update
-# /boot/grub/grub.cfg.
-
-GRUB_DEFAULT=0
-GRUB_TIMEOUT=5
-GRUB_DISTRIBUTOR=` + "`lsb_release -i -s 2> /dev/null || echo Debian`" + `
-GRUB_CMDLINE_LINUX=""
-
-#GRUB_TERMINAL=console
-GRUB_CMDLINE_LINUX_DEFAULT="biosdevname=0 net.ifnames=0 consoleblank=0 rw loglevel=3 console=tty0 console=ttyS0,115200n8 systemd.show_status=true"
-GRUB_ENABLE_CRYPTODISK=y
-GRUB_TIMEOUT=3
-GRUB_TERMINAL=serial
-GRUB_SERIAL_COMMAND="serial --speed=115200 --unit=0 --word=8 --parity=no --stop=1"
-`
-	if got != want {
-		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
-	}
-	// What the shell makes of it: the appended values win.
-	out, err := exec.Command("sh", "-c", got+"\necho \"$GRUB_TIMEOUT|$GRUB_TERMINAL|$GRUB_CMDLINE_LINUX_DEFAULT\"").Output()
+	in, err := os.ReadFile("testdata/default-grub")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := strings.TrimSpace(string(out)); !strings.HasPrefix(s, "3|serial|biosdevname=0") {
+	got := EditDefault(string(in), Defaults{Serial: true, Arch: "amd64", Timeout: 3, KernelParams: []string{"rw", "vmdb2.kp=1"}})
+	want := strings.NewReplacer(
+		"GRUB_TIMEOUT=5\n", "GRUB_TIMEOUT=3\n",
+		`GRUB_CMDLINE_LINUX_DEFAULT="quiet"`, `GRUB_CMDLINE_LINUX_DEFAULT="rw vmdb2.kp=1 loglevel=3 console=tty0 console=ttyS0,115200n8 systemd.show_status=true"`,
+		"#GRUB_TERMINAL=console\n", "#GRUB_TERMINAL=console\nGRUB_TERMINAL=serial\n",
+	).Replace(string(in)) + "GRUB_ENABLE_CRYPTODISK=y\n" + `GRUB_SERIAL_COMMAND="serial --speed=115200 --unit=0 --word=8 --parity=no --stop=1"` + "\n"
+	if got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+	// What grub-mkconfig makes of it when it sources the file.
+	out, err := exec.Command("sh", "-c", got+"\necho \"$GRUB_TIMEOUT|$GRUB_TERMINAL|$GRUB_CMDLINE_LINUX_DEFAULT|$GRUB_CMDLINE_LINUX|$GRUB_ENABLE_CRYPTODISK\"").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.TrimSpace(string(out)); s != "3|serial|rw vmdb2.kp=1 loglevel=3 console=tty0 console=ttyS0,115200n8 systemd.show_status=true||y" {
 		t.Fatalf("sourced: %q", s)
 	}
 }
 
-func TestEditDefaultLineEnds(t *testing.T) {
-	tail := "GRUB_CMDLINE_LINUX_DEFAULT=\"biosdevname=0 net.ifnames=0 consoleblank=0 rw quiet systemd.show_status=false rd.systemd.show_status=false\"\nGRUB_ENABLE_CRYPTODISK=y\nGRUB_TIMEOUT=0\n"
-	for in, want := range map[string]string{
-		"":                                 "",
-		"A=1":                              "A=1\n",
-		"A=1\r\nB=2\r\n":                   "A=1\nB=2\n",
-		"A=1\rB=2":                         "A=1\nB=2\n",
-		"A=1\n\n":                          "A=1\n\n",
-		"GRUB_CMDLINE_LINUX_DEFAULTX=1\nB": "B\n",
-		" GRUB_CMDLINE_LINUX_DEFAULT=kept": " GRUB_CMDLINE_LINUX_DEFAULT=kept\n",
-		"GRUB_CMDLINE_LINUX=\"a\"\n":       "GRUB_CMDLINE_LINUX=\"a\"\n",
-	} {
-		if got := EditDefault(in, Defaults{Quiet: true}); got != want+tail {
-			t.Errorf("EditDefault(%q) = %q, want %q", in, got, want+tail)
-		}
+func TestKernelParamsList(t *testing.T) {
+	spec := []string{"ro"}
+	if got := strings.Join(KernelParams(Defaults{KernelParams: spec, Quiet: true}), " "); got != "ro quiet systemd.show_status=false rd.systemd.show_status=false" {
+		t.Errorf("kernel-params [ro]: %s", got)
 	}
-	// Idempotent apart from the appended lines piling up, as in vmdb2.
-	once := EditDefault("", Defaults{})
-	if twice := EditDefault(once, Defaults{}); !strings.HasPrefix(twice, "GRUB_ENABLE_CRYPTODISK=y\nGRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX_DEFAULT=") {
-		t.Errorf("second edit: %q", twice)
+	if got := strings.Join(KernelParams(Defaults{KernelParams: []string{}}), " "); got != "systemd.show_status=true" {
+		t.Errorf("kernel-params []: %s", got)
+	}
+	if len(spec) != 1 {
+		t.Errorf("the spec's list was changed: %q", spec)
+	}
+}
+
+func TestSetDefault(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", "X=1\n"},
+		{"A=1", "A=1\nX=1\n"},                        // vmdb2: "A=1X=1"
+		{"A=1\r\nB=2\r\n", "A=1\r\nB=2\r\nX=1\n"},    // no match: kept byte for byte
+		{"A=1\r\nX=0\r\nB=2\rC", "A=1\nX=1\nB=2\nC"}, // match: LF line ends
+		{"X=0\nX=2\n", "X=1\nX=1\n"},                 // every one
+		{"#X=0\n", "#X=0\nX=1\n"},                    // after the example
+		{"#X=0", "#X=0\nX=1\n"},                      // vmdb2: "#X=0X=1"
+		{"#X=0\nX=5\n", "#X=0\nX=1\nX=1\n"},          // both, as vmdb2
+		{" X=0\nXY=0\n# X=0\nexport X=0\n", " X=0\nXY=0\n# X=0\nexport X=0\nX=1\n"}, // not matched
+	} {
+		if got := SetDefault(c.in, "X", "1"); got != c.want {
+			t.Errorf("SetDefault(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }
 

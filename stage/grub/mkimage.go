@@ -195,7 +195,11 @@ func readOutputs(work string, names ...string) (map[string][]byte, error) {
 }
 
 // mkimage builds a GRUB image for platform in the target and returns it,
-// together with the named extra files of the platform directory.
+// together with the named extra files of the platform directory, and
+// leaves in the target's /boot/grub what grub-install leaves there (see
+// installBootDir): the modules and data files, locales, font, theme,
+// grubenv, the image as <platform>/core.img (core.efi, core.elf) and its
+// early config as <platform>/load.cfg.
 func (t Target) mkimage(ctx context.Context, platform, pkg, prefix, early string, modules []string, extra ...string) (img []byte, files map[string][]byte, err error) {
 	if err := t.needTool("usr/bin/grub-mkimage", "grub-common"); err != nil {
 		return nil, nil, err
@@ -212,30 +216,49 @@ func (t Target) mkimage(ctx context.Context, platform, pkg, prefix, early string
 	if err := os.WriteFile(filepath.Join(work, "load.cfg"), []byte(early), 0o644); err != nil {
 		return nil, nil, fmt.Errorf("grub: %w", err)
 	}
-	bootDir := "/boot/grub/" + platform
-	// As grub-install does: the modules go to /boot/grub/<platform> (for
-	// insmod at boot), and the image and its early config are kept there.
+	// The target's grub-editenv makes grubenv as grub-install does (only
+	// when there is none), in its GRUB version's format. For the EFI
+	// targets grub-install also leaves grub.efi, an image with an empty
+	// prefix.
 	script := `set -e
-lib=$1 dir=$2 out=$3; shift 3
-mkdir -p "$dir"
-for f in "$lib"/*.mod "$lib"/*.lst; do [ -e "$f" ] && cp "$f" "$dir"/; done
-cp "$out/load.cfg" "$dir/load.cfg"
-grub-mkimage "$@"
-for f in $EXTRA; do cp "$lib/$f" "$out/$f"; done
+grub=$1 out=$2; shift 2
+mkdir -p "$grub"
+[ -f "$grub/grubenv" ] || grub-editenv "$grub/grubenv" create
+grub-mkimage -o "$out/core.img" -p "$PREFIX" "$@"
+[ -z "$PLAIN" ] || grub-mkimage -o "$out/$PLAIN" -p "" "$@"
+for f in $EXTRA; do cp "$LIB/$f" "$out/$f"; done
 `
-	argv := []string{"/bin/sh", "-c", script, "sh", libDir, bootDir, workDir,
-		"-d", libDir, "-O", platform, "-o", workDir + "/core.img", "-c", workDir + "/load.cfg", "-p", prefix}
+	plain := ""
+	if platform == "x86_64-efi" || platform == "i386-efi" {
+		plain = "grub.efi"
+	}
+	argv := []string{"/bin/sh", "-c", script, "sh", BootDir, workDir,
+		"-d", libDir, "-O", platform, "-c", workDir + "/load.cfg"}
 	argv = append(argv, modules...)
-	env := append(append([]string{}, defaultEnv...), "EXTRA="+strings.Join(extra, " "))
+	env := append(append([]string{}, defaultEnv...), "EXTRA="+strings.Join(extra, " "), "LIB="+libDir, "PREFIX="+prefix, "PLAIN="+plain)
 	if err := t.runWith(ctx, work, env, nil, argv...); err != nil {
 		return nil, nil, err
 	}
-	files, err = readOutputs(work, append([]string{"core.img"}, extra...)...)
+	outs := append([]string{"core.img"}, extra...)
+	if plain != "" {
+		outs = append(outs, plain)
+	}
+	files, err = readOutputs(work, outs...)
 	if err != nil {
 		return nil, nil, err
 	}
 	img = files["core.img"]
 	delete(files, "core.img")
+	made := map[string][]byte{platform + "/load.cfg": []byte(early), platform + "/" + coreName(platform): img}
+	if plain != "" {
+		made[platform+"/"+plain] = files[plain]
+	}
+	if strings.HasSuffix(platform, "-ieee1275") {
+		made["grub"] = img // grub-install's copy for old Open Firmware boot scripts
+	}
+	if err := installBootDir(t.Root, platform, made); err != nil {
+		return nil, nil, err
+	}
 	return img, files, nil
 }
 
