@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +92,7 @@ func Write(ctx context.Context, imagePath string, t Target, opts Options) (err e
 		return fmt.Errorf("exporting %s: %w", t.Path, err)
 	}
 	defer img.Close()
-	fi, err := img.Stat()
+	size, err := img.Seek(0, io.SeekEnd) // a block device's Stat says 0
 	if err != nil {
 		return fmt.Errorf("exporting %s: %w", t.Path, err)
 	}
@@ -105,7 +106,7 @@ func Write(ctx context.Context, imagePath string, t Target, opts Options) (err e
 	if err != nil {
 		return fmt.Errorf("exporting %s: %w", t.Path, err)
 	}
-	j := &job{image: img, size: fi.Size(), tmp: tmp, opts: opts}
+	j := &job{image: img, size: size, tmp: tmp, opts: opts}
 	err = t.Format.write(ctx, j)
 	if err == nil {
 		err = tmp.Sync() // complete on disk before it has its name
