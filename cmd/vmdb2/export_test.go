@@ -15,7 +15,7 @@ var allExports = []string{"out.qcow2", "out.vmdk", "out.vhdx", "out.img.zst", "o
 // TestExportEveryFormat builds the file-steps image (no network) with one
 // export of each format, as the ordinary user when run as root, and reads
 // each back with the tool people use: qemu-img compare, zstd/xz/gzip -d,
-// bmaptool copy.
+// bmaptool copy (of the raw image and of each compressed one).
 func TestExportEveryFormat(t *testing.T) {
 	checkTools(t, "mke2fs", "qemu-img", "bmaptool", "zstd", "xz", "gzip")
 	dir := writeWorkDir(t, fileStepsSpec)
@@ -52,11 +52,15 @@ func TestExportEveryFormat(t *testing.T) {
 			t.Errorf("%s -dc %s: %v, %d bytes, equal to the image: %v", tool, name, err, len(got), bytes.Equal(got, want))
 		}
 	}
-	copied := at("copy.img")
-	if out, err := exec.Command("bmaptool", "copy", "--bmap", at("out.bmap"), image, copied).CombinedOutput(); err != nil {
-		t.Errorf("bmaptool copy: %v\n%s", err, out)
-	} else if got, _ := os.ReadFile(copied); !bytes.Equal(got, want) {
-		t.Errorf("bmaptool copy did not reproduce the image")
+	// bmaptool flashes the raw image or a compressed one with the map.
+	for _, source := range []string{"out.img", "out.img.zst", "out.img.xz", "out.img.gz"} {
+		copied := at("copy.img")
+		if out, err := exec.Command("bmaptool", "copy", "--bmap", at("out.bmap"), at(source), copied).CombinedOutput(); err != nil {
+			t.Errorf("bmaptool copy %s: %v\n%s", source, err, out)
+		} else if got, _ := os.ReadFile(copied); !bytes.Equal(got, want) {
+			t.Errorf("bmaptool copy %s did not reproduce the image", source)
+		}
+		os.Remove(copied)
 	}
 	if left, _ := filepath.Glob(at(".vmdb2-export-*")); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
