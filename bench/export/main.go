@@ -40,7 +40,7 @@ func main() {
 	for _, f := range export.Formats() {
 		target := filepath.Join(dir, "bench"+f.Suffix)
 		start := time.Now()
-		check(export.Write(context.Background(), *image, export.Target{Path: target, Format: &f}, export.Options{VMDKCID: 1}))
+		check(export.Write(context.Background(), *image, export.Target{Path: target, Format: &f}, export.Options{ID: func(p string) (id [16]byte) { copy(id[:], p); return id }}))
 		secs := time.Since(start).Seconds()
 		s, u := sizes(target)
 		fmt.Printf("%-10s %9.1f %11.1f %11.1f\n", f.Suffix, secs, mib(s), mib(u))

@@ -57,7 +57,7 @@ func exportImage(ctx context.Context, opts *options, b *steps.Build, caught *ato
 	for _, t := range opts.exportTargets {
 		start := time.Now()
 		disp.progress("Exporting %s as %s", t.Path, t.Format.Suffix)
-		err := export.Write(ctx, image, t, export.Options{Run: run, VMDKCID: b.IDs.Uint32("vmdk-cid")})
+		err := export.Write(ctx, image, t, export.Options{Run: run, ID: b.IDs.UUID})
 		if sig, ok := caught.Load().(syscall.Signal); ok {
 			disp.logf("ERROR", "Interrupted by %v", sig)
 			disp.errorf("stopped while exporting %s; the image %s is complete", t.Path, image)

@@ -69,9 +69,10 @@ type Target struct {
 type Options struct {
 	// Run runs the host tools (qemu-img); nil runs them directly.
 	Run fstool.Runner
-	// VMDKCID is the content id written into a vmdk's descriptor instead
-	// of the random one qemu-img chooses; 0 keeps qemu-img's.
-	VMDKCID uint32
+	// ID derives the identifiers qemu-img would draw at random (a vmdk's
+	// content id, a vhdx's GUIDs) from purpose, so that the exports of
+	// one image are the same bytes; nil keeps qemu-img's.
+	ID func(purpose string) [16]byte
 }
 
 // job is one export in progress.

@@ -78,7 +78,7 @@ func export(t *testing.T, image, dir, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(context.Background(), image, Target{Path: target, Format: f}, Options{VMDKCID: 0x1234abcd}); err != nil {
+	if err := Write(context.Background(), image, Target{Path: target, Format: f}, Options{ID: testID}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(target)
@@ -86,6 +86,12 @@ func export(t *testing.T, image, dir, name string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// testID stands in for the build's identifiers.
+func testID(purpose string) [16]byte {
+	s := sha256.Sum256([]byte(purpose))
+	return [16]byte(s[:16])
 }
 
 func decompress(t *testing.T, suffix string, data []byte) []byte {

@@ -13,15 +13,23 @@ import (
 // qemuConvert is the write function of a format qemu-img writes. qemu-img
 // skips the image's zero blocks (holes and written zeros alike), so the
 // result is as sparse as the format allows; without -W it writes in order,
-// so a qcow2 from one image is the same bytes every time.
+// so a qcow2 from one image is the same bytes every time, and so are vmdk
+// and vhdx once their random identifiers are replaced (Options.ID).
 func qemuConvert(format string) func(context.Context, *job) error {
 	return func(ctx context.Context, j *job) error {
 		args := []string{"qemu-img", "convert", "-q", "-f", "raw", "-O", format, j.image.Name(), j.tmp.Name()}
 		if _, err := fstool.Run(ctx, j.opts.Run, args, nil); err != nil {
 			return err
 		}
-		if format == "vmdk" && j.opts.VMDKCID != 0 {
-			return setVMDKCID(j.tmp.Name(), j.opts.VMDKCID)
+		if j.opts.ID == nil {
+			return nil
+		}
+		switch format {
+		case "vmdk":
+			id := j.opts.ID("vmdk-cid")
+			return setVMDKCID(j.tmp.Name(), max(1, binary.LittleEndian.Uint32(id[:])))
+		case "vhdx":
+			return setVHDXIDs(j.tmp.Name(), j.opts.ID)
 		}
 		return nil
 	}
