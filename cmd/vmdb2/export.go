@@ -51,8 +51,8 @@ func exportImage(ctx context.Context, opts *options, b *steps.Build, caught *ato
 	if image == "" {
 		image = opts.image
 	}
-	run := func(_ context.Context, c fstool.Command) error {
-		return b.Command(c.Args, steps.CommandOptions{Env: c.Env, Stdout: c.Stdout})
+	run := func(ctx context.Context, c fstool.Command) error {
+		return b.CommandContext(ctx, c.Args, steps.CommandOptions{Env: c.Env, Stdout: c.Stdout})
 	}
 	for _, t := range opts.exportTargets {
 		start := time.Now()

@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // allExports names one export of each format.
@@ -136,4 +139,78 @@ func TestFailedExportExitsNonZero(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".vmdb2-export-*")); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
+}
+
+// TestStoppedExportLeavesNoFile: SIGTERM while an export is written stops
+// it (its program is killed with the build), removes what it wrote, keeps the image and
+// exits 143.
+func TestStoppedExportLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	spec := "steps:\n  - mkimg: \"{{ output }}\"\n    size: 10M\n"
+	os.WriteFile(filepath.Join(dir, "spec.vmdb"), []byte(spec), 0o644)
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	started, stopped := filepath.Join(dir, "started"), filepath.Join(dir, "stopped")
+	fake := "#!/bin/sh\nfor last; do :; done\necho partial > \"$last\"\ntrap 'touch " + stopped + "; exit 143' TERM\necho $$ > " + started + ".tmp\nmv " + started + ".tmp " + started + "\nsleep 30 & wait $!\n"
+	os.WriteFile(filepath.Join(bin, "qemu-img"), []byte(fake), 0o755)
+	cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--export", "out.qcow2")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	// A file, not a pipe: Wait must not wait for a program left holding it.
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if i == 200 {
+			cmd.Process.Kill()
+			t.Fatalf("the export did not start:\n%s", readFile(t, stderr.Name()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pidText, _ := os.ReadFile(started)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	if err != nil {
+		t.Fatalf("the fake qemu-img's pid: %q", pidText)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if _, err := os.Stat(stopped); err != nil {
+		t.Errorf("the export's program was not sent SIGTERM")
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the export's program (pid %d) outlived the stopped build", pid)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitTerminated {
+		t.Errorf("exit %d, want %d\n%s", code, exitTerminated, readFile(t, stderr.Name()))
+	}
+	if !strings.Contains(readFile(t, stderr.Name()), "the image out.img is complete") {
+		t.Errorf("the message does not say the image is kept:\n%s", readFile(t, stderr.Name()))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.img")); err != nil {
+		t.Errorf("the image is gone: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*qcow2*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".vmdb2-export-*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
