@@ -142,6 +142,7 @@ func tail(s string, n int) string {
 func TestExamplesBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
+	parallelBoot(t)
 	cases := []struct {
 		name       string
 		firmware   []boottest.Firmware

@@ -22,6 +22,7 @@ func TestPlainLVMBootsUEFI(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
 	testreq.Need(t, testreq.Boot, boottest.Available(boottest.UEFI))
+	parallelBoot(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "lvm", "uefi.vmdb"))
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,7 @@ func TestSecureBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "mcopy")
 	needMirror(t)
 	testreq.Need(t, testreq.Boot, boottest.Available(boottest.SecureBoot))
+	parallelBoot(t)
 	img := buildExample(t, "secureboot")
 
 	t.Run("ESP", func(t *testing.T) {

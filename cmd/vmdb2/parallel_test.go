@@ -1,0 +1,15 @@
+package main
+
+import "testing"
+
+// parallelBoot lets a test that builds and boots an image run beside one
+// other such test (go test's -parallel is GOMAXPROCS). A TCG boot keeps one
+// core busy, and this package runs far longer than all the others, so
+// without it the second core of a 2-core CI machine idles for most of the
+// run. Only tests that touch no state shared by the host's builds (stage
+// directories, loop devices, process lists) may call it: those that assert
+// on such state stay sequential and so run before every parallel test.
+func parallelBoot(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}
