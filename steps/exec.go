@@ -201,10 +201,17 @@ type CommandOptions struct {
 // runner (see run): reported, its output shown and logged, its process
 // group killed when the build is interrupted or ends.
 func (b *Build) Command(argv []string, opts CommandOptions) error {
+	return b.CommandContext(b.ctx, argv, opts)
+}
+
+// CommandContext is Command stopped by ctx rather than by the build's own
+// context, for work done after Run (the exports of cmd/vmdb2), when the
+// build's context is its teardowns' one, which nothing cancels.
+func (b *Build) CommandContext(ctx context.Context, argv []string, opts CommandOptions) error {
 	if len(argv) == 0 {
 		return errors.New("empty command")
 	}
-	return b.run(b.ctx, onHost, userns.Cmd{Argv: argv, Env: withLocale(os.Environ(), opts.Env...),
+	return b.run(ctx, onHost, userns.Cmd{Argv: argv, Env: withLocale(os.Environ(), opts.Env...),
 		Dir: opts.Dir, Stdin: opts.Stdin, Stdout: opts.Stdout})
 }
 

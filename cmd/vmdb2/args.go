@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/vmdb2-go/vmdb2/partition/export"
 )
 
 // options are the parsed command-line arguments.
@@ -25,6 +27,10 @@ type options struct {
 	cleartextDigests string
 	variables        map[string]string
 	variableOrder    []string
+	// exports are the --export files, in order; exportTargets the same,
+	// checked before the build (cmd/vmdb2/export.go).
+	exports       []string
+	exportTargets []export.Target
 }
 
 // usageError is a command-line mistake: exit status 2, like argparse.
@@ -52,6 +58,7 @@ var optSpecs = []optSpec{
 	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
 	{name: "compat", hasValue: true, set: (*options).setCompat},
+	{name: "export", hasValue: true, set: (*options).addExport},
 }
 
 // addVariable handles --variable NAME=VALUE like vmdb2: one pair of

@@ -90,6 +90,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		disp.logf("INFO", "Arguments: %s", steps.ShellQuote(args))
 	}
 
+	if !checkExports(opts, disp) {
+		return exitFailure
+	}
 	if opts.checkRepro && !opts.dryRun {
 		return checkReproducible(opts, disp)
 	}
@@ -204,6 +207,9 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 		disp.logf("ERROR", "Teardowns failed")
 		return exitFailure
 	}
+	if code := exportImage(ctx, opts, b, caught, disp); code != exitOK {
+		return code
+	}
 	disp.progress("All went fine.")
 	disp.logf("INFO", "Ending, all OK")
 	return exitOK
@@ -305,7 +311,7 @@ func indentMultiline(s string) string {
 	return strings.ReplaceAll(s, "\n", "\n      ")
 }
 
-const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--compat VERSION] [--check-reproducible] [--dry-run] SPEC"
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--compat VERSION] [--export FILE] [--check-reproducible] [--dry-run] SPEC"
 
 func helpText() string {
 	var b strings.Builder
@@ -332,6 +338,11 @@ Options:
   --compat VERSION        make the image vmdb2 VERSION would: 0.41 (the
                           default) or 0.26 (fstab lines, ext4 features,
                           resolv.conf; see the README's differences table)
+  --export FILE           after a successful build, also write the image
+                          converted to FILE's format, told by its name
+                          (repeatable): .qcow2 .vmdk .vhdx (qemu-img),
+                          .img.zst .img.xz .img.gz (compressed raw image),
+                          .bmap (bmaptool's block map)
   --check-reproducible    build twice (the second image in another directory
                           beside the first, as .vmdb2-check-*/FILE.check) with
                           one seed and SOURCE_DATE_EPOCH, and say where the

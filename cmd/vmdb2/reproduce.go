@@ -53,6 +53,7 @@ func checkReproducible(opts *options, disp *display) int {
 		return exitFailure
 	}
 	second := first
+	second.exportTargets = nil // the first build's image is exported
 	second.output = filepath.Join(checkDir, filepath.Base(first.output)+".check")
 	second.cleartextDigests = filepath.Join(digests, "second")
 	plan2, ok := loadPlan(&second, nil, disp)
