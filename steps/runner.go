@@ -203,7 +203,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 		if err != nil {
 			res.Failed = s
-			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Kind.Name, b.explainNoSpace(err))
+			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Name(), b.explainNoSpace(err))
 			break
 		}
 	}
@@ -220,7 +220,11 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		if err == nil {
 			err = ErrInterrupted
 		}
-		b.emit(Event{Kind: RunFailed, Err: err})
+		failed := Event{Kind: RunFailed, Err: err, Step: res.Failed}
+		if res.Failed != nil {
+			failed.Index = res.Failed.Index + 1
+		}
+		b.emit(failed)
 	}
 	for i := len(taken) - 1; i >= 0; i-- {
 		s := taken[i]
@@ -240,7 +244,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 		b.emit(Event{Kind: TeardownEnd, Duration: time.Since(start), Err: err})
 		if err != nil {
-			res.TeardownErrors = append(res.TeardownErrors, fmt.Errorf("%s: teardown of %s: %w", s.Where(), s.Kind.Name, err))
+			res.TeardownErrors = append(res.TeardownErrors, fmt.Errorf("%s: teardown of %s: %w", s.Where(), s.Name(), err))
 		}
 	}
 	b.current, b.index = nil, 0
@@ -290,7 +294,7 @@ func (b *Build) call(fn func(*Build, *Step) error, s *Step) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "vmdb2: internal error in step %s: %v\n", s.Kind.Name, r)
+			fmt.Fprintf(os.Stderr, "vmdb2: internal error in step %s: %v\n", s.Name(), r)
 			err = fmt.Errorf("internal error (please report it): %v", r)
 		}
 	}()

@@ -19,6 +19,7 @@ type options struct {
 	dryRun        bool
 	seed          string
 	checkRepro    bool
+	progress      string // --progress: progressAuto or progressJSON
 	// cleartextDigests is where --check-reproducible has a build record
 	// its LUKS containers' cleartext digests (not a command-line option).
 	cleartextDigests string
@@ -50,6 +51,7 @@ var optSpecs = []optSpec{
 	{name: "check-reproducible", set: func(o *options, _ string) error { o.checkRepro = true; return nil }},
 	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
+	{name: "progress", hasValue: true, set: (*options).setProgress},
 }
 
 // addVariable handles --variable NAME=VALUE like vmdb2: one pair of
@@ -131,6 +133,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.help || o.version {
 		return o, nil
+	}
+	if err := o.checkProgress(); err != nil {
+		return nil, err
 	}
 	switch len(positional) {
 	case 0:
