@@ -68,9 +68,10 @@ const hostGrace = 5 * time.Second
 // filesystem tools run on the host do not fork); in the namespace, userns
 // gives these guarantees to every process of the namespace.
 func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
+	// The whole command, quoted so that it can be copied and run again.
 	what := c.Helper
 	if len(c.Argv) > 0 {
-		what = briefCommand(c.Argv)
+		what = shellQuote(c.Argv)
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -304,19 +305,3 @@ func shellQuote(argv []string) string {
 
 // ShellQuote is shellQuote for the command line's display.
 func ShellQuote(argv []string) string { return shellQuote(argv) }
-
-// briefCommand renders argv for an error message: long or multi-line
-// arguments (shell scripts) are cut to their first line.
-func briefCommand(argv []string) string {
-	short := make([]string, len(argv))
-	for i, a := range argv {
-		if j := strings.IndexByte(a, '\n'); j >= 0 {
-			a = a[:j] + " …"
-		}
-		if len(a) > 60 {
-			a = a[:57] + "…"
-		}
-		short[i] = a
-	}
-	return shellQuote(short)
-}

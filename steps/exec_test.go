@@ -190,3 +190,22 @@ func TestRunnerEventsAndTail(t *testing.T) {
 		t.Errorf("output %d lines, %d execs", len(rec.output), len(rec.execs))
 	}
 }
+
+// TestFailureShowsWholeCommand: a failed command's error has its whole
+// command line, quoted for the shell (a long or multi-line argument is not
+// cut), so that it can be copied and run again.
+func TestFailureShowsWholeCommand(t *testing.T) {
+	long := "echo " + strings.Repeat("x", 100) + "\necho 'quoted' $HOME\nexit 3"
+	res, _ := runSpec(t, testRegistry(cmdKind), "steps:\n- cmd: \""+strings.ReplaceAll(long, "\n", "\\n")+"\"\n")
+	if res.Err == nil {
+		t.Fatal("no error")
+	}
+	want := "sh -c 'echo " + strings.Repeat("x", 100) + "\necho '\\''quoted'\\'' $HOME\nexit 3' failed with exit status 3"
+	if !strings.Contains(res.Err.Error(), want) || strings.Contains(res.Err.Error(), "…") {
+		t.Errorf("error %q\nlacks %q", res.Err, want)
+	}
+	out, err := exec.Command("sh", "-c", strings.TrimSuffix(want, " failed with exit status 3")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(string(out), "quoted "+os.Getenv("HOME")) {
+		t.Errorf("the command line in the error does not run again as it ran: %v %q", err, out)
+	}
+}
