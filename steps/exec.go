@@ -57,7 +57,8 @@ const hostGrace = 5 * time.Second
 // output to c.Stdout and c.Stderr when they are set, and returns an error
 // that names the command and its exit status. That error carries the last
 // lines of output unless the caller collected both streams itself (it then
-// composes its own message). A program stopped because ctx was done gives
+// composes its own message) or the user saw them as they came
+// (Settings.OutputShown): a failure's output is shown once. A program stopped because ctx was done gives
 // an error wrapping ErrInterrupted.
 //
 // Processes never outlive the build: on the host the program gets its own
@@ -109,7 +110,7 @@ func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
 		return err // the caller's message says which package to install
 	}
 	var lines []string
-	if !collected {
+	if !collected && !b.Settings.OutputShown {
 		lines = tail.last()
 	}
 	return commandFailure(ctx, what, c.Argv, err, lines)

@@ -209,3 +209,26 @@ func TestFailureShowsWholeCommand(t *testing.T) {
 		t.Errorf("the command line in the error does not run again as it ran: %v %q", err, out)
 	}
 }
+
+// TestFailureOutputShownOnce: when the user saw a command's output as it
+// came (Settings.OutputShown, -v), its failure's error does not repeat the
+// last lines; the Output events still carry them.
+func TestFailureOutputShownOnce(t *testing.T) {
+	p, ds := planText(t, testRegistry(cmdKind), "steps:\n- cmd: 'echo reason-$((40+2)) >&2; exit 2'\n", Vars{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	for _, shown := range []bool{false, true} {
+		rec := &recorder{}
+		res := NewBuild(p, Settings{OutputShown: shown}, rec).Run(context.Background(), context.Background())
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "failed with exit status 2") {
+			t.Fatalf("OutputShown %v: error %v", shown, res.Err)
+		}
+		if n, want := strings.Count(res.Err.Error(), "reason-42"), map[bool]int{false: 1, true: 0}[shown]; n != want {
+			t.Errorf("OutputShown %v: the output is in the error %d times, want %d: %v", shown, n, want, res.Err)
+		}
+		if strings.Join(rec.output, ",") != "reason-42" {
+			t.Errorf("OutputShown %v: output events %q", shown, rec.output)
+		}
+	}
+}

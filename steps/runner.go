@@ -56,6 +56,10 @@ type Settings struct {
 	// SourceDateEpoch is every timestamp the build writes (the zero time:
 	// SOURCE_DATE_EPOCH was not set).
 	SourceDateEpoch time.Time
+	// OutputShown says that the observer shows every output line as it
+	// comes (-v): a failed command's error then does not repeat its last
+	// lines.
+	OutputShown bool
 	// CleartextDigests, when set, is a file to which each LUKS container's
 	// "UUID OFFSET SIZE SHA256" line is appended as it is encrypted
 	// (--check-reproducible compares containers by their cleartext).

@@ -189,6 +189,7 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
 		SourceDateEpoch: epoch, Seed: opts.seed, CleartextDigests: opts.cleartextDigests,
+		OutputShown: opts.verbose,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 

@@ -136,9 +136,7 @@ func mergeEnv(base, pass, extra []string) []string {
 // confinement (the engine chroots into the target itself), and returns an
 // error ending with the tail of its output.
 func runEngine(ctx context.Context, o Options, argv, env []string, binds []userns.Bind) error {
-	tail := &tailBuffer{max: 4 << 10}
-	stdout := io.MultiWriter(writerOr(o.Stdout), tail)
-	stderr := io.MultiWriter(writerOr(o.Stderr), tail)
+	stdout, stderr, tail := commandStreams(o.Run, o.Stdout, o.Stderr)
 	err := runner(o.Run)(ctx, userns.Cmd{
 		Argv:   argv,
 		Env:    env,
@@ -152,6 +150,9 @@ func runEngine(ctx context.Context, o Options, argv, env []string, binds []usern
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("bootstrap: %s stopped: %w", argv[0], err)
+	}
+	if tail == nil { // the runner's error names the command
+		return fmt.Errorf("bootstrap: installing %s into %s: %w", o.Suite, o.Target, err)
 	}
 	return fmt.Errorf("bootstrap: %s %s into %s failed: %w%s", argv[0], o.Suite, o.Target, err, tail.lastLines(12))
 }
@@ -350,6 +351,20 @@ func writerOr(w io.Writer) io.Writer {
 	return w
 }
 
+// commandStreams returns the output streams of a command run with run,
+// and the tail of its output that this package's error carries (nil: none).
+// A build's Runner reports the output itself and puts its last lines in its
+// error, or leaves them out where the user saw them already: given no
+// streams, it is left to do so, so the output is never shown twice. With
+// userns.Run (run nil) the error carries the tail from here.
+func commandStreams(run Runner, stdout, stderr io.Writer) (io.Writer, io.Writer, *tailBuffer) {
+	if run != nil {
+		return stdout, stderr, nil
+	}
+	tail := &tailBuffer{max: 4 << 10}
+	return io.MultiWriter(writerOr(stdout), tail), io.MultiWriter(writerOr(stderr), tail), tail
+}
+
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {
 	mu  sync.Mutex
@@ -367,8 +382,12 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lastLines returns the last n lines written, as "\n  | line" text, or "".
+// lastLines returns the last n lines written, as "\n  | line" text, or ""
+// (also for a nil tail).
 func (t *tailBuffer) lastLines(n int) string {
+	if t == nil {
+		return ""
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lines := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
