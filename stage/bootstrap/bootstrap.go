@@ -135,9 +135,21 @@ func mergeEnv(base, pass, extra []string) []string {
 // runEngine runs argv as root of the build's namespace, without
 // confinement (the engine chroots into the target itself), and returns an
 // error ending with the tail of its output.
-func runEngine(ctx context.Context, o Options, argv, env []string, binds []userns.Bind) error {
+func runEngine(ctx context.Context, o Options, argv, env []string, binds []userns.Bind) (err error) {
+	home, removeHome, err := engineHome(o.TempDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := removeHome(); err == nil {
+			err = rerr
+		}
+	}()
+	if home != "" {
+		binds = append(binds, userns.Bind{Source: home, Target: "/root", ReadOnly: true})
+	}
 	stdout, stderr, tail := commandStreams(o.Run, o.Stdout, o.Stderr)
-	err := runner(o.Run)(ctx, userns.Cmd{
+	err = runner(o.Run)(ctx, userns.Cmd{
 		Argv:   argv,
 		Env:    env,
 		Dir:    "/",
@@ -155,6 +167,32 @@ func runEngine(ctx context.Context, o Options, argv, env []string, binds []usern
 		return fmt.Errorf("bootstrap: installing %s into %s: %w", o.Suite, o.Target, err)
 	}
 	return fmt.Errorf("bootstrap: %s %s into %s failed: %w%s", argv[0], o.Suite, o.Target, err, tail.lastLines(12))
+}
+
+// engineHome makes the empty directory that the engine sees as the host's
+// /root, its HOME (engineEnv), in the namespace only: the apt and dpkg it
+// runs on the host side, before it chroots into the target, then read no
+// settings of the host's root (~/.dpkg.cfg, ~/.config/apt), and an
+// ordinary user's build, for which the host's /root is unreadable, does not
+// print "dpkg: warning: failed to open configuration file
+// '/root/.dpkg.cfg'". Commands in the target see the target's /root. It is
+// made in tempDir (the host's temporary directory when ""); "" when the
+// host has no /root.
+func engineHome(tempDir string) (string, func() error, error) {
+	none := func() error { return nil }
+	if fi, err := os.Stat("/root"); err != nil || !fi.IsDir() {
+		return "", none, nil
+	}
+	if tempDir != "" {
+		if err := os.MkdirAll(tempDir, 0o755); err != nil {
+			return "", none, fmt.Errorf("bootstrap: the engine's temporary directory: %w", err)
+		}
+	}
+	home, err := os.MkdirTemp(tempDir, "home-")
+	if err != nil {
+		return "", none, fmt.Errorf("bootstrap: the engine's home directory: %w", err)
+	}
+	return home, func() error { return os.Remove(home) }, nil
 }
 
 func runDebootstrap(ctx context.Context, o Options) (err error) {
