@@ -15,7 +15,8 @@ import (
 // display shows build events: progress on stdout with -v (vmdb2's
 // convention), errors and warnings on stderr, and everything, with
 // timestamps, in the --log file. With --progress=json the events are JSON
-// lines on stdout, and -v's progress goes to stderr.
+// lines on stdout, and -v's progress goes to stderr. On a terminal without
+// -v, a status line shows the running step (statusLine).
 type display struct {
 	mu      sync.Mutex
 	verbose bool
@@ -23,6 +24,7 @@ type display struct {
 	stderr  io.Writer
 	log     io.Writer     // nil without --log
 	json    *jsonProgress // nil without --progress=json
+	status  *statusLine   // nil unless stdout is a terminal, without -v
 	now     func() time.Time
 }
 
@@ -32,6 +34,12 @@ func newDisplay(opts *options, stdout, stderr io.Writer) *display {
 	if opts.progress == progressJSON {
 		d.json = &jsonProgress{w: events.NewWriter(stdout, time.Now), start: time.Now(), now: time.Now}
 		d.stdout = stderr
+	}
+	if opts.progress != progressJSON && !opts.verbose {
+		if d.status = newStatusLine(stdout); d.status != nil {
+			d.stdout = statusWriter{stdout, d.status}
+			d.stderr = statusWriter{stderr, d.status}
+		}
 	}
 	return d
 }
@@ -46,6 +54,9 @@ func (d *display) buildStarted(spec string, plan *steps.Plan, seed string) {
 
 // finished reports the program's exit status.
 func (d *display) finished(code int) {
+	if d.status != nil {
+		d.status.finish()
+	}
 	if d.json != nil {
 		d.json.buildEnded(code)
 	}
@@ -113,6 +124,9 @@ func (d *display) Event(e steps.Event) {
 	defer d.mu.Unlock()
 	if d.json != nil {
 		d.json.stepEvent(e)
+	}
+	if d.status != nil {
+		d.status.event(e)
 	}
 	where := ""
 	name := ""
