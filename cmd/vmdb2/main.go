@@ -332,9 +332,11 @@ Options:
   -v, --verbose           show progress: each step, its duration, the commands
                           it runs and their output
   --log FILE              append a detailed, timestamped log to FILE
-  --progress=MODE         auto (default): -v's progress on stdout, as vmdb2;
-                          json: the build's events, one JSON object per line,
-                          on stdout (see README.md for the schema)
+  --progress=MODE         auto (default): -v's progress on stdout, as vmdb2,
+                          and without -v a live status line when stdout is a
+                          terminal (nothing otherwise); json: the build's
+                          events, one JSON object per line, on stdout (see
+                          README.md for the schema)
   --seed STRING           the seed every identifier of the image (UUIDs, GUIDs,
                           disk signature, volume ids) is derived from; default:
                           a hash of the spec without the paths of the command
