@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,23 @@ func TestStepNameAsWritten(t *testing.T) {
 	}
 	if !strings.Contains(ds.Error(), "t.vmdb:5: warning: cryptsetup: unknown key `frobnicate`") {
 		t.Errorf("the unknown key's warning does not name the step as written:\n%s", ds.Error())
+	}
+}
+
+// TestRunErrorsNameStepAsWritten: a failing step and a failing teardown
+// are named in their errors by the key the spec wrote, not by the kind
+// that ran them.
+func TestRunErrorsNameStepAsWritten(t *testing.T) {
+	internal := &Kind{Name: "internal-name", Primary: "written", Summary: "fail", Implemented: true,
+		Keys:     []Key{{Name: "written", Type: TStr, Required: true}},
+		Run:      func(b *Build, s *Step) error { return errors.New("run broke") },
+		Teardown: func(b *Build, s *Step) error { return errors.New("teardown broke") },
+	}
+	res, _ := runSpec(t, testRegistry(internal), "steps:\n- written: x\n")
+	if res.Err == nil || res.Err.Error() != "t.vmdb:2: written: run broke" {
+		t.Errorf("run error %v", res.Err)
+	}
+	if len(res.TeardownErrors) != 1 || res.TeardownErrors[0].Error() != "t.vmdb:2: teardown of written: teardown broke" {
+		t.Errorf("teardown errors %v", res.TeardownErrors)
 	}
 }
