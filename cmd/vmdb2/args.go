@@ -14,12 +14,12 @@ type options struct {
 	rootfsTarball string
 	verbose       bool
 	logFile       string
+	progress      string // --progress: progressAuto or progressJSON
 	version       bool
 	help          bool
 	dryRun        bool
 	seed          string
 	checkRepro    bool
-	progress      string // --progress: progressAuto or progressJSON
 	// cleartextDigests is where --check-reproducible has a build record
 	// its LUKS containers' cleartext digests (not a command-line option).
 	cleartextDigests string
@@ -45,13 +45,13 @@ var optSpecs = []optSpec{
 	{name: "rootfs-tarball", hasValue: true, set: func(o *options, v string) error { o.rootfsTarball = v; return nil }},
 	{name: "verbose", short: "v", set: func(o *options, _ string) error { o.verbose = true; return nil }},
 	{name: "log", hasValue: true, set: func(o *options, v string) error { o.logFile = v; return nil }},
+	{name: "progress", hasValue: true, set: (*options).setProgress},
 	{name: "version", set: func(o *options, _ string) error { o.version = true; return nil }},
 	{name: "help", short: "h", set: func(o *options, _ string) error { o.help = true; return nil }},
 	{name: "dry-run", set: func(o *options, _ string) error { o.dryRun = true; return nil }},
 	{name: "check-reproducible", set: func(o *options, _ string) error { o.checkRepro = true; return nil }},
 	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
-	{name: "progress", hasValue: true, set: (*options).setProgress},
 }
 
 // addVariable handles --variable NAME=VALUE like vmdb2: one pair of
