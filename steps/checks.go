@@ -87,7 +87,7 @@ func checkFileStep(s *Step, report reportFunc) {
 	checkModes(s, report)
 	for _, key := range []string{"uid", "gid"} {
 		if n := s.Int(key); n < 0 || n > maxID {
-			report(s.KeyLine(key), Error, "%s: %s %d is not a user or group id (0 to %d)", s.Kind.Name, key, n, maxID)
+			report(s.KeyLine(key), Error, "%s: %s %d is not a user or group id (0 to %d)", s.Name(), key, n, maxID)
 		}
 	}
 }
@@ -110,10 +110,10 @@ func checkModes(s *Step, report reportFunc) {
 		text := strconv.FormatInt(v.Int, 10)
 		if v.Str == text && v.Int >= 8 && isOctalDigits(text) {
 			report(v.Line, Warning, "%s: `%s: %s` is the decimal number %s (mode %#o), as in vmdb2; write %s: 0%s for mode 0%s",
-				s.Kind.Name, key, text, text, v.Int, key, text, text)
+				s.Name(), key, text, text, v.Int, key, text, text)
 		}
 		if v.Int < 0 || v.Int > 0o7777 {
-			report(v.Line, Error, "%s: %s %s is not a file mode (0 to 07777)", s.Kind.Name, key, fmt.Sprint(v.Int))
+			report(v.Line, Error, "%s: %s %s is not a file mode (0 to 07777)", s.Name(), key, fmt.Sprint(v.Int))
 		}
 	}
 }

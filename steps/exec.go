@@ -57,7 +57,8 @@ const hostGrace = 5 * time.Second
 // output to c.Stdout and c.Stderr when they are set, and returns an error
 // that names the command and its exit status. That error carries the last
 // lines of output unless the caller collected both streams itself (it then
-// composes its own message). A program stopped because ctx was done gives
+// composes its own message) or the user saw them as they came
+// (Settings.OutputShown): a failure's output is shown once. A program stopped because ctx was done gives
 // an error wrapping ErrInterrupted.
 //
 // Processes never outlive the build: on the host the program gets its own
@@ -68,9 +69,10 @@ const hostGrace = 5 * time.Second
 // filesystem tools run on the host do not fork); in the namespace, userns
 // gives these guarantees to every process of the namespace.
 func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
+	// The whole command, quoted so that it can be copied and run again.
 	what := c.Helper
 	if len(c.Argv) > 0 {
-		what = briefCommand(c.Argv)
+		what = shellQuote(c.Argv)
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -108,7 +110,7 @@ func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
 		return err // the caller's message says which package to install
 	}
 	var lines []string
-	if !collected {
+	if !collected && !b.Settings.OutputShown {
 		lines = tail.last()
 	}
 	return commandFailure(ctx, what, c.Argv, err, lines)
@@ -311,19 +313,3 @@ func shellQuote(argv []string) string {
 
 // ShellQuote is shellQuote for the command line's display.
 func ShellQuote(argv []string) string { return shellQuote(argv) }
-
-// briefCommand renders argv for an error message: long or multi-line
-// arguments (shell scripts) are cut to their first line.
-func briefCommand(argv []string) string {
-	short := make([]string, len(argv))
-	for i, a := range argv {
-		if j := strings.IndexByte(a, '\n'); j >= 0 {
-			a = a[:j] + " …"
-		}
-		if len(a) > 60 {
-			a = a[:57] + "…"
-		}
-		short[i] = a
-	}
-	return shellQuote(short)
-}

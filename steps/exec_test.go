@@ -190,3 +190,45 @@ func TestRunnerEventsAndTail(t *testing.T) {
 		t.Errorf("output %d lines, %d execs", len(rec.output), len(rec.execs))
 	}
 }
+
+// TestFailureShowsWholeCommand: a failed command's error has its whole
+// command line, quoted for the shell (a long or multi-line argument is not
+// cut), so that it can be copied and run again.
+func TestFailureShowsWholeCommand(t *testing.T) {
+	long := "echo " + strings.Repeat("x", 100) + "\necho 'quoted' $HOME\nexit 3"
+	res, _ := runSpec(t, testRegistry(cmdKind), "steps:\n- cmd: \""+strings.ReplaceAll(long, "\n", "\\n")+"\"\n")
+	if res.Err == nil {
+		t.Fatal("no error")
+	}
+	want := "sh -c 'echo " + strings.Repeat("x", 100) + "\necho '\\''quoted'\\'' $HOME\nexit 3' failed with exit status 3"
+	if !strings.Contains(res.Err.Error(), want) || strings.Contains(res.Err.Error(), "…") {
+		t.Errorf("error %q\nlacks %q", res.Err, want)
+	}
+	out, err := exec.Command("sh", "-c", strings.TrimSuffix(want, " failed with exit status 3")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(string(out), "quoted "+os.Getenv("HOME")) {
+		t.Errorf("the command line in the error does not run again as it ran: %v %q", err, out)
+	}
+}
+
+// TestFailureOutputShownOnce: when the user saw a command's output as it
+// came (Settings.OutputShown, -v), its failure's error does not repeat the
+// last lines; the Output events still carry them.
+func TestFailureOutputShownOnce(t *testing.T) {
+	p, ds := planText(t, testRegistry(cmdKind), "steps:\n- cmd: 'echo reason-$((40+2)) >&2; exit 2'\n", Vars{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	for _, shown := range []bool{false, true} {
+		rec := &recorder{}
+		res := NewBuild(p, Settings{OutputShown: shown}, rec).Run(context.Background(), context.Background())
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "failed with exit status 2") {
+			t.Fatalf("OutputShown %v: error %v", shown, res.Err)
+		}
+		if n, want := strings.Count(res.Err.Error(), "reason-42"), map[bool]int{false: 1, true: 0}[shown]; n != want {
+			t.Errorf("OutputShown %v: the output is in the error %d times, want %d: %v", shown, n, want, res.Err)
+		}
+		if strings.Join(rec.output, ",") != "reason-42" {
+			t.Errorf("OutputShown %v: output events %q", shown, rec.output)
+		}
+	}
+}

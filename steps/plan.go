@@ -22,10 +22,24 @@ type Step struct {
 	given map[string]bool
 	// Unless is the step's `unless` value (nil, a string or a list).
 	Unless *Value
+	// written is the step's naming key as the spec wrote it ("" when the
+	// step was made in code): `cryptsetup` for a luks step, a legacy
+	// spelling such as `mount-virtual-filesystems`.
+	written string
 }
 
 // Where is "file:line" of the step, for messages.
 func (s *Step) Where() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
+
+// Name is the step's kind as the spec wrote it, the name progress and
+// messages use: a user who wrote `cryptsetup:` reads "cryptsetup", not
+// the name of the kind that runs it.
+func (s *Step) Name() string {
+	if s.written != "" {
+		return s.written
+	}
+	return s.Kind.Name
+}
 
 // Str returns a string key's value.
 func (s *Step) Str(key string) string {
@@ -98,9 +112,9 @@ func (s *Step) Summary() string {
 		v = v[:57] + "…"
 	}
 	if v == "" {
-		return s.Kind.Name
+		return s.Name()
 	}
-	return s.Kind.Name + " " + v
+	return s.Name() + " " + v
 }
 
 // ResolvedKeys lists the step's keys with their values in the kind's key
@@ -318,7 +332,7 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 		return nil
 	}
 	s := &Step{Index: index, File: file, Line: item.Line, Kind: kind, raw: item,
-		vals: map[string]*Value{}, given: map[string]bool{}}
+		vals: map[string]*Value{}, given: map[string]bool{}, written: writtenName(reg, kind, keys)}
 	bad := false
 	for _, e := range item.Map {
 		name := e.Key
@@ -338,13 +352,13 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 			continue
 		}
 		if msg := checkScalarKinds(e.Value); msg != "" {
-			report(e.Value.Line, Error, "%s: key `%s` %s", kind.Name, e.Key, msg)
+			report(e.Value.Line, Error, "%s: key `%s` %s", s.Name(), e.Key, msg)
 			bad = true
 			continue
 		}
 		key := kind.key(name)
 		if key == nil {
-			msg := fmt.Sprintf("%s: unknown key `%s`, ignored (as vmdb2 does)", kind.Name, e.Key)
+			msg := fmt.Sprintf("%s: unknown key `%s`, ignored (as vmdb2 does)", s.Name(), e.Key)
 			var names []string
 			for _, k := range kind.Keys {
 				names = append(names, k.Name)
@@ -356,10 +370,10 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 			continue
 		}
 		if key.Legacy != "" {
-			report(e.KeyLine, Warning, "%s: `%s` is not a vmdb2 0.26 key: %s", kind.Name, e.Key, key.Legacy)
+			report(e.KeyLine, Warning, "%s: `%s` is not a vmdb2 0.26 key: %s", s.Name(), e.Key, key.Legacy)
 		}
 		if msg := typeMismatch(key, e.Value); msg != "" {
-			report(e.Value.Line, Error, "%s: %s", kind.Name, msg)
+			report(e.Value.Line, Error, "%s: %s", s.Name(), msg)
 			bad = true
 			continue
 		}
@@ -388,6 +402,17 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 		}
 	}
 	return s
+}
+
+// writtenName is the key among keys that names kind: its primary key or a
+// legacy spelling of it, as written.
+func writtenName(reg *Registry, kind *Kind, keys []string) string {
+	for _, key := range keys {
+		if canon, _ := reg.canonicalKey(key); canon == kind.Primary {
+			return key
+		}
+	}
+	return kind.Name
 }
 
 // keysOf lists a step's keys in the spec's order.
@@ -498,7 +523,7 @@ func (p *Plan) Unimplemented() Diagnostics {
 	for _, s := range p.Steps {
 		if !s.Kind.Implemented {
 			ds = append(ds, Diagnostic{File: s.File, Line: s.Line,
-				Msg: fmt.Sprintf("the `%s` step is not implemented in this version of vmdb2 (Go); `--dry-run` shows the plan", s.Kind.Name)})
+				Msg: fmt.Sprintf("the `%s` step is not implemented in this version of vmdb2 (Go); `--dry-run` shows the plan", s.Name())})
 		}
 	}
 	return ds

@@ -221,8 +221,8 @@ func isExt(t string) bool { return t == "ext2" || t == "ext3" || t == "ext4" }
 
 // report adds an error at line of the current step.
 func (sm *sim) report(line int, msg string) {
-	if !strings.HasPrefix(msg, sm.cur.Kind.Name+": ") {
-		msg = sm.cur.Kind.Name + ": " + msg
+	if !strings.HasPrefix(msg, sm.cur.Name()+": ") {
+		msg = sm.cur.Name() + ": " + msg
 	}
 	sm.ds = append(sm.ds, Diagnostic{File: sm.plan.File, Line: line, Msg: msg})
 }

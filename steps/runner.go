@@ -57,6 +57,10 @@ type Settings struct {
 	// SourceDateEpoch is every timestamp the build writes (the zero time:
 	// SOURCE_DATE_EPOCH was not set).
 	SourceDateEpoch time.Time
+	// OutputShown says that the observer shows every output line as it
+	// comes (-v): a failed command's error then does not repeat its last
+	// lines.
+	OutputShown bool
 	// CleartextDigests, when set, is a file to which each LUKS container's
 	// "UUID OFFSET SIZE SHA256" line is appended as it is encrypted
 	// (--check-reproducible compares containers by their cleartext).
@@ -210,7 +214,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 		if err != nil {
 			res.Failed = s
-			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Kind.Name, b.explainNoSpace(err))
+			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Name(), b.explainNoSpace(err))
 			break
 		}
 	}
@@ -227,7 +231,11 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		if err == nil {
 			err = ErrInterrupted
 		}
-		b.emit(Event{Kind: RunFailed, Err: err})
+		failed := Event{Kind: RunFailed, Err: err, Step: res.Failed}
+		if res.Failed != nil {
+			failed.Index = res.Failed.Index + 1
+		}
+		b.emit(failed)
 	}
 	for i := len(taken) - 1; i >= 0; i-- {
 		s := taken[i]
@@ -247,7 +255,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 		b.emit(Event{Kind: TeardownEnd, Duration: time.Since(start), Err: err})
 		if err != nil {
-			res.TeardownErrors = append(res.TeardownErrors, fmt.Errorf("%s: teardown of %s: %w", s.Where(), s.Kind.Name, err))
+			res.TeardownErrors = append(res.TeardownErrors, fmt.Errorf("%s: teardown of %s: %w", s.Where(), s.Name(), err))
 		}
 	}
 	b.current, b.index = nil, 0
@@ -297,7 +305,7 @@ func (b *Build) call(fn func(*Build, *Step) error, s *Step) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "vmdb2: internal error in step %s: %v\n", s.Kind.Name, r)
+			fmt.Fprintf(os.Stderr, "vmdb2: internal error in step %s: %v\n", s.Name(), r)
 			err = fmt.Errorf("internal error (please report it): %v", r)
 		}
 	}()

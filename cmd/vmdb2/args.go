@@ -16,6 +16,7 @@ type options struct {
 	rootfsTarball string
 	verbose       bool
 	logFile       string
+	progress      string // --progress: progressAuto or progressJSON
 	version       bool
 	help          bool
 	dryRun        bool
@@ -51,6 +52,7 @@ var optSpecs = []optSpec{
 	{name: "rootfs-tarball", hasValue: true, set: func(o *options, v string) error { o.rootfsTarball = v; return nil }},
 	{name: "verbose", short: "v", set: func(o *options, _ string) error { o.verbose = true; return nil }},
 	{name: "log", hasValue: true, set: func(o *options, v string) error { o.logFile = v; return nil }},
+	{name: "progress", hasValue: true, set: (*options).setProgress},
 	{name: "version", set: func(o *options, _ string) error { o.version = true; return nil }},
 	{name: "help", short: "h", set: func(o *options, _ string) error { o.help = true; return nil }},
 	{name: "dry-run", set: func(o *options, _ string) error { o.dryRun = true; return nil }},
@@ -140,6 +142,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.help || o.version {
 		return o, nil
+	}
+	if err := o.checkProgress(); err != nil {
+		return nil, err
 	}
 	switch len(positional) {
 	case 0:

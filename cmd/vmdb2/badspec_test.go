@@ -96,7 +96,7 @@ func badSpecs() []badSpecCase {
 		// Tags, mounts and partitions: the preflight's simulation.
 		{name: "unknown tag", spec: badHead + badRootPart + "  - mkfs: ext4\n    partition: nosuch\n", want: []string{"spec.vmdb:12: mkfs: Unknown tag: nosuch"}},
 		{name: "cryptsetup unknown tag", spec: badHead + badRootPart + "  - cryptsetup: nosuch\n    password: a\n    name: crypt\n", want: []string{"spec.vmdb:11: cryptsetup: Unknown tag: nosuch"}},
-		{name: "luks missing key-file", spec: badHead + badRootPart + "  - cryptsetup: /\n    tag: crypt\n    key-file: no-such-key\n", want: []string{"spec.vmdb:13: luks: the file no-such-key does not exist"}},
+		{name: "luks missing key-file", spec: badHead + badRootPart + "  - cryptsetup: /\n    tag: crypt\n    key-file: no-such-key\n", want: []string{"spec.vmdb:13: cryptsetup: the file no-such-key does not exist"}},
 		{name: "tag used twice", spec: badHead + badRootPart + badPart("50MiB", "90MiB", "/"), want: []string{"spec.vmdb:15: mkpart: Tag already used: /"}},
 		{name: "tag mounted twice", spec: badRooted + "  - mount: /\n", want: []string{"spec.vmdb:14: mount: Already mounted tag: /"}},
 		{name: "fstab before mount", spec: badHead + badRootPart + "  - mkfs: ext4\n    partition: /\n  - fstab: /\n  - mount: /\n", want: []string{"spec.vmdb:13: fstab: tag / is not mounted"}},

@@ -50,11 +50,15 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var disp *display
 	// A bug must still end in one clear line, never a Go stack trace.
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "vmdb2: internal error (please report it): %v\n", r)
 			code = exitFailure
+		}
+		if disp != nil {
+			disp.finished(code)
 		}
 	}()
 	opts, err := parseArgs(args)
@@ -71,17 +75,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stdout, version)
 		return exitOK
 	}
+	disp = newDisplay(opts, stdout, stderr)
 	if opts.output == "" && opts.image == "" && !opts.dryRun {
-		fmt.Fprintln(stderr, "I don't know what to do, re-run with --help")
-		fmt.Fprintln(stderr, "(give --output FILE to build a new image, or --image FILE to build into an existing one)")
+		disp.plainError("I don't know what to do, re-run with --help",
+			"(give --output FILE to build a new image, or --image FILE to build into an existing one)")
 		return exitFailure
 	}
 
-	disp := &display{verbose: opts.verbose, stdout: stdout, stderr: stderr, now: time.Now}
 	if opts.logFile != "" {
 		f, err := openLog(opts.logFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "ERROR: %v\n", err)
+			disp.errorf("%v", err)
 			return exitFailure
 		}
 		defer f.Close()
@@ -122,6 +126,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 func loadPlan(opts *options, stdin io.Reader, disp *display) (*steps.Plan, bool) {
 	name, data, err := readSpec(opts, stdin, disp)
 	if err != nil {
+		disp.buildStarted(name, nil, "")
 		disp.errorf("cannot read the spec: %v", err)
 		return nil, false
 	}
@@ -141,6 +146,7 @@ func loadPlan(opts *options, stdin io.Reader, disp *display) (*steps.Plan, bool)
 			plan = nil // some steps are missing from it
 		}
 	}
+	disp.buildStarted(name, plan, opts.seed)
 	for _, d := range ds.Sorted() {
 		disp.diagnostic(d)
 	}
@@ -186,6 +192,7 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 	b := steps.NewBuild(plan, steps.Settings{
 		Output: opts.output, Image: opts.image, RootfsTarball: opts.rootfsTarball, Arch: steps.HostArch(),
 		SourceDateEpoch: epoch, Seed: opts.seed, CleartextDigests: opts.cleartextDigests, Compat: opts.compat,
+		OutputShown: opts.verbose,
 	}, disp)
 	res := b.Run(ctx, context.Background())
 
@@ -203,7 +210,7 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 		// vmdb2 exits 0 here; a failed teardown may leave a broken image, so
 		// this program says so with its exit status. The image is kept: the
 		// failure may be the stage's removal, after a complete image.
-		fmt.Fprintf(disp.stderr, "vmdb2: all steps ran but %d teardown(s) failed; the image may be incomplete\n", len(res.TeardownErrors))
+		disp.plainError(fmt.Sprintf("vmdb2: all steps ran but %d teardown(s) failed; the image may be incomplete", len(res.TeardownErrors)))
 		disp.logf("ERROR", "Teardowns failed")
 		return exitFailure
 	}
@@ -311,7 +318,7 @@ func indentMultiline(s string) string {
 	return strings.ReplaceAll(s, "\n", "\n      ")
 }
 
-const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--seed STRING] [--compat VERSION] [--export FILE] [--check-reproducible] [--dry-run] SPEC"
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--progress=MODE] [--seed STRING] [--compat VERSION] [--export FILE] [--check-reproducible] [--dry-run] SPEC"
 
 func helpText() string {
 	var b strings.Builder
@@ -331,6 +338,11 @@ Options:
   -v, --verbose           show progress: each step, its duration, the commands
                           it runs and their output
   --log FILE              append a detailed, timestamped log to FILE
+  --progress=MODE         auto (default): -v's progress on stdout, as vmdb2,
+                          and without -v a live status line when stdout is a
+                          terminal (nothing otherwise); json: the build's
+                          events, one JSON object per line, on stdout (see
+                          README.md for the schema)
   --seed STRING           the seed every identifier of the image (UUIDs, GUIDs,
                           disk signature, volume ids) is derived from; default:
                           a hash of the spec without the paths of the command

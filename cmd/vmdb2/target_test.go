@@ -90,7 +90,7 @@ func TestFailingCommandShowsItsOutput(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d", r.code)
 	}
-	for _, want := range []string{"spec.vmdb:21: chroot: sh -ec 'PATH=/bin …' failed with exit status 3", "exit status 3", "the reason it failed"} {
+	for _, want := range []string{"spec.vmdb:21: chroot: sh -ec 'PATH=/bin\nbusybox id -u > /etc/uid-inside\n", "exit 3' failed with exit status 3", "exit status 3", "the reason it failed"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}

@@ -142,21 +142,24 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	run := func(binds []userns.Bind, args ...string) error {
 		argv := append([]string{"apt-get"}, aptOpts...)
 		argv = append(argv, args...)
-		tail := &tailBuffer{max: 4 << 10}
+		stdout, stderr, tail := commandStreams(o.Run, o.Stdout, o.Stderr)
 		err := runner(o.Run)(ctx, userns.Cmd{
 			Root:    root,
 			Virtual: true,
 			Argv:    argv,
 			Env:     aptEnv(o.Env),
 			Binds:   binds,
-			Stdout:  io.MultiWriter(writerOr(o.Stdout), tail),
-			Stderr:  io.MultiWriter(writerOr(o.Stderr), tail),
+			Stdout:  stdout,
+			Stderr:  stderr,
 		})
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("apt: stopped: %w", err)
+		}
+		if tail == nil { // the runner's error names the command
+			return fmt.Errorf("apt: in %s: %w", root, err)
 		}
 		return fmt.Errorf("apt: %s in %s failed: %w%s", shellJoin(argv), root, err, tail.lastLines(12))
 	}

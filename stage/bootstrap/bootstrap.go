@@ -136,11 +136,21 @@ func mergeEnv(base, pass, extra []string) []string {
 // runEngine runs argv as root of the build's namespace, without
 // confinement (the engine chroots into the target itself), and returns an
 // error ending with the tail of its output.
-func runEngine(ctx context.Context, o Options, argv, env []string, binds []userns.Bind) error {
-	tail := &tailBuffer{max: 4 << 10}
-	stdout := io.MultiWriter(writerOr(o.Stdout), tail)
-	stderr := io.MultiWriter(writerOr(o.Stderr), tail)
-	err := runner(o.Run)(ctx, userns.Cmd{
+func runEngine(ctx context.Context, o Options, argv, env []string, binds []userns.Bind) (err error) {
+	home, removeHome, err := engineHome(o.TempDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := removeHome(); err == nil {
+			err = rerr
+		}
+	}()
+	if home != "" {
+		binds = append(binds, userns.Bind{Source: home, Target: "/root", ReadOnly: true})
+	}
+	stdout, stderr, tail := commandStreams(o.Run, o.Stdout, o.Stderr)
+	err = runner(o.Run)(ctx, userns.Cmd{
 		Argv:   argv,
 		Env:    env,
 		Dir:    "/",
@@ -154,7 +164,36 @@ func runEngine(ctx context.Context, o Options, argv, env []string, binds []usern
 	if ctx.Err() != nil {
 		return fmt.Errorf("bootstrap: %s stopped: %w", argv[0], err)
 	}
+	if tail == nil { // the runner's error names the command
+		return fmt.Errorf("bootstrap: installing %s into %s: %w", o.Suite, o.Target, err)
+	}
 	return fmt.Errorf("bootstrap: %s %s into %s failed: %w%s", argv[0], o.Suite, o.Target, err, tail.lastLines(12))
+}
+
+// engineHome makes the empty directory that the engine sees as the host's
+// /root, its HOME (engineEnv), in the namespace only: the apt and dpkg it
+// runs on the host side, before it chroots into the target, then read no
+// settings of the host's root (~/.dpkg.cfg, ~/.config/apt), and an
+// ordinary user's build, for which the host's /root is unreadable, does not
+// print "dpkg: warning: failed to open configuration file
+// '/root/.dpkg.cfg'". Commands in the target see the target's /root. It is
+// made in tempDir (the host's temporary directory when ""); "" when the
+// host has no /root.
+func engineHome(tempDir string) (string, func() error, error) {
+	none := func() error { return nil }
+	if fi, err := os.Stat("/root"); err != nil || !fi.IsDir() {
+		return "", none, nil
+	}
+	if tempDir != "" {
+		if err := os.MkdirAll(tempDir, 0o755); err != nil {
+			return "", none, fmt.Errorf("bootstrap: the engine's temporary directory: %w", err)
+		}
+	}
+	home, err := os.MkdirTemp(tempDir, "home-")
+	if err != nil {
+		return "", none, fmt.Errorf("bootstrap: the engine's home directory: %w", err)
+	}
+	return home, func() error { return os.Remove(home) }, nil
 }
 
 func runDebootstrap(ctx context.Context, o Options) (err error) {
@@ -362,6 +401,20 @@ func writerOr(w io.Writer) io.Writer {
 	return w
 }
 
+// commandStreams returns the output streams of a command run with run,
+// and the tail of its output that this package's error carries (nil: none).
+// A build's Runner reports the output itself and puts its last lines in its
+// error, or leaves them out where the user saw them already: given no
+// streams, it is left to do so, so the output is never shown twice. With
+// userns.Run (run nil) the error carries the tail from here.
+func commandStreams(run Runner, stdout, stderr io.Writer) (io.Writer, io.Writer, *tailBuffer) {
+	if run != nil {
+		return stdout, stderr, nil
+	}
+	tail := &tailBuffer{max: 4 << 10}
+	return io.MultiWriter(writerOr(stdout), tail), io.MultiWriter(writerOr(stderr), tail), tail
+}
+
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {
 	mu  sync.Mutex
@@ -379,8 +432,12 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lastLines returns the last n lines written, as "\n  | line" text, or "".
+// lastLines returns the last n lines written, as "\n  | line" text, or ""
+// (also for a nil tail).
 func (t *tailBuffer) lastLines(n int) string {
+	if t == nil {
+		return ""
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lines := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
