@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -98,7 +98,7 @@ var rootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) / `)
 // bootAndCheck boots img, logs in as root on the serial console and checks
 // that / is the image's root filesystem (by UUID), mounted read-write.
 // Each of checks then runs in the logged-in guest.
-func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int64, checks ...func(vm *boottest.VM)) {
+func bootAndCheck(t *testing.T, img string, fw qemuboot.Firmware, rootOffset int64, checks ...func(vm *qemuboot.VM)) {
 	t.Helper()
 	fstab := debugfs(t, img, rootOffset, "cat /etc/fstab")
 	m := rootUUIDRE.FindStringSubmatch(fstab)
@@ -108,7 +108,7 @@ func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int
 	var console strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	vm, err := boottest.Boot(ctx, img, fw, &console)
+	vm, err := qemuboot.Boot(ctx, img, fw, &console)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,21 +144,21 @@ func TestExamplesBoot(t *testing.T) {
 	needMirror(t)
 	cases := []struct {
 		name       string
-		firmware   []boottest.Firmware
+		firmware   []qemuboot.Firmware
 		rootOffset int64
 	}{
-		{"bios", []boottest.Firmware{boottest.BIOS}, 1 << 20},
-		{"uefi", []boottest.Firmware{boottest.UEFI}, 129 << 20},
-		{"hybrid", []boottest.Firmware{boottest.BIOS, boottest.UEFI}, 130 << 20},
+		{"bios", []qemuboot.Firmware{qemuboot.BIOS}, 1 << 20},
+		{"uefi", []qemuboot.Firmware{qemuboot.UEFI}, 129 << 20},
+		{"hybrid", []qemuboot.Firmware{qemuboot.BIOS, qemuboot.UEFI}, 130 << 20},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, fw := range c.firmware {
-				testreq.Need(t, testreq.Boot, boottest.Available(fw))
+				testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 			}
 			img := buildExample(t, c.name)
 			for _, fw := range c.firmware {
-				name := map[boottest.Firmware]string{boottest.BIOS: "SeaBIOS", boottest.UEFI: "OVMF"}[fw]
+				name := map[qemuboot.Firmware]string{qemuboot.BIOS: "SeaBIOS", qemuboot.UEFI: "OVMF"}[fw]
 				t.Run(name, func(t *testing.T) { bootAndCheck(t, img, fw, c.rootOffset) })
 			}
 		})

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -40,16 +40,16 @@ func TestSeparateBootBoots(t *testing.T) {
 	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("separate-boot-%x.tar.zst", h.Sum(nil)[:8]))
 	cases := []struct {
 		name                string
-		fw                  boottest.Firmware
+		fw                  qemuboot.Firmware
 		bootOffset, rootOff int64
 		bootPart, rootPart  string
 	}{
-		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2"},
-		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3"},
+		{"bios", qemuboot.BIOS, 1 << 20, 257 << 20, "1", "2"},
+		{"uefi", qemuboot.UEFI, 129 << 20, 385 << 20, "2", "3"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			testreq.Need(t, testreq.Boot, boottest.Available(c.fw))
+			testreq.Need(t, testreq.Boot, qemuboot.Available(c.fw))
 			img := buildSpec(t, c.name, specs[c.name], tarball)
 			cfg := debugfs(t, img, c.bootOffset, "cat /grub/grub.cfg")
 			fstab := debugfs(t, img, c.rootOff, "cat /etc/fstab")
@@ -66,7 +66,7 @@ func TestSeparateBootBoots(t *testing.T) {
 				!strings.Contains(cfg, " "+m[1]+"\n") || strings.Contains(cfg, "/boot/vmlinuz") {
 				t.Errorf("grub.cfg does not load the kernel from /boot's filesystem (UUID %s) by its path there:\n%s", m[1], cfg)
 			}
-			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *boottest.VM) { checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart) })
+			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *qemuboot.VM) { checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart) })
 		})
 	}
 }
@@ -74,7 +74,7 @@ func TestSeparateBootBoots(t *testing.T) {
 // checkSeparateBoot checks in the booted guest that /boot is partition
 // bootPart with UUID bootUUID and / is partition rootPart, and that
 // update-grub works.
-func checkSeparateBoot(t *testing.T, vm *boottest.VM, bootUUID, bootPart, rootPart string) {
+func checkSeparateBoot(t *testing.T, vm *qemuboot.VM, bootUUID, bootPart, rootPart string) {
 	t.Helper()
 	out, err := vm.Run("findmnt -n -o SOURCE,UUID /boot; findmnt -n -o SOURCE /", time.Minute)
 	lines := strings.Fields(out)

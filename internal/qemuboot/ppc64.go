@@ -1,4 +1,4 @@
-package boottest
+package qemuboot
 
 import (
 	"bytes"
@@ -27,10 +27,10 @@ var (
 // AvailablePPC64 reports why BootPPC64 cannot run on this host, or nil.
 func AvailablePPC64() error {
 	if _, err := exec.LookPath(QEMUPPC64); err != nil {
-		return fmt.Errorf("boottest: %s not found (install qemu-system-ppc): %w", QEMUPPC64, err)
+		return fmt.Errorf("qemu: %s not found (install qemu-system-ppc): %w", QEMUPPC64, err)
 	}
 	if _, err := os.Stat(SLOF); err != nil {
-		return fmt.Errorf("boottest: the SLOF firmware is missing (install qemu-system-data): %w", err)
+		return fmt.Errorf("qemu: the SLOF firmware is missing (install qemu-system-data): %w", err)
 	}
 	return nil
 }
@@ -60,17 +60,17 @@ func BootPPC64(ctx context.Context, image string, log io.Writer) (*VM, error) {
 	}
 	abs, err := filepath.Abs(image)
 	if err != nil {
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("boottest: image: %w", err)
+		return nil, fmt.Errorf("qemu: image: %w", err)
 	}
 	if strings.Contains(abs, ",") {
-		return nil, fmt.Errorf("boottest: image path %q contains a comma, which QEMU's -drive cannot take", abs)
+		return nil, fmt.Errorf("qemu: image path %q contains a comma, which QEMU's -drive cannot take", abs)
 	}
-	tmp, err := os.MkdirTemp("", "boottest-")
+	tmp, err := os.MkdirTemp("", "qemuboot-")
 	if err != nil {
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	vm, err := launch(ctx, QEMUPPC64, PPC64Args(abs), tmp, log)
 	if err != nil {
@@ -91,19 +91,19 @@ func launch(ctx context.Context, bin string, args []string, tmp string, log io.W
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if log != nil {
-		fmt.Fprintf(log, "boottest: %s %s\n", bin, strings.Join(args, " "))
+		fmt.Fprintf(log, "qemu: %s %s\n", bin, strings.Join(args, " "))
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("boottest: starting %s: %w", bin, err)
+		return nil, fmt.Errorf("qemu: starting %s: %w", bin, err)
 	}
 	vm := &VM{cmd: cmd, stdin: stdin, tmp: tmp, started: time.Now(),
 		changed: make(chan struct{}), exited: make(chan struct{})}

@@ -1,4 +1,4 @@
-package boottest
+package qemuboot
 
 import (
 	"bytes"
@@ -74,12 +74,12 @@ func ovmfFiles(fw Firmware) (code, vars string) {
 // Available reports why fw cannot be booted on this host, or nil.
 func Available(fw Firmware) error {
 	if _, err := exec.LookPath(QEMU); err != nil {
-		return fmt.Errorf("boottest: %s not found (install qemu-system-x86): %w", QEMU, err)
+		return fmt.Errorf("qemu: %s not found (install qemu-system-x86): %w", QEMU, err)
 	}
 	if code, vars := ovmfFiles(fw); code != "" {
 		for _, f := range []string{code, vars} {
 			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("boottest: OVMF firmware missing (install ovmf): %w", err)
+				return fmt.Errorf("qemu: OVMF firmware missing (install ovmf): %w", err)
 			}
 		}
 	}
@@ -118,17 +118,17 @@ func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, e
 	}
 	abs, err := filepath.Abs(image)
 	if err != nil {
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("boottest: image: %w", err)
+		return nil, fmt.Errorf("qemu: image: %w", err)
 	}
 	if strings.Contains(abs, ",") {
-		return nil, fmt.Errorf("boottest: image path %q contains a comma, which QEMU's -drive cannot take", abs)
+		return nil, fmt.Errorf("qemu: image path %q contains a comma, which QEMU's -drive cannot take", abs)
 	}
-	tmp, err := os.MkdirTemp("", "boottest-")
+	tmp, err := os.MkdirTemp("", "qemuboot-")
 	if err != nil {
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	args := []string{
 		"-accel", "tcg", "-m", "1024", "-smp", "2",
@@ -158,21 +158,21 @@ func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, e
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("boottest: %w", err)
+		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if log != nil {
-		fmt.Fprintf(log, "boottest: %s %s\n", QEMU, strings.Join(args, " "))
+		fmt.Fprintf(log, "qemu: %s %s\n", QEMU, strings.Join(args, " "))
 	}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("boottest: starting %s: %w", QEMU, err)
+		return nil, fmt.Errorf("qemu: starting %s: %w", QEMU, err)
 	}
 	vm := &VM{cmd: cmd, stdin: stdin, tmp: tmp, started: time.Now(),
 		changed: make(chan struct{}), exited: make(chan struct{})}
@@ -237,12 +237,12 @@ func (vm *VM) WaitFor(pattern string, timeout time.Duration) error {
 // in the output (e.g. a prompt versus "Kernel panic").
 func (vm *VM) Expect(timeout time.Duration, patterns ...string) (int, error) {
 	if len(patterns) == 0 {
-		return -1, errors.New("boottest: Expect without patterns")
+		return -1, errors.New("qemu: Expect without patterns")
 	}
 	alt := make([]string, len(patterns))
 	for i, p := range patterns {
 		if _, err := regexp.Compile(p); err != nil {
-			return -1, fmt.Errorf("boottest: pattern %q: %w", p, err)
+			return -1, fmt.Errorf("qemu: pattern %q: %w", p, err)
 		}
 		alt[i] = "(" + p + ")"
 	}
@@ -258,14 +258,14 @@ func (vm *VM) Expect(timeout time.Duration, patterns ...string) (int, error) {
 		}
 		g += 1 + regexp.MustCompile(p).NumSubexp()
 	}
-	return -1, fmt.Errorf("boottest: %q matched an empty string", strings.Join(patterns, "|"))
+	return -1, fmt.Errorf("qemu: %q matched an empty string", strings.Join(patterns, "|"))
 }
 
 // waitMatch is WaitFor returning the submatches.
 func (vm *VM) waitMatch(pattern string, timeout time.Duration) ([]string, error) {
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		return nil, fmt.Errorf("boottest: pattern: %w", err)
+		return nil, fmt.Errorf("qemu: pattern: %w", err)
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -298,9 +298,9 @@ func (vm *VM) waitMatch(pattern string, timeout time.Duration) ([]string, error)
 			if loc != nil {
 				continue
 			}
-			return nil, fmt.Errorf("boottest: QEMU exited (%v) before %q appeared; console ends with: %s", werr, pattern, vm.tail())
+			return nil, fmt.Errorf("qemu: QEMU exited (%v) before %q appeared; console ends with: %s", werr, pattern, vm.tail())
 		case <-deadline.C:
-			return nil, fmt.Errorf("boottest: %w after %v waiting for %q; console ends with: %s", ErrTimeout, timeout, pattern, vm.tail())
+			return nil, fmt.Errorf("qemu: %w after %v waiting for %q; console ends with: %s", ErrTimeout, timeout, pattern, vm.tail())
 		}
 	}
 }
@@ -318,7 +318,7 @@ func (vm *VM) tail() string {
 // Send types s on the serial console.
 func (vm *VM) Send(s string) error {
 	if _, err := io.WriteString(vm.stdin, s); err != nil {
-		return fmt.Errorf("boottest: writing to the console: %w", err)
+		return fmt.Errorf("qemu: writing to the console: %w", err)
 	}
 	return nil
 }
@@ -341,7 +341,7 @@ func (vm *VM) Login(user string) error {
 		return err
 	}
 	if err := vm.WaitFor(`[#$] $`, 60*time.Second); err != nil {
-		return fmt.Errorf("boottest: no shell prompt after logging in as %s: %w", user, err)
+		return fmt.Errorf("qemu: no shell prompt after logging in as %s: %w", user, err)
 	}
 	if _, err := vm.Run("bind 'set enable-bracketed-paste off' 2>/dev/null; true", 30*time.Second); err != nil {
 		return err
@@ -372,7 +372,7 @@ func (vm *VM) Run(cmd string, timeout time.Duration) (string, error) {
 	out := strings.ReplaceAll(m[1], "\r", "")
 	out = strings.TrimSuffix(out, "\n")
 	if m[2] != "0" {
-		return out, fmt.Errorf("boottest: %q exited with status %s: %s", cmd, m[2], out)
+		return out, fmt.Errorf("qemu: %q exited with status %s: %s", cmd, m[2], out)
 	}
 	return out, nil
 }
@@ -388,11 +388,11 @@ func (vm *VM) Close() error {
 		select {
 		case <-vm.exited:
 		case <-time.After(30 * time.Second):
-			vm.closeErr = fmt.Errorf("boottest: QEMU (pid %d) did not exit after SIGKILL", vm.cmd.Process.Pid)
+			vm.closeErr = fmt.Errorf("qemu: QEMU (pid %d) did not exit after SIGKILL", vm.cmd.Process.Pid)
 		}
 		vm.stdin.Close()
 		if err := os.RemoveAll(vm.tmp); err != nil && vm.closeErr == nil {
-			vm.closeErr = fmt.Errorf("boottest: %w", err)
+			vm.closeErr = fmt.Errorf("qemu: %w", err)
 		}
 	})
 	return vm.closeErr
@@ -401,10 +401,10 @@ func (vm *VM) Close() error {
 func copyFile(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
-		return fmt.Errorf("boottest: %w", err)
+		return fmt.Errorf("qemu: %w", err)
 	}
 	if err := os.WriteFile(dst, b, 0o600); err != nil {
-		return fmt.Errorf("boottest: %w", err)
+		return fmt.Errorf("qemu: %w", err)
 	}
 	return nil
 }
