@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/fs/ext"
 	"github.com/vmdb2-go/vmdb2/fs/fat"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/partition/bootcode"
