@@ -17,75 +17,6 @@ import (
 	"time"
 )
 
-// Firmware chooses how the VM boots.
-type Firmware int
-
-const (
-	// BIOS is QEMU's default SeaBIOS.
-	BIOS Firmware = iota
-	// UEFI is OVMF from Debian's ovmf package, as two pflash drives: the
-	// code read-only and a private writable copy of the variable store.
-	UEFI
-	// SecureBoot is OVMF built with Secure Boot and SMM (OVMFSecureCode)
-	// with a variable store that has Microsoft's keys enrolled and Secure
-	// Boot enforced (OVMFMSVars), on a q35 machine with SMM, whose
-	// pflash only SMM code may write (as Secure Boot OVMF requires). It
-	// starts only binaries signed by Microsoft (such as Debian's shim) or
-	// by a key in its db; anything else ends in "Access Denied".
-	SecureBoot
-)
-
-func (f Firmware) String() string {
-	switch f {
-	case UEFI:
-		return "UEFI (OVMF)"
-	case SecureBoot:
-		return "UEFI Secure Boot (OVMF, Microsoft keys)"
-	}
-	return "BIOS (SeaBIOS)"
-}
-
-// QEMU is the emulator Boot runs (a variable so that tests can put a
-// stand-in there).
-var QEMU = "qemu-system-x86_64"
-
-// OVMF firmware files (Debian bookworm's ovmf package).
-var (
-	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	// OVMFSecureCode and OVMFMSVars are SecureBoot's firmware: the
-	// Secure Boot and SMM build, and variables with Microsoft's KEK and
-	// db (Windows and third-party UEFI CAs) enrolled and Secure Boot on.
-	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
-	OVMFMSVars     = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
-)
-
-// ovmfFiles returns the code and variable-store files of fw ("" for BIOS).
-func ovmfFiles(fw Firmware) (code, vars string) {
-	switch fw {
-	case UEFI:
-		return OVMFCode, OVMFVars
-	case SecureBoot:
-		return OVMFSecureCode, OVMFMSVars
-	}
-	return "", ""
-}
-
-// Available reports why fw cannot be booted on this host, or nil.
-func Available(fw Firmware) error {
-	if _, err := exec.LookPath(QEMU); err != nil {
-		return fmt.Errorf("qemu: %s not found (install qemu-system-x86): %w", QEMU, err)
-	}
-	if code, vars := ovmfFiles(fw); code != "" {
-		for _, f := range []string{code, vars} {
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("qemu: OVMF firmware missing (install ovmf): %w", err)
-			}
-		}
-	}
-	return nil
-}
-
 // VM is a running QEMU with its serial console.
 type VM struct {
 	cmd     *exec.Cmd
@@ -107,12 +38,18 @@ type VM struct {
 }
 
 // Boot starts image (a raw disk image) in QEMU under TCG with fw, 1 GiB of
-// memory, the disk as virtio, no network and the first serial port on
-// QEMU's stdin/stdout. The disk is opened with snapshot=on: writes go to a
-// temporary overlay and the image is not modified. Everything the console
-// prints is copied to log (nil: nowhere). The VM runs until Close or until
-// ctx is done.
+// memory, two CPUs, the disk as virtio, no network and the first serial
+// port (hvc0 on pseries) on QEMU's stdin/stdout. The disk is opened with
+// snapshot=on: writes go to a temporary overlay and the image is not
+// modified. Everything the console prints is copied to log (nil:
+// nowhere). The VM runs until Close or until ctx is done.
 func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, error) {
+	return BootAccel(ctx, image, fw, TCG, log)
+}
+
+// BootAccel is Boot with the accelerator chosen (KVM only where KVMUsable
+// says so).
+func BootAccel(ctx context.Context, image string, fw Firmware, accel Accel, log io.Writer) (*VM, error) {
 	if err := Available(fw); err != nil {
 		return nil, err
 	}
@@ -130,82 +67,15 @@ func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, e
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	args := []string{
-		"-accel", "tcg", "-m", "1024", "-smp", "2",
-		"-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio",
-		"-nic", "none", "-no-reboot",
-		"-drive", "file=" + abs + ",format=raw,if=virtio,snapshot=on",
-	}
-	if code, varsTemplate := ovmfFiles(fw); code != "" {
-		vars := filepath.Join(tmp, "OVMF_VARS.fd")
-		if err := copyFile(varsTemplate, vars); err != nil {
-			os.RemoveAll(tmp)
-			return nil, err
+	bin, args, err := machineArgs(fw, accel, abs, tmp)
+	if err == nil {
+		var vm *VM
+		if vm, err = launch(ctx, bin, args, tmp, log); err == nil {
+			return vm, nil
 		}
-		if fw == SecureBoot {
-			args = append(args, "-machine", "q35,smm=on",
-				"-global", "driver=cfi.pflash01,property=secure,value=on")
-		}
-		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
-	cmd := exec.CommandContext(ctx, QEMU, args...)
-	cmd.Dir = tmp
-	// QEMU's temporary snapshot overlay goes to TMPDIR.
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("qemu: %w", err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("qemu: %w", err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if log != nil {
-		fmt.Fprintf(log, "qemu: %s %s\n", QEMU, strings.Join(args, " "))
-	}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("qemu: starting %s: %w", QEMU, err)
-	}
-	vm := &VM{cmd: cmd, stdin: stdin, tmp: tmp, started: time.Now(),
-		changed: make(chan struct{}), exited: make(chan struct{})}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, rerr := stdout.Read(buf)
-			if n > 0 {
-				if log != nil {
-					log.Write(buf[:n])
-				}
-				vm.mu.Lock()
-				vm.out = append(vm.out, buf[:n]...)
-				close(vm.changed)
-				vm.changed = make(chan struct{})
-				vm.mu.Unlock()
-			}
-			if rerr != nil {
-				break
-			}
-		}
-		werr := cmd.Wait()
-		vm.mu.Lock()
-		if werr != nil && stderr.Len() > 0 {
-			werr = fmt.Errorf("%w: %s", werr, strings.TrimSpace(stderr.String()))
-		} else if werr == nil && stderr.Len() > 0 {
-			werr = fmt.Errorf("exited: %s", strings.TrimSpace(stderr.String()))
-		}
-		vm.waitErr = werr
-		vm.mu.Unlock()
-		close(vm.exited)
-	}()
-	return vm, nil
+	os.RemoveAll(tmp)
+	return nil, err
 }
 
 // Elapsed returns the time since QEMU was started.
@@ -407,4 +277,64 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("qemu: %w", err)
 	}
 	return nil
+}
+
+// launch starts the emulator bin with args in tmp (which holds QEMU's
+// snapshot overlay and is removed by Close) and returns the VM reading
+// its console from stdout.
+func launch(ctx context.Context, bin string, args []string, tmp string, log io.Writer) (*VM, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if log != nil {
+		fmt.Fprintf(log, "qemu: %s %s\n", bin, strings.Join(args, " "))
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("qemu: starting %s: %w", bin, err)
+	}
+	vm := &VM{cmd: cmd, stdin: stdin, tmp: tmp, started: time.Now(),
+		changed: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, rerr := stdout.Read(buf)
+			if n > 0 {
+				if log != nil {
+					log.Write(buf[:n])
+				}
+				vm.mu.Lock()
+				vm.out = append(vm.out, buf[:n]...)
+				close(vm.changed)
+				vm.changed = make(chan struct{})
+				vm.mu.Unlock()
+			}
+			if rerr != nil {
+				break
+			}
+		}
+		werr := cmd.Wait()
+		vm.mu.Lock()
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			if werr != nil {
+				werr = fmt.Errorf("%w: %s", werr, s)
+			} else {
+				werr = fmt.Errorf("exited: %s", s)
+			}
+		}
+		vm.waitErr = werr
+		vm.mu.Unlock()
+		close(vm.exited)
+	}()
+	return vm, nil
 }
