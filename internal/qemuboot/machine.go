@@ -136,18 +136,19 @@ func (a Accel) String() string {
 	return "TCG"
 }
 
-// KVMUsable reports whether fw's guest can run under KVM here: the host has
-// the guest's architecture and this process may open /dev/kvm.
-func KVMUsable(fw Firmware) bool {
-	if fw.machine().goarch != runtime.GOARCH {
-		return false
+// KVMAvailable reports why fw's guest cannot run under KVM here (the
+// host has another architecture, or this process may not open /dev/kvm),
+// or nil.
+func KVMAvailable(fw Firmware) error {
+	if m := fw.machine(); m.goarch != runtime.GOARCH {
+		return fmt.Errorf("the guest is %s, the host %s", m.goarch, runtime.GOARCH)
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
-		return false
+		return err
 	}
 	f.Close()
-	return true
+	return nil
 }
 
 // machineArgs returns the emulator and its arguments for booting the raw

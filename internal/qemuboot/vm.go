@@ -47,8 +47,8 @@ func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, e
 	return BootAccel(ctx, image, fw, TCG, log)
 }
 
-// BootAccel is Boot with the accelerator chosen (KVM only where KVMUsable
-// says so).
+// BootAccel is Boot with the accelerator chosen (KVM only where
+// KVMAvailable allows it).
 func BootAccel(ctx context.Context, image string, fw Firmware, accel Accel, log io.Writer) (*VM, error) {
 	if err := Available(fw); err != nil {
 		return nil, err
