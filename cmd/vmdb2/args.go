@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // options are the parsed command-line arguments.
@@ -24,6 +25,8 @@ type options struct {
 	cleartextDigests string
 	variables        map[string]string
 	variableOrder    []string
+	// bootCheck is --boot-check's timeout (0: no boot check).
+	bootCheck time.Duration
 }
 
 // usageError is a command-line mistake: exit status 2, like argparse.
@@ -35,6 +38,7 @@ type optSpec struct {
 	name     string // long name without dashes
 	short    string // "" or a single letter
 	hasValue bool
+	optional bool // the value may be given with = or left out ("" then)
 	set      func(o *options, value string) error
 }
 
@@ -50,6 +54,7 @@ var optSpecs = []optSpec{
 	{name: "check-reproducible", set: func(o *options, _ string) error { o.checkRepro = true; return nil }},
 	{name: "seed", hasValue: true, set: func(o *options, v string) error { o.seed = v; return nil }},
 	{name: "variable", hasValue: true, set: (*options).addVariable},
+	{name: "boot-check", optional: true, set: (*options).setBootCheck},
 }
 
 // addVariable handles --variable NAME=VALUE like vmdb2: one pair of
@@ -109,7 +114,7 @@ func parseArgs(args []string) (*options, error) {
 				}
 				i++
 				value = args[i]
-			} else if !spec.hasValue && hasValue {
+			} else if !spec.hasValue && !spec.optional && hasValue {
 				return nil, usageError{fmt.Sprintf("argument --%s: ignored explicit argument %q", spec.name, value)}
 			}
 			if err := spec.set(o, value); err != nil {
@@ -131,6 +136,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.help || o.version {
 		return o, nil
+	}
+	if o.bootCheck > 0 && o.checkRepro {
+		return nil, usageError{"--boot-check and --check-reproducible cannot be combined (boot-check the image of an ordinary build)"}
 	}
 	switch len(positional) {
 	case 0:

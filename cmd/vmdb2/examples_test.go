@@ -47,14 +47,21 @@ func testCacheDir(t *testing.T, sub string, uid, gid int) string {
 // oneself when not root) and returns the image's path.
 func buildExample(t *testing.T, name string) string {
 	t.Helper()
-	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
+	spec, tarball := exampleSpec(t, name)
+	return buildSpec(t, name, spec, tarball)
+}
+
+// exampleSpec returns examples/NAME.vmdb and the rootfs cache its builds
+// share.
+func exampleSpec(t *testing.T, name string) (spec, tarball string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	uid, gid := buildUser(t)
-	sum := sha256.Sum256(spec)
-	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
-	return buildSpec(t, name, string(spec), tarball)
+	sum := sha256.Sum256(data)
+	return string(data), filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
 }
 
 // buildUser is the user who builds the test images: the ordinary user when
@@ -71,9 +78,17 @@ func buildUser(t *testing.T) (uid, gid int) {
 // (NAME.img).
 func buildSpec(t *testing.T, name, spec, tarball string) string {
 	t.Helper()
+	img, _ := buildSpecWith(t, name, spec, tarball)
+	return img
+}
+
+// buildSpecWith is buildSpec with more arguments for vmdb2; it also
+// returns what vmdb2 printed.
+func buildSpecWith(t *testing.T, name, spec, tarball string, extra ...string) (string, result) {
+	t.Helper()
 	uid, gid := buildUser(t)
 	dir := writeWorkDir(t, spec)
-	args := []string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}
+	args := append([]string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}, extra...)
 	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
 	start := time.Now()
 	var r result
@@ -90,7 +105,7 @@ func buildSpec(t *testing.T, name, spec, tarball string) string {
 	}
 	t.Logf("built %s in %v (cache %s)", name, time.Since(start).Round(time.Second), filepath.Base(tarball))
 	noStageLeft(t, filepath.Join(dir, "tmp"))
-	return filepath.Join(dir, name+".img")
+	return filepath.Join(dir, name+".img"), r
 }
 
 var rootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) / `)
@@ -138,7 +153,9 @@ func tail(s string, n int) string {
 }
 
 // TestExamplesBoot builds each example as an ordinary user and boots it
-// under the firmware it targets (the hybrid one under both).
+// under the firmware it targets (the hybrid one under both, by the build's
+// own --boot-check, which must pick SeaBIOS and OVMF from its two grub
+// steps and see a login prompt under each).
 func TestExamplesBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
@@ -146,15 +163,22 @@ func TestExamplesBoot(t *testing.T) {
 		name       string
 		firmware   []qemuboot.Firmware
 		rootOffset int64
+		bootCheck  bool
 	}{
-		{"bios", []qemuboot.Firmware{qemuboot.BIOS}, 1 << 20},
-		{"uefi", []qemuboot.Firmware{qemuboot.UEFI}, 129 << 20},
-		{"hybrid", []qemuboot.Firmware{qemuboot.BIOS, qemuboot.UEFI}, 130 << 20},
+		{"bios", []qemuboot.Firmware{qemuboot.BIOS}, 1 << 20, false},
+		{"uefi", []qemuboot.Firmware{qemuboot.UEFI}, 129 << 20, false},
+		{"hybrid", []qemuboot.Firmware{qemuboot.BIOS, qemuboot.UEFI}, 130 << 20, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, fw := range c.firmware {
 				testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
+			}
+			if c.bootCheck {
+				spec, tarball := exampleSpec(t, c.name)
+				_, r := buildSpecWith(t, c.name, spec, tarball, "--boot-check")
+				checkBootCheckPassed(t, r.stderr, c.firmware...)
+				return
 			}
 			img := buildExample(t, c.name)
 			for _, fw := range c.firmware {

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 )
 
 // Firmware chooses the machine and the firmware the VM boots with.
@@ -99,21 +101,25 @@ func (f Firmware) machine() machine {
 }
 
 // Available reports why fw cannot be booted on this host (naming the
-// package to install), or nil.
+// packages to install), or nil.
 func Available(fw Firmware) error {
 	m := fw.machine()
+	var missing, pkgs []string
 	if _, err := exec.LookPath(m.bin); err != nil {
-		return fmt.Errorf("qemu: %s not found (install %s): %w", m.bin, m.binPkg, err)
+		missing, pkgs = append(missing, m.bin), append(pkgs, m.binPkg)
 	}
 	for _, f := range []string{m.code, m.vars, m.rom} {
-		if f == "" {
-			continue
-		}
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("qemu: the %v firmware is missing (install %s): %w", fw, m.fwPkg, err)
+		if _, err := os.Stat(f); f != "" && err != nil {
+			missing = append(missing, f)
+			if !slices.Contains(pkgs, m.fwPkg) {
+				pkgs = append(pkgs, m.fwPkg)
+			}
 		}
 	}
-	return nil
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("qemu: booting with %v needs %s, missing here (install %s)", fw, strings.Join(missing, " and "), strings.Join(pkgs, " and "))
 }
 
 // AvailablePPC64 is Available(SLOF).

@@ -81,6 +81,19 @@ func BootAccel(ctx context.Context, image string, fw Firmware, accel Accel, log 
 // Elapsed returns the time since QEMU was started.
 func (vm *VM) Elapsed() time.Duration { return time.Since(vm.started) }
 
+// ExitError is how QEMU ended (nil while it runs, or when it exited with
+// status 0 and printed nothing on stderr).
+func (vm *VM) ExitError() error {
+	select {
+	case <-vm.exited:
+	default:
+		return nil
+	}
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.waitErr
+}
+
 // Output returns everything the console has printed so far.
 func (vm *VM) Output() string {
 	vm.mu.Lock()
@@ -89,8 +102,11 @@ func (vm *VM) Output() string {
 }
 
 // ErrTimeout is wrapped by WaitFor's error when the pattern did not show up
-// in time.
-var ErrTimeout = errors.New("timed out")
+// in time, ErrExited when QEMU exited first (ExitError says how).
+var (
+	ErrTimeout = errors.New("timed out")
+	ErrExited  = errors.New("QEMU exited")
+)
 
 // WaitFor waits until the console prints something matching pattern (a
 // regular expression, see regexp; a plain word such as "login:" matches
@@ -168,7 +184,7 @@ func (vm *VM) waitMatch(pattern string, timeout time.Duration) ([]string, error)
 			if loc != nil {
 				continue
 			}
-			return nil, fmt.Errorf("qemu: QEMU exited (%v) before %q appeared; console ends with: %s", werr, pattern, vm.tail())
+			return nil, fmt.Errorf("qemu: %w (%v) before %q appeared; console ends with: %s", ErrExited, werr, pattern, vm.tail())
 		case <-deadline.C:
 			return nil, fmt.Errorf("qemu: %w after %v waiting for %q; console ends with: %s", ErrTimeout, timeout, pattern, vm.tail())
 		}
