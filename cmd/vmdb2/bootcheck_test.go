@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/steps"
 )
 
@@ -270,4 +271,44 @@ func TestBootCheckConsole(t *testing.T) {
 			t.Logf("%v\n%s", time.Since(start).Round(time.Millisecond), stderr.String())
 		})
 	}
+}
+
+// TestBootCheckNoKernel builds the bios example without its kernel (removed
+// before the grub step, so GRUB's menu is empty) with --boot-check=30,
+// as root when the tests run as root (KVM where it can be used) and from
+// the example's rootfs cache: the boot check fails before its timeout at
+// GRUB's prompt, exits 1 with the console's last lines and keeps the
+// image, and the build leaves nothing in TMPDIR.
+func TestBootCheckNoKernel(t *testing.T) {
+	checkTools(t, "debootstrap", "mke2fs")
+	needMirror(t)
+	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.BIOS))
+	_, tarball := exampleSpec(t, "bios")
+	spec := exampleWith(t, "bios", `(?m)^  - fstab: /\n`,
+		"  - chroot: /\n    shell: rm -f /boot/vmlinuz-* /boot/initrd.img-* /vmlinuz* /initrd.img*\n\n$0")
+	dir := writeWorkDir(t, spec)
+	start := time.Now()
+	r := runVmdb2Env(t, dir, []string{"TMPDIR=" + filepath.Join(dir, "tmp")},
+		"spec.vmdb", "--output", "nokernel.img", "--rootfs-tarball", tarball, "--boot-check=30")
+	t.Logf("build and boot check: %v\n%s", time.Since(start).Round(time.Second), r.stderr)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	for _, want := range []string{
+		"boot check: booting nokernel.img with BIOS (SeaBIOS) under ",
+		`did not boot with BIOS (SeaBIOS): the console showed "grub>" after `,
+		"its last lines:\n  | ",
+		"ERROR: the image nokernel.img was built and kept",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("no %q in stderr", want)
+		}
+	}
+	if strings.Contains(r.stderr, "login prompt after") {
+		t.Error("a login prompt was reported")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nokernel.img")); err != nil {
+		t.Errorf("the image was not kept: %v", err)
+	}
+	noStageLeft(t, filepath.Join(dir, "tmp"))
 }
