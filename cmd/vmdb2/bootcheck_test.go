@@ -312,3 +312,30 @@ func TestBootCheckNoKernel(t *testing.T) {
 	}
 	noStageLeft(t, filepath.Join(dir, "tmp"))
 }
+
+// TestBootCheckUEFIFirmware boots a disk with nothing on it with the real
+// OVMF and AAVMF under TCG, as --boot-check would: each firmware starts
+// with the machine's arguments, prints on the serial console and, finding
+// nothing to boot, ends in the UEFI shell, where the check stops without
+// waiting for its timeout.
+func TestBootCheckUEFIFirmware(t *testing.T) {
+	checkTools(t)
+	img := filepath.Join(t.TempDir(), "empty.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, fw := range []qemuboot.Firmware{qemuboot.UEFI, qemuboot.AAVMF} {
+		t.Run(fw.String(), func(t *testing.T) {
+			testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
+			var stdout, stderr bytes.Buffer
+			disp := &display{stdout: &stdout, stderr: &stderr, now: time.Now}
+			if bootOnce(t.Context(), img, fw, 5*time.Minute, disp) {
+				t.Fatalf("an empty disk passed:\n%s", stderr.String())
+			}
+			if want := `the console showed "Shell>"`; !strings.Contains(stderr.String(), want) {
+				t.Fatalf("no %q in\n%s", want, stderr.String())
+			}
+			t.Log(stderr.String())
+		})
+	}
+}

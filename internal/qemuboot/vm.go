@@ -285,11 +285,20 @@ func (vm *VM) Close() error {
 }
 
 func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("qemu: %w", err)
 	}
-	if err := os.WriteFile(dst, b, 0o600); err != nil {
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("qemu: copying %s: %w", src, err)
+	}
+	if err := out.Close(); err != nil {
 		return fmt.Errorf("qemu: %w", err)
 	}
 	return nil
