@@ -42,7 +42,12 @@ var grubKind = &Kind{
 	Run: runGrub,
 }
 
-func runGrub(b *Build, s *Step) error {
+func runGrub(b *Build, s *Step) (err error) {
+	defer func() {
+		if err == nil {
+			b.State.noteBootLoader(s)
+		}
+	}()
 	flavour := s.Str("grub")
 	if flavour == "ieee1275" {
 		return runGrubIEEE1275(b, s)

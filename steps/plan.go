@@ -233,6 +233,8 @@ type Plan struct {
 	// with their kind when one matched.
 	broken map[int]*Kind
 	seed   string
+	// bootLoaders are what Preflight found the grub steps install.
+	bootLoaders []BootLoader
 }
 
 // NewPlan renders and checks every step of a loaded spec. All problems are

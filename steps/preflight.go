@@ -73,6 +73,7 @@ const (
 // required after a `shell` or `ansible` step, which may create them.
 func (p *Plan) Preflight(h Host) Diagnostics {
 	sm := newSim(p, h)
+	p.bootLoaders = nil
 	next := 0
 	for _, s := range p.Steps {
 		for ; next < s.Index; next++ {

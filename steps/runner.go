@@ -77,6 +77,8 @@ type State struct {
 	Tags  Tags
 	flags map[string]bool
 	lvm   lvmModel // the volume groups made so far (lvm.go)
+	// bootLoaders are what the grub steps installed (bootloader.go).
+	bootLoaders []BootLoader
 }
 
 // SetFlag sets a state flag that `unless` can test (e.g. rootfs_unpacked).

@@ -349,6 +349,7 @@ func simAnsible(sm *sim, s *Step) {
 }
 
 func simGrub(sm *sim, s *Step) {
+	sm.simBootLoader(s)
 	root := sm.mounted(s, firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs")))
 	if root == nil {
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/vmdb2-go/vmdb2/partition/export"
 )
@@ -32,6 +33,8 @@ type options struct {
 	// checked before the build (cmd/vmdb2/export.go).
 	exports       []string
 	exportTargets []export.Target
+	// bootCheck is --boot-check's timeout (0: no boot check).
+	bootCheck time.Duration
 }
 
 // usageError is a command-line mistake: exit status 2, like argparse.
@@ -43,6 +46,7 @@ type optSpec struct {
 	name     string // long name without dashes
 	short    string // "" or a single letter
 	hasValue bool
+	optional bool // the value may be given with = or left out ("" then)
 	set      func(o *options, value string) error
 }
 
@@ -61,6 +65,7 @@ var optSpecs = []optSpec{
 	{name: "variable", hasValue: true, set: (*options).addVariable},
 	{name: "compat", hasValue: true, set: (*options).setCompat},
 	{name: "export", hasValue: true, set: (*options).addExport},
+	{name: "boot-check", optional: true, set: (*options).setBootCheck},
 }
 
 // addVariable handles --variable NAME=VALUE like vmdb2: one pair of
@@ -120,7 +125,7 @@ func parseArgs(args []string) (*options, error) {
 				}
 				i++
 				value = args[i]
-			} else if !spec.hasValue && hasValue {
+			} else if !spec.hasValue && !spec.optional && hasValue {
 				return nil, usageError{fmt.Sprintf("argument --%s: ignored explicit argument %q", spec.name, value)}
 			}
 			if err := spec.set(o, value); err != nil {
@@ -145,6 +150,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if err := o.checkProgress(); err != nil {
 		return nil, err
+	}
+	if o.bootCheck > 0 && o.checkRepro {
+		return nil, usageError{"--boot-check and --check-reproducible cannot be combined (boot-check the image of an ordinary build)"}
 	}
 	switch len(positional) {
 	case 0:

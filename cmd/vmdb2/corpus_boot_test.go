@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -43,7 +43,7 @@ type corpusBootCase struct {
 	file     string
 	rewrites []corpusRewrite
 	rootPart int // 1-based number of the root partition in the table
-	firmware boottest.Firmware
+	firmware qemuboot.Firmware
 	files    []string // files copied into the work directory from testdata/corpus-files
 	check    func(t *testing.T, img string, rootOffset int64)
 }
@@ -58,7 +58,7 @@ var corpusBootCases = []corpusBootCase{
 		rewrites: []corpusRewrite{busterToBookworm,
 			{"  - grub: bios\n", "  - grub: bios\n    console: serial\n"}},
 		rootPart: 1,
-		firmware: boottest.BIOS,
+		firmware: qemuboot.BIOS,
 		check:    checkCorpusBIOS,
 	},
 	{
@@ -66,7 +66,7 @@ var corpusBootCases = []corpusBootCase{
 		rewrites: []corpusRewrite{busterToBookworm,
 			{"  - grub: uefi\n", "  - grub: uefi\n    console: serial\n"}},
 		rootPart: 2,
-		firmware: boottest.UEFI,
+		firmware: qemuboot.UEFI,
 		check:    checkCorpusUEFI,
 	},
 	{
@@ -76,7 +76,7 @@ var corpusBootCases = []corpusBootCase{
 		file:     "07-vmdb2-smoke-amd64-files.vmdb",
 		rewrites: []corpusRewrite{busterToBookworm},
 		rootPart: 2,
-		firmware: boottest.BIOS,
+		firmware: qemuboot.BIOS,
 		files:    []string{"smoke-copy-file.txt"},
 		check:    checkCorpusSmoke,
 	},
@@ -300,7 +300,7 @@ func TestCorpusSpecsBoot(t *testing.T) {
 	dir := corpusDir(t)
 	for _, c := range corpusBootCases {
 		t.Run(strings.TrimSuffix(c.file, ".vmdb"), func(t *testing.T) {
-			testreq.Need(t, testreq.Boot, boottest.Available(c.firmware))
+			testreq.Need(t, testreq.Boot, qemuboot.Available(c.firmware))
 			orig, err := os.ReadFile(filepath.Join(dir, c.file))
 			if err != nil {
 				t.Fatal(err)
@@ -309,7 +309,7 @@ func TestCorpusSpecsBoot(t *testing.T) {
 			img := buildCorpusSpec(t, c, spec)
 			off := partitionOffset(t, img, c.rootPart)
 			t.Run("files", func(t *testing.T) { c.check(t, img, off) })
-			name := map[boottest.Firmware]string{boottest.BIOS: "SeaBIOS", boottest.UEFI: "OVMF"}[c.firmware]
+			name := map[qemuboot.Firmware]string{qemuboot.BIOS: "SeaBIOS", qemuboot.UEFI: "OVMF"}[c.firmware]
 			t.Run(name, func(t *testing.T) { bootAndCheck(t, img, c.firmware, off) })
 		})
 	}

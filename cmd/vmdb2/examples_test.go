@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -47,14 +47,21 @@ func testCacheDir(t *testing.T, sub string, uid, gid int) string {
 // oneself when not root) and returns the image's path.
 func buildExample(t *testing.T, name string) string {
 	t.Helper()
-	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
+	spec, tarball := exampleSpec(t, name)
+	return buildSpec(t, name, spec, tarball)
+}
+
+// exampleSpec returns examples/NAME.vmdb and the rootfs cache its builds
+// share.
+func exampleSpec(t *testing.T, name string) (spec, tarball string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	uid, gid := buildUser(t)
-	sum := sha256.Sum256(spec)
-	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
-	return buildSpec(t, name, string(spec), tarball)
+	sum := sha256.Sum256(data)
+	return string(data), filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
 }
 
 // buildUser is the user who builds the test images: the ordinary user when
@@ -71,9 +78,17 @@ func buildUser(t *testing.T) (uid, gid int) {
 // (NAME.img).
 func buildSpec(t *testing.T, name, spec, tarball string) string {
 	t.Helper()
+	img, _ := buildSpecWith(t, name, spec, tarball)
+	return img
+}
+
+// buildSpecWith is buildSpec with more arguments for vmdb2; it also
+// returns what vmdb2 printed.
+func buildSpecWith(t *testing.T, name, spec, tarball string, extra ...string) (string, result) {
+	t.Helper()
 	uid, gid := buildUser(t)
 	dir := writeWorkDir(t, spec)
-	args := []string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}
+	args := append([]string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}, extra...)
 	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
 	start := time.Now()
 	var r result
@@ -90,7 +105,7 @@ func buildSpec(t *testing.T, name, spec, tarball string) string {
 	}
 	t.Logf("built %s in %v (cache %s)", name, time.Since(start).Round(time.Second), filepath.Base(tarball))
 	noStageLeft(t, filepath.Join(dir, "tmp"))
-	return filepath.Join(dir, name+".img")
+	return filepath.Join(dir, name+".img"), r
 }
 
 var rootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) / `)
@@ -98,7 +113,7 @@ var rootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) / `)
 // bootAndCheck boots img, logs in as root on the serial console and checks
 // that / is the image's root filesystem (by UUID), mounted read-write.
 // Each of checks then runs in the logged-in guest.
-func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int64, checks ...func(vm *boottest.VM)) {
+func bootAndCheck(t *testing.T, img string, fw qemuboot.Firmware, rootOffset int64, checks ...func(vm *qemuboot.VM)) {
 	t.Helper()
 	fstab := debugfs(t, img, rootOffset, "cat /etc/fstab")
 	m := rootUUIDRE.FindStringSubmatch(fstab)
@@ -108,7 +123,7 @@ func bootAndCheck(t *testing.T, img string, fw boottest.Firmware, rootOffset int
 	var console strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	vm, err := boottest.Boot(ctx, img, fw, &console)
+	vm, err := qemuboot.Boot(ctx, img, fw, &console)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,28 +153,37 @@ func tail(s string, n int) string {
 }
 
 // TestExamplesBoot builds each example as an ordinary user and boots it
-// under the firmware it targets (the hybrid one under both).
+// under the firmware it targets (the hybrid one under both, by the build's
+// own --boot-check, which must pick SeaBIOS and OVMF from its two grub
+// steps and see a login prompt under each).
 func TestExamplesBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
 	parallelBoot(t)
 	cases := []struct {
 		name       string
-		firmware   []boottest.Firmware
+		firmware   []qemuboot.Firmware
 		rootOffset int64
+		bootCheck  bool
 	}{
-		{"bios", []boottest.Firmware{boottest.BIOS}, 1 << 20},
-		{"uefi", []boottest.Firmware{boottest.UEFI}, 129 << 20},
-		{"hybrid", []boottest.Firmware{boottest.BIOS, boottest.UEFI}, 130 << 20},
+		{"bios", []qemuboot.Firmware{qemuboot.BIOS}, 1 << 20, false},
+		{"uefi", []qemuboot.Firmware{qemuboot.UEFI}, 129 << 20, false},
+		{"hybrid", []qemuboot.Firmware{qemuboot.BIOS, qemuboot.UEFI}, 130 << 20, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, fw := range c.firmware {
-				testreq.Need(t, testreq.Boot, boottest.Available(fw))
+				testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
+			}
+			if c.bootCheck {
+				spec, tarball := exampleSpec(t, c.name)
+				_, r := buildSpecWith(t, c.name, spec, tarball, "--boot-check")
+				checkBootCheckPassed(t, r.stderr, c.firmware...)
+				return
 			}
 			img := buildExample(t, c.name)
 			for _, fw := range c.firmware {
-				name := map[boottest.Firmware]string{boottest.BIOS: "SeaBIOS", boottest.UEFI: "OVMF"}[fw]
+				name := map[qemuboot.Firmware]string{qemuboot.BIOS: "SeaBIOS", qemuboot.UEFI: "OVMF"}[fw]
 				t.Run(name, func(t *testing.T) { bootAndCheck(t, img, fw, c.rootOffset) })
 			}
 		})

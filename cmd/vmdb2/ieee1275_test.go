@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
@@ -87,7 +87,7 @@ func needIEEE1275Host(t testing.TB) {
 
 func needPPC64Boot(t testing.TB) {
 	t.Helper()
-	testreq.Need(t, testreq.Boot, boottest.AvailablePPC64())
+	testreq.Need(t, testreq.Boot, qemuboot.AvailablePPC64())
 }
 
 // TestIEEE1275HostMissing: without qemu-system-ppc64, TestIEEE1275Boot
@@ -95,9 +95,9 @@ func needPPC64Boot(t testing.TB) {
 // was set). The missing binfmt_misc handler goes through the same
 // testreq.Need; CheckArch's own tests fake it.
 func TestIEEE1275HostMissing(t *testing.T) {
-	old := boottest.QEMUPPC64
-	t.Cleanup(func() { boottest.QEMUPPC64 = old })
-	boottest.QEMUPPC64 = "/nonexistent/qemu-system-ppc64"
+	old := qemuboot.QEMUPPC64
+	t.Cleanup(func() { qemuboot.QEMUPPC64 = old })
+	qemuboot.QEMUPPC64 = "/nonexistent/qemu-system-ppc64"
 	for _, ci := range []string{"", "1"} {
 		t.Setenv("CI", ci)
 		o := testreq.Probe(t, false, "", needPPC64Boot)
@@ -148,7 +148,7 @@ func TestIEEE1275Boot(t *testing.T) {
 	var console strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	vm, err := boottest.BootPPC64(ctx, img, &console)
+	vm, err := qemuboot.BootPPC64(ctx, img, &console)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -23,7 +23,7 @@ import (
 func TestLUKSBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "cryptsetup")
 	needMirror(t)
-	testreq.Need(t, testreq.Boot, boottest.Available(boottest.BIOS))
+	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.BIOS))
 	parallelBoot(t)
 	for _, c := range []struct {
 		name, spec, mapper, crypt string
@@ -41,7 +41,7 @@ func TestLUKSBoot(t *testing.T) {
 			sum := sha256.Sum256(spec)
 			tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("luks-%s-%x.tar.zst", c.name, sum[:8]))
 			img := buildSpec(t, c.name, string(spec), tarball)
-			bootEncrypted(t, img, "hunter2", func(vm *boottest.VM) {
+			bootEncrypted(t, img, "hunter2", func(vm *qemuboot.VM) {
 				run := func(cmd string) string {
 					out, err := vm.Run(cmd, 2*time.Minute)
 					if err != nil {
@@ -77,12 +77,12 @@ func TestLUKSBoot(t *testing.T) {
 
 // bootEncrypted boots img, answers the initramfs's passphrase prompt on
 // the serial console, logs in as root and runs check.
-func bootEncrypted(t *testing.T, img, pass string, check func(vm *boottest.VM)) {
+func bootEncrypted(t *testing.T, img, pass string, check func(vm *qemuboot.VM)) {
 	t.Helper()
 	var console strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	vm, err := boottest.Boot(ctx, img, boottest.BIOS, &console)
+	vm, err := qemuboot.Boot(ctx, img, qemuboot.BIOS, &console)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -21,7 +21,7 @@ import (
 func TestPlainLVMBootsUEFI(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
-	testreq.Need(t, testreq.Boot, boottest.Available(boottest.UEFI))
+	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.UEFI))
 	parallelBoot(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "lvm", "uefi.vmdb"))
 	if err != nil {
@@ -34,7 +34,7 @@ func TestPlainLVMBootsUEFI(t *testing.T) {
 	// The root LV is the VG's first: extent 0 of the PV at 385 MiB, whose
 	// extents start 1 MiB in.
 	const rootOffset = (385 + 1) << 20
-	bootAndCheck(t, img, boottest.UEFI, rootOffset, func(vm *boottest.VM) {
+	bootAndCheck(t, img, qemuboot.UEFI, rootOffset, func(vm *qemuboot.VM) {
 		out, err := vm.Run("findmnt -n -o SOURCE /; lsblk -n -o NAME,TYPE -s $(findmnt -n -o SOURCE /) | tr -s ' ' | tr '\\n' ' '", time.Minute)
 		if err != nil || !strings.HasPrefix(out, "/dev/mapper/vg0-root") || !strings.Contains(out, "lvm") {
 			t.Errorf("/ in the guest: %q (%v); want /dev/mapper/vg0-root, an lvm device", out, err)

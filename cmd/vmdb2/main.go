@@ -142,6 +142,9 @@ func loadPlan(opts *options, stdin io.Reader, disp *display) (*steps.Plan, bool)
 		ds = append(ds, pds...)
 		ds = append(ds, plan.Unimplemented()...)
 		ds = append(ds, plan.Preflight(steps.NewHost(opts.output, opts.image, opts.rootfsTarball))...)
+		if opts.bootCheck > 0 && !incomplete {
+			ds = append(ds, bootCheckPlan(plan)...)
+		}
 		if incomplete {
 			plan = nil // some steps are missing from it
 		}
@@ -212,6 +215,12 @@ func build(opts *options, plan *steps.Plan, disp *display) int {
 		// failure may be the stage's removal, after a complete image.
 		disp.plainError(fmt.Sprintf("vmdb2: all steps ran but %d teardown(s) failed; the image may be incomplete", len(res.TeardownErrors)))
 		disp.logf("ERROR", "Teardowns failed")
+		return exitFailure
+	}
+	if opts.bootCheck > 0 && !bootCheck(ctx, out.path, opts.bootCheck, b.BootLoaders(), disp) {
+		if sig, ok := caught.Load().(syscall.Signal); ok {
+			return 128 + int(sig)
+		}
 		return exitFailure
 	}
 	if code := exportImage(ctx, opts, b, caught, disp); code != exitOK {
@@ -318,7 +327,7 @@ func indentMultiline(s string) string {
 	return strings.ReplaceAll(s, "\n", "\n      ")
 }
 
-const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--progress=MODE] [--seed STRING] [--compat VERSION] [--export FILE] [--check-reproducible] [--dry-run] SPEC"
+const usageLine = "usage: vmdb2 [-h] [--version] [-v] [--log FILE] [--output FILE | --image FILE] [--rootfs-tarball FILE] [--variable NAME=VALUE] [--progress=MODE] [--seed STRING] [--compat VERSION] [--export FILE] [--check-reproducible] [--boot-check[=SECONDS]] [--dry-run] SPEC"
 
 func helpText() string {
 	var b strings.Builder
@@ -359,6 +368,14 @@ Options:
                           beside the first, as .vmdb2-check-*/FILE.check) with
                           one seed and SOURCE_DATE_EPOCH, and say where the
                           images first differ, if they do
+  --boot-check[=SECONDS]  after the build, boot the image in QEMU (snapshot
+                          mode: the image is not changed) with the firmware
+                          of each boot loader its grub steps installed
+                          (SeaBIOS, OVMF, AAVMF or SLOF), under KVM when
+                          /dev/kvm can be used, else TCG; wait up to SECONDS
+                          (default 300) for a login prompt on the serial
+                          console; exit 1 with the console's last lines if
+                          none came
   --dry-run               check the spec and print the plan (each step, its
                           kind and its keys with defaults); change nothing;
                           exit 1 on what a build would refuse before starting

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -43,7 +43,7 @@ func espFile(t *testing.T, img, path string) []byte {
 func TestSecureBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "mcopy")
 	needMirror(t)
-	testreq.Need(t, testreq.Boot, boottest.Available(boottest.SecureBoot))
+	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.SecureBoot))
 	parallelBoot(t)
 	img := buildExample(t, "secureboot")
 
@@ -90,7 +90,7 @@ func TestSecureBoot(t *testing.T) {
 		var console strings.Builder
 		ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 		defer cancel()
-		vm, err := boottest.Boot(ctx, img, boottest.SecureBoot, &console)
+		vm, err := qemuboot.Boot(ctx, img, qemuboot.SecureBoot, &console)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestSecureBoot(t *testing.T) {
 			var console strings.Builder
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
-			vm, err := boottest.Boot(ctx, bad, boottest.SecureBoot, &console)
+			vm, err := qemuboot.Boot(ctx, bad, qemuboot.SecureBoot, &console)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
@@ -44,17 +44,17 @@ func TestSeparateBootBoots(t *testing.T) {
 	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("separate-boot-%x.tar.zst", h.Sum(nil)[:8]))
 	cases := []struct {
 		name                string
-		fw                  boottest.Firmware
+		fw                  qemuboot.Firmware
 		bootOffset, rootOff int64
 		bootPart, rootPart  string
 		platform            string
 	}{
-		{"bios", boottest.BIOS, 1 << 20, 257 << 20, "1", "2", "i386-pc"},
-		{"uefi", boottest.UEFI, 129 << 20, 385 << 20, "2", "3", "x86_64-efi"},
+		{"bios", qemuboot.BIOS, 1 << 20, 257 << 20, "1", "2", "i386-pc"},
+		{"uefi", qemuboot.UEFI, 129 << 20, 385 << 20, "2", "3", "x86_64-efi"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			testreq.Need(t, testreq.Boot, boottest.Available(c.fw))
+			testreq.Need(t, testreq.Boot, qemuboot.Available(c.fw))
 			img := buildSpec(t, c.name, specs[c.name], tarball)
 			cfg := debugfs(t, img, c.bootOffset, "cat /grub/grub.cfg")
 			fstab := debugfs(t, img, c.rootOff, "cat /etc/fstab")
@@ -73,7 +73,7 @@ func TestSeparateBootBoots(t *testing.T) {
 			}
 			checkGrubDefaults(t, c.name, cfg, debugfs(t, img, c.rootOff, "cat /etc/default/grub"))
 			checkGrubTree(t, img, c.bootOffset, c.rootOff, "/grub", c.platform)
-			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *boottest.VM) {
+			bootAndCheck(t, img, c.fw, c.rootOff, func(vm *qemuboot.VM) {
 				checkSeparateBoot(t, vm, m[1], c.bootPart, c.rootPart)
 				if c.name == "bios" {
 					if out, err := vm.Run("cat /proc/cmdline", time.Minute); err != nil || !strings.Contains(out, " vmdb2.kp=1 ") || strings.Contains(out, "consoleblank") {
@@ -113,7 +113,7 @@ func checkGrubDefaults(t *testing.T, name, cfg, defaults string) {
 // checkSeparateBoot checks in the booted guest that /boot is partition
 // bootPart with UUID bootUUID and / is partition rootPart, and that
 // update-grub works.
-func checkSeparateBoot(t *testing.T, vm *boottest.VM, bootUUID, bootPart, rootPart string) {
+func checkSeparateBoot(t *testing.T, vm *qemuboot.VM, bootUUID, bootPart, rootPart string) {
 	t.Helper()
 	out, err := vm.Run("findmnt -n -o SOURCE,UUID /boot; findmnt -n -o SOURCE /", time.Minute)
 	lines := strings.Fields(out)

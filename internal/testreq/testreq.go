@@ -44,7 +44,7 @@ const (
 // prerequisite is missing.
 var groups = map[Group]struct{ what, fix string }{
 	Boot: {"boot images in QEMU",
-		"run `make deps` as root: it installs qemu-system-x86, ovmf, qemu-system-ppc and qemu-system-data"},
+		"run `make deps` as root: it installs qemu-system-x86, ovmf, qemu-system-ppc, qemu-system-data, qemu-system-arm and qemu-efi-aarch64"},
 	Foreign: {"build images of another architecture through qemu-user",
 		"run `make deps` as root: it installs qemu-user-static and registers its ppc64le binfmt_misc handler"},
 	Network: {"install packages from the Debian mirror",

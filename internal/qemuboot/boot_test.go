@@ -1,4 +1,4 @@
-package boottest_test
+package qemuboot_test
 
 import (
 	"bytes"
@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/examples/boottest"
 	"github.com/vmdb2-go/vmdb2/fs/ext"
 	"github.com/vmdb2-go/vmdb2/fs/fat"
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/partition/bootcode"
@@ -53,7 +53,7 @@ func tree(t *testing.T) string {
 		t.Skip("boot tests bootstrap a Debian tree and boot QEMU: skipped with -short")
 	}
 	testreq.NeedRoot(t, "to debootstrap the tree and unpack it with its owners")
-	needBootHost(t, boottest.BIOS)
+	needBootHost(t, qemuboot.BIOS)
 	testreq.Need(t, testreq.Userns, userns.Available())
 	ctx := t.Context()
 	start := time.Now()
@@ -85,9 +85,9 @@ func tree(t *testing.T) string {
 
 // needBootHost fails t, with the fix, when this host cannot boot fw
 // (skips it under -short or VMDB2_TEST_SKIP=boot).
-func needBootHost(t testing.TB, fw boottest.Firmware) {
+func needBootHost(t testing.TB, fw qemuboot.Firmware) {
 	t.Helper()
-	testreq.Need(t, testreq.Boot, boottest.Available(fw))
+	testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 }
 
 type testWriter struct{ t *testing.T }
@@ -182,7 +182,7 @@ func buildRoot(t *testing.T, img string, p partition.Partition, dir string, u [1
 }
 
 // boot boots img with fw, logs in and checks the root filesystem.
-func boot(t *testing.T, img string, fw boottest.Firmware, wantUUID string) {
+func boot(t *testing.T, img string, fw qemuboot.Firmware, wantUUID string) {
 	t.Helper()
 	needBootHost(t, fw)
 	ctx, cancel := context.WithTimeout(t.Context(), bootTimeout+3*time.Minute)
@@ -194,7 +194,7 @@ func boot(t *testing.T, img string, fw boottest.Firmware, wantUUID string) {
 	}
 	defer logf.Close()
 	before := hashFile(t, img)
-	vm, err := boottest.Boot(ctx, img, fw, logf)
+	vm, err := qemuboot.Boot(ctx, img, fw, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func boot(t *testing.T, img string, fw boottest.Firmware, wantUUID string) {
 	if out, err := vm.Run("cat /proc/cmdline", time.Minute); err != nil || !strings.Contains(out, "root=UUID="+wantUUID) {
 		t.Errorf("kernel command line %q, %v", out, err)
 	}
-	if fw == boottest.UEFI {
+	if fw == qemuboot.UEFI {
 		if out, err := vm.Run("test -d /sys/firmware/efi && echo efi", time.Minute); err != nil || out != "efi" {
 			t.Errorf("not booted through UEFI: %q, %v", out, err)
 		}
@@ -285,7 +285,7 @@ func TestBootMSDOS(t *testing.T) {
 	if err := bootcode.InstallBIOS(img, bootImg, core); err != nil {
 		t.Fatal(err)
 	}
-	boot(t, img, boottest.BIOS, root.UUID)
+	boot(t, img, qemuboot.BIOS, root.UUID)
 }
 
 // TestBootGPT: gpt label with a BIOS boot partition, an ESP and an ext4
@@ -347,25 +347,25 @@ func TestBootGPT(t *testing.T) {
 	if err := bootcode.InstallBIOS(img, bootImg, core); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("SeaBIOS", func(t *testing.T) { boot(t, img, boottest.BIOS, root.UUID) })
-	t.Run("OVMF", func(t *testing.T) { boot(t, img, boottest.UEFI, root.UUID) })
+	t.Run("SeaBIOS", func(t *testing.T) { boot(t, img, qemuboot.BIOS, root.UUID) })
+	t.Run("OVMF", func(t *testing.T) { boot(t, img, qemuboot.UEFI, root.UUID) })
 }
 
 // TestBootHostMissing: without QEMU or OVMF the boot tests fail with the
 // fix instead of skipping; only -short and VMDB2_TEST_SKIP=boot skip them.
 func TestBootHostMissing(t *testing.T) {
-	oldQEMU, oldCode := boottest.QEMU, boottest.OVMFCode
-	t.Cleanup(func() { boottest.QEMU, boottest.OVMFCode = oldQEMU, oldCode })
-	check := func(fw boottest.Firmware) func(testing.TB) {
+	oldQEMU, oldCode := qemuboot.QEMU, qemuboot.OVMFCode
+	t.Cleanup(func() { qemuboot.QEMU, qemuboot.OVMFCode = oldQEMU, oldCode })
+	check := func(fw qemuboot.Firmware) func(testing.TB) {
 		return func(t testing.TB) { needBootHost(t, fw) }
 	}
-	boottest.QEMU = filepath.Join(t.TempDir(), "qemu-system-x86_64")
+	qemuboot.QEMU = filepath.Join(t.TempDir(), "qemu-system-x86_64")
 	for _, c := range []struct {
 		short bool
 		skip  string
 		want  string
 	}{{false, "", "failed"}, {false, "foreign", "failed"}, {true, "", "skipped"}, {false, "boot", "skipped"}} {
-		o := testreq.Probe(t, c.short, c.skip, check(boottest.BIOS))
+		o := testreq.Probe(t, c.short, c.skip, check(qemuboot.BIOS))
 		if !strings.HasPrefix(o.String(), c.want) {
 			t.Errorf("without QEMU, -short=%v %s=%q: %s, want %s", c.short, testreq.Env, c.skip, o, c.want)
 		}
@@ -376,12 +376,12 @@ func TestBootHostMissing(t *testing.T) {
 	}
 	fake := filepath.Join(t.TempDir(), "qemu")
 	write(t, fake, "#!/bin/sh\n", 0o755)
-	boottest.QEMU = fake
-	boottest.OVMFCode = filepath.Join(t.TempDir(), "OVMF_CODE_4M.fd")
-	if o := testreq.Probe(t, false, "", check(boottest.UEFI)); !o.Failed || !strings.Contains(o.Message, "install ovmf") {
+	qemuboot.QEMU = fake
+	qemuboot.OVMFCode = filepath.Join(t.TempDir(), "OVMF_CODE_4M.fd")
+	if o := testreq.Probe(t, false, "", check(qemuboot.UEFI)); !o.Failed || !strings.Contains(o.Message, "install ovmf") {
 		t.Errorf("without OVMF, UEFI: %s", o)
 	}
-	if o := testreq.Probe(t, false, "", check(boottest.BIOS)); o.Failed || o.Skipped {
+	if o := testreq.Probe(t, false, "", check(qemuboot.BIOS)); o.Failed || o.Skipped {
 		t.Errorf("without OVMF, BIOS: %s", o)
 	}
 }

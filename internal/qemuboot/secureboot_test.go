@@ -1,4 +1,4 @@
-package boottest
+package qemuboot
 
 import (
 	"os"

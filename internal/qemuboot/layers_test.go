@@ -1,4 +1,4 @@
-package boottest_test
+package qemuboot_test
 
 import (
 	"bytes"

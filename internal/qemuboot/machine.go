@@ -1,0 +1,210 @@
+package qemuboot
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// Firmware chooses the machine and the firmware the VM boots with.
+type Firmware int
+
+const (
+	// BIOS is qemu-system-x86_64's default SeaBIOS.
+	BIOS Firmware = iota
+	// UEFI is OVMF from Debian's ovmf package, as two pflash drives: the
+	// code read-only and a private writable copy of the variable store.
+	UEFI
+	// SecureBoot is OVMF built with Secure Boot and SMM (OVMFSecureCode)
+	// with a variable store that has Microsoft's keys enrolled and Secure
+	// Boot enforced (OVMFMSVars), on a q35 machine with SMM, whose
+	// pflash only SMM code may write (as Secure Boot OVMF requires). It
+	// starts only binaries signed by Microsoft (such as Debian's shim) or
+	// by a key in its db; anything else ends in "Access Denied".
+	SecureBoot
+	// AAVMF is UEFI on arm64: qemu-system-aarch64's virt machine with
+	// AAVMF (Debian's qemu-efi-aarch64) as two pflash drives, like UEFI's.
+	AAVMF
+	// SLOF is Open Firmware (IEEE 1275) on qemu-system-ppc64's pseries
+	// machine (what IBM POWER servers under PowerVM look like), which
+	// loads the boot loader from the disk's PReP boot partition.
+	SLOF
+)
+
+func (f Firmware) String() string {
+	switch f {
+	case UEFI:
+		return "UEFI (OVMF)"
+	case SecureBoot:
+		return "UEFI Secure Boot (OVMF, Microsoft keys)"
+	case AAVMF:
+		return "arm64 UEFI (AAVMF)"
+	case SLOF:
+		return "Open Firmware (SLOF, pseries)"
+	}
+	return "BIOS (SeaBIOS)"
+}
+
+// Emulators and firmware files (Debian bookworm's packages); variables so
+// that tests can put stand-ins there.
+var (
+	// QEMU is the emulator of BIOS, UEFI and SecureBoot.
+	QEMU = "qemu-system-x86_64"
+	// QEMUAArch64 is AAVMF's emulator (package qemu-system-arm).
+	QEMUAArch64 = "qemu-system-aarch64"
+	// QEMUPPC64 is SLOF's emulator (package qemu-system-ppc).
+	QEMUPPC64 = "qemu-system-ppc64"
+
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// OVMFSecureCode and OVMFMSVars are SecureBoot's firmware: the
+	// Secure Boot and SMM build, and variables with Microsoft's KEK and
+	// db (Windows and third-party UEFI CAs) enrolled and Secure Boot on.
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFMSVars     = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	// AAVMFCode and AAVMFVars are AAVMF's (package qemu-efi-aarch64).
+	AAVMFCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	AAVMFVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
+	// SLOFFile is the pseries firmware (package qemu-system-data, a
+	// dependency of qemu-system-ppc).
+	SLOFFile = "/usr/share/qemu/slof.bin"
+)
+
+// machine is what booting with one Firmware takes.
+type machine struct {
+	bin        string // the emulator
+	binPkg     string // the Debian package that has it
+	code, vars string // pflash firmware ("" for none)
+	rom        string // -bios firmware ("" for the emulator's default)
+	fwPkg      string // the Debian package of code, vars or rom
+	goarch     string // the host architecture KVM can run it on
+}
+
+func (f Firmware) machine() machine {
+	switch f {
+	case UEFI:
+		return machine{bin: QEMU, binPkg: "qemu-system-x86", code: OVMFCode, vars: OVMFVars, fwPkg: "ovmf", goarch: "amd64"}
+	case SecureBoot:
+		return machine{bin: QEMU, binPkg: "qemu-system-x86", code: OVMFSecureCode, vars: OVMFMSVars, fwPkg: "ovmf", goarch: "amd64"}
+	case AAVMF:
+		return machine{bin: QEMUAArch64, binPkg: "qemu-system-arm", code: AAVMFCode, vars: AAVMFVars, fwPkg: "qemu-efi-aarch64", goarch: "arm64"}
+	case SLOF:
+		return machine{bin: QEMUPPC64, binPkg: "qemu-system-ppc", rom: SLOFFile, fwPkg: "qemu-system-data", goarch: "ppc64le"}
+	}
+	return machine{bin: QEMU, binPkg: "qemu-system-x86", goarch: "amd64"}
+}
+
+// Available reports why fw cannot be booted on this host (naming the
+// packages to install), or nil.
+func Available(fw Firmware) error {
+	m := fw.machine()
+	var missing, pkgs []string
+	if _, err := exec.LookPath(m.bin); err != nil {
+		missing, pkgs = append(missing, m.bin), append(pkgs, m.binPkg)
+	}
+	for _, f := range []string{m.code, m.vars, m.rom} {
+		if _, err := os.Stat(f); f != "" && err != nil {
+			missing = append(missing, f)
+			if !slices.Contains(pkgs, m.fwPkg) {
+				pkgs = append(pkgs, m.fwPkg)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("qemu: booting with %v needs %s, missing here (install %s)", fw, strings.Join(missing, " and "), strings.Join(pkgs, " and "))
+}
+
+// AvailablePPC64 is Available(SLOF).
+func AvailablePPC64() error { return Available(SLOF) }
+
+// Accel is how QEMU runs the guest's code.
+type Accel int
+
+const (
+	// TCG emulates the CPU: slower, needs nothing from the host.
+	TCG Accel = iota
+	// KVM runs the guest on the host's CPU (/dev/kvm, same architecture).
+	KVM
+)
+
+func (a Accel) String() string {
+	if a == KVM {
+		return "KVM"
+	}
+	return "TCG"
+}
+
+// KVMAvailable reports why fw's guest cannot run under KVM here (the
+// host has another architecture, or this process may not open /dev/kvm),
+// or nil.
+func KVMAvailable(fw Firmware) error {
+	if m := fw.machine(); m.goarch != runtime.GOARCH {
+		return fmt.Errorf("the guest is %s, the host %s", m.goarch, runtime.GOARCH)
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return nil
+}
+
+// machineArgs returns the emulator and its arguments for booting the raw
+// image at abs with fw (its variable store copied into tmp): 1 GiB, 2 CPUs,
+// the disk as virtio in snapshot mode, no network, no display, the console
+// on stdin/stdout, no reboot.
+func machineArgs(fw Firmware, accel Accel, abs, tmp string) (string, []string, error) {
+	m := fw.machine()
+	args := []string{"-accel", "tcg"}
+	if accel == KVM {
+		args = []string{"-accel", "kvm", "-cpu", "host"}
+	}
+	switch fw {
+	case SecureBoot:
+		args = append(args, "-machine", "q35,smm=on",
+			"-global", "driver=cfi.pflash01,property=secure,value=on")
+	case AAVMF:
+		args = append(args, "-machine", "virt")
+		if accel == TCG {
+			args = append(args, "-cpu", "max")
+		}
+	case SLOF:
+		args = append([]string{"-M", ppc64Machine}, args...)
+	}
+	args = append(args, "-m", "1024", "-smp", "2")
+	if m.rom != "" {
+		args = append(args, "-bios", m.rom)
+	}
+	args = append(args,
+		"-display", "none", "-vga", "none", "-monitor", "none", "-serial", "stdio",
+		"-nic", "none", "-no-reboot",
+		"-drive", "file="+abs+",format=raw,if=virtio,snapshot=on")
+	if m.code != "" {
+		vars := filepath.Join(tmp, "VARS.fd")
+		if err := copyFile(m.vars, vars); err != nil {
+			return "", nil, err
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.code,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	}
+	return m.bin, args, nil
+}
+
+// ppc64Machine is QEMU's pseries machine with the spectre-mitigation
+// capabilities that TCG cannot provide turned off, which QEMU would
+// otherwise only warn about.
+const ppc64Machine = "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off"
+
+// BootPPC64 is Boot with SLOF.
+func BootPPC64(ctx context.Context, image string, log io.Writer) (*VM, error) {
+	return Boot(ctx, image, SLOF, log)
+}
