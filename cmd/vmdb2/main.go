@@ -357,8 +357,9 @@ Options:
                           a hash of the spec without the paths of the command
                           line, so rebuilds anywhere are identical
   --compat VERSION        make the image vmdb2 VERSION would: 0.41 (the
-                          default) or 0.26 (fstab lines, ext4 features,
-                          resolv.conf; see the README's differences table)
+                          default) or 0.26 (its fstab lines and the build
+                          host's resolv.conf; see the README's differences
+                          table)
   --export FILE           after a successful build, also write the image
                           converted to FILE's format, told by its name
                           (repeatable): .qcow2 .vmdk .vhdx (qemu-img),
