@@ -174,6 +174,9 @@ func bootSay(disp *display, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	fmt.Fprintln(disp.stderr, msg)
 	disp.logf("INFO", "%s", msg)
+	if disp.json != nil {
+		disp.json.message(msg)
+	}
 }
 
 // terminalEscapes are the control sequences firmware and GRUB send to the

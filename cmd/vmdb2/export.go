@@ -56,7 +56,7 @@ func exportImage(ctx context.Context, opts *options, b *steps.Build, caught *ato
 	}
 	for _, t := range opts.exportTargets {
 		start := time.Now()
-		disp.progress("Exporting %s as %s", t.Path, t.Format.Suffix)
+		disp.note("Exporting %s as %s", t.Path, t.Format.Suffix)
 		err := export.Write(ctx, image, t, export.Options{Run: run, ID: b.IDs.UUID})
 		if sig, ok := caught.Load().(syscall.Signal); ok {
 			disp.logf("ERROR", "Interrupted by %v", sig)
@@ -68,7 +68,7 @@ func exportImage(ctx context.Context, opts *options, b *steps.Build, caught *ato
 			disp.logf("ERROR", "Export failed")
 			return exitFailure
 		}
-		disp.progress("Exported %s in %.1fs", t.Path, time.Since(start).Seconds())
+		disp.note("Exported %s in %.1fs", t.Path, time.Since(start).Seconds())
 	}
 	return exitOK
 }

@@ -45,6 +45,11 @@ func (j *jsonProgress) failure(msg string) {
 	j.w.Write(events.Event{Type: events.Error, Text: msg})
 }
 
+// message is a progress message of no step (the exports, the boot check).
+func (j *jsonProgress) message(msg string) {
+	j.w.Write(events.Event{Type: events.Message, Text: msg})
+}
+
 // jsonTypes are the event types of the runner's events; the log-only
 // Detail has none.
 var jsonTypes = map[steps.EventKind]events.Type{

@@ -105,7 +105,7 @@ func writeJSONWorkDir(t *testing.T, spec string) string {
 func TestJSONProgress(t *testing.T) {
 	needJSONBuild(t)
 	dir := writeJSONWorkDir(t, jsonSpec)
-	r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img", "--progress=json", "--seed", "s1")
+	r := runVmdb2(t, dir, "", "spec.vmdb", "--output", "out.img", "--progress=json", "--seed", "s1", "--export", "out.img.gz")
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -132,11 +132,15 @@ func TestJSONProgress(t *testing.T) {
 	if !hasCommand(evs, 12, []string{"sh", "-ec", "echo from-chroot; echo chroot-err >&2"}) || !hasCommand(evs, 5, nil) {
 		t.Error("no command event for the chroot step, or none for the mount's teardown (mke2fs)")
 	}
+	// The export comes after the steps: its messages belong to none.
+	if !hasEvent(evs, events.Event{Type: events.Message, Text: "Exporting out.img.gz as .img.gz"}) {
+		t.Error("no message event (of no step) for the export")
+	}
 	if !hasEvent(evs, events.Event{Type: events.TeardownEnd, Step: 5, Kind: "mount", File: "spec.vmdb", Line: 13, Status: events.OK}) {
 		t.Error("no teardown-end of the mount step")
 	}
 
-	rv := runVmdb2(t, dir, "", "spec.vmdb", "--output", "v.img", "--progress=json", "-v")
+	rv := runVmdb2(t, dir, "", "spec.vmdb", "--output", "v.img", "--progress=json", "-v", "--export", "v.img.gz")
 	if rv.code != 0 {
 		t.Fatalf("with -v: exit %d, stderr:\n%s", rv.code, rv.stderr)
 	}

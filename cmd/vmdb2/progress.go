@@ -81,6 +81,16 @@ func (d *display) progress(format string, args ...any) {
 	d.logf("INFO", "%s", msg)
 }
 
+// note reports the progress of what follows the steps (the exports, the
+// boot check) as -v's progress does, and as a message event of no step.
+func (d *display) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.progress("%s", msg)
+	if d.json != nil {
+		d.json.message(msg)
+	}
+}
+
 func (d *display) logf(level, format string, args ...any) {
 	if d.log == nil {
 		return
