@@ -2,8 +2,8 @@ package main
 
 import "testing"
 
-// parallelBoot lets a test that builds and boots an image run beside one
-// other such test (go test's -parallel is GOMAXPROCS). A TCG boot keeps one
+// parallelBoot lets a test that builds an image from the network (and most
+// often boots it) run beside one other such test (go test's -parallel is GOMAXPROCS). A TCG boot keeps one
 // core busy, and this package runs far longer than all the others, so
 // without it the second core of a 2-core CI machine idles for most of the
 // run. Only tests that touch no state shared by the host's builds (stage
