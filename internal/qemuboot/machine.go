@@ -2,6 +2,7 @@ package qemuboot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -143,11 +144,20 @@ func (a Accel) String() string {
 }
 
 // KVMAvailable reports why fw's guest cannot run under KVM here (the
-// host has another architecture, or this process may not open /dev/kvm),
-// or nil.
+// host has another architecture, its CPU does not advertise hardware
+// virtualisation, or this process may not open /dev/kvm), or nil.
 func KVMAvailable(fw Firmware) error {
 	if m := fw.machine(); m.goarch != runtime.GOARCH {
 		return fmt.Errorf("the guest is %s, the host %s", m.goarch, runtime.GOARCH)
+	}
+	if runtime.GOARCH == "amd64" {
+		cpuinfo, err := os.ReadFile("/proc/cpuinfo")
+		if err != nil {
+			return err
+		}
+		if !hasVirtFlag(string(cpuinfo)) {
+			return errors.New("the CPU does not advertise hardware virtualisation (no vmx or svm flag in /proc/cpuinfo)")
+		}
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
@@ -155,6 +165,25 @@ func KVMAvailable(fw Firmware) error {
 	}
 	f.Close()
 	return nil
+}
+
+// hasVirtFlag reports whether an x86 /proc/cpuinfo lists vmx or svm. A
+// /dev/kvm that opens without them (a virtual machine whose hypervisor
+// offers KVM without exposing VT-x or AMD-V) runs SeaBIOS but stops OVMF
+// with a KVM emulation failure, and the guest then hangs silently.
+func hasVirtFlag(cpuinfo string) bool {
+	for _, line := range strings.Split(cpuinfo, "\n") {
+		name, flags, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) != "flags" {
+			continue
+		}
+		for _, f := range strings.Fields(flags) {
+			if f == "vmx" || f == "svm" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // machineArgs returns the emulator and its arguments for booting the raw
