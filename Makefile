@@ -5,7 +5,7 @@
 GO ?= go
 PACKAGES := $(shell grep -v '^\#' .ci/host-packages | grep -v '^$$')
 
-.PHONY: all build deps binfmt-ppc64le check test-short example fuzz clean
+.PHONY: all build deps binfmt check test-short example fuzz clean
 
 all: build
 
@@ -25,22 +25,38 @@ deps:
 	    echo "missing host packages:$$missing (run 'make deps' as root, or apt-get install them)" >&2; \
 	  fi; \
 	fi
-	@$(MAKE) --no-print-directory binfmt-ppc64le
+	@$(MAKE) --no-print-directory binfmt
 
-# examples/ppc64el.vmdb is built on other architectures through qemu-user:
-# register qemu-user-static's ppc64le binfmt_misc handler (flags POF: F so
-# that the emulator is found inside the build's namespace) when root and not
-# registered yet, mounting binfmt_misc if needed. Only ppc64le, the one the
-# tests build; a build for another architecture is refused with the line
-# that registers it.
-BINFMT_PPC64LE := /usr/lib/binfmt.d/qemu-ppc64le.conf
-binfmt-ppc64le:
-	@if [ "$$(id -u)" = 0 ] && [ -f $(BINFMT_PPC64LE) ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-ppc64le ]; then \
-	  { [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; } && \
-	  grep -v '^#' $(BINFMT_PPC64LE) > /proc/sys/fs/binfmt_misc/register && \
-	  echo "registered the qemu-ppc64le binfmt_misc handler" || \
-	  echo "could not register the qemu-ppc64le binfmt_misc handler: ppc64el builds will be refused" >&2; \
-	fi
+# Foreign builds (examples/ppc64el.vmdb, examples/arm64.vmdb, armhf, armel,
+# riscv64) run the target's programs through qemu-user: register
+# qemu-user-static's binfmt_misc handlers for BINFMT_ARCHES (qemu's names;
+# arm serves armhf and armel) from its /usr/lib/binfmt.d lines, which carry
+# the F flag (the emulator is opened at registration, so it is found inside
+# the build's namespace). Each only when it is missing, and only these:
+# a build for another architecture is refused with the one line that
+# registers it. Needs root (a writable register file); binfmt_misc is
+# mounted first when it is not. BINFMT_MISC and BINFMT_CONF are variables
+# so that the tests can point them at fake directories.
+BINFMT_ARCHES := aarch64 arm riscv64 ppc64le
+BINFMT_MISC := /proc/sys/fs/binfmt_misc
+BINFMT_CONF := /usr/lib/binfmt.d
+binfmt:
+	@if [ ! -e $(BINFMT_MISC)/register ] && [ "$$(id -u)" = 0 ]; then \
+	  mount -t binfmt_misc binfmt_misc $(BINFMT_MISC) || true; \
+	fi; \
+	for q in $(BINFMT_ARCHES); do \
+	  conf=$(BINFMT_CONF)/qemu-$$q.conf; \
+	  [ ! -e $(BINFMT_MISC)/qemu-$$q ] || continue; \
+	  if [ ! -f $$conf ]; then \
+	    echo "no $$conf (install qemu-user-static): $$q builds will be refused" >&2; continue; \
+	  fi; \
+	  if [ ! -w $(BINFMT_MISC)/register ]; then \
+	    echo "not registering the qemu-$$q binfmt_misc handler (run 'make binfmt' as root): $$q builds will be refused" >&2; continue; \
+	  fi; \
+	  grep -v '^#' $$conf > $(BINFMT_MISC)/register && \
+	    echo "registered the qemu-$$q binfmt_misc handler" || \
+	    echo "could not register the qemu-$$q binfmt_misc handler: $$q builds will be refused" >&2; \
+	done
 
 check: deps
 	$(GO) vet ./...

@@ -1,24 +1,11 @@
 package steps
 
-import "runtime"
+import "github.com/vmdb2-go/vmdb2/internal/debarch"
 
-// HostArch is the Debian name of the architecture this program runs on,
-// which vmdb2 gets from `dpkg --print-architecture`; mapping Go's name
-// avoids needing dpkg on the host.
+// HostArch is the Debian name of the architecture this program runs on
+// (see debarch.Host); "" on a host Debian has no name for, where every
+// spec must give its arch.
 func HostArch() string {
-	switch runtime.GOARCH {
-	case "386":
-		return "i386"
-	case "arm":
-		return "armhf"
-	case "ppc64le":
-		return "ppc64el"
-	case "mips64le":
-		return "mips64el"
-	case "mipsle":
-		return "mipsel"
-	case "loong64":
-		return "loong64"
-	}
-	return runtime.GOARCH // amd64, arm64, riscv64, s390x, ppc64 share names
+	a, _ := debarch.Host()
+	return a.Name
 }

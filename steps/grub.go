@@ -82,8 +82,8 @@ func runGrub(b *Build, s *Step) (err error) {
 		if esp.FSType != "vfat" {
 			return fmt.Errorf("grub: the EFI system partition %s must be vfat, not %q", esp.Name, esp.FSType)
 		}
-		if _, ok := grub.EFITargets[b.State.Arch]; !ok {
-			return fmt.Errorf("GRUB UEFI package and target for %q unknown", b.State.Arch)
+		if _, err := grub.EFIArch(b.State.Arch); err != nil {
+			return err
 		}
 		if !esp.hasTree() {
 			// Not mounted by the spec (vmdb2's grub mounts the ESP at
@@ -279,14 +279,6 @@ func specMountPath(tags *Tags, tag, root *Tag) (string, bool) {
 // bookworm's GRUB 2.06; 155 KiB with all the modules grub-install adds).
 const minCoreSectors = 64
 
-// grubEFIPackages are vmdb2's UEFI GRUB packages per architecture.
-var grubEFIPackages = map[string]string{
-	"amd64": "grub-efi-amd64",
-	"i386":  "grub-efi-ia32",
-	"arm64": "grub-efi-arm64",
-	"armhf": "grub-efi-arm",
-}
-
 // installGrubPackages installs GRUB in the target as vmdb2 does (grub-pc
 // for BIOS, grub-efi-<arch> for UEFI, grub-ieee1275 for IEEE 1275). When both flavours go into one image
 // (a hybrid), the second gets only its -bin package, since Debian's
@@ -301,7 +293,8 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 		return err
 	}
 	hasPC := r.Exists("/usr/sbin/grub-install") && r.Exists("/usr/lib/grub/i386-pc/modinfo.sh")
-	hasEFI := r.Exists("/usr/lib/grub/x86_64-efi/modinfo.sh") || r.Exists("/usr/lib/grub/arm64-efi/modinfo.sh")
+	efi, efiErr := grub.EFIArch(b.State.Arch)
+	hasEFI := efiErr == nil && r.Exists("/usr/lib/grub/"+efi.GrubEFI+"/modinfo.sh")
 	r.Close()
 	var pkg string
 	switch flavour {
@@ -311,7 +304,10 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 			pkg = "grub-pc-bin"
 		}
 	case "uefi":
-		pkg = grubEFIPackages[b.State.Arch]
+		if efiErr != nil {
+			return efiErr
+		}
+		pkg = efi.GrubEFIPackage
 		if hasPC {
 			pkg += "-bin"
 		}

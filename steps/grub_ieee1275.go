@@ -3,14 +3,21 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
 )
 
-// ieee1275Arches are the Debian architectures whose grub-ieee1275 holds
-// GRUB for powerpc-ieee1275 (on i386/amd64 it is the OLPC flavour).
-var ieee1275Arches = map[string]bool{"ppc64el": true, "ppc64": true, "powerpc": true}
+// checkIEEE1275Arch refuses a target whose grub-ieee1275 is not GRUB for
+// powerpc-ieee1275 (on i386/amd64 it is the OLPC flavour).
+func checkIEEE1275Arch(arch string) error {
+	if a, ok := debarch.Get(arch); !ok || !a.GrubIEEE1275 {
+		return fmt.Errorf("grub: ieee1275 installs GRUB for PowerPC Open Firmware machines (arch %s); this target is %s", strings.Join(debarch.IEEE1275Arches(), ", "), arch)
+	}
+	return nil
+}
 
 // runGrubIEEE1275 installs GRUB for IEEE 1275 (Open Firmware) PowerPC
 // machines, as vmdb2's `grub: ieee1275` does with grub-install on the PReP
@@ -44,8 +51,8 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 	if prep.Size < grub.MinPRePSize {
 		return fmt.Errorf("grub: the PReP boot partition %s is %d KiB, too small for GRUB's core.elf (at least %d KiB; 8 MiB is usual)", prep.Name, prep.Size>>10, grub.MinPRePSize>>10)
 	}
-	if !ieee1275Arches[b.State.Arch] {
-		return fmt.Errorf("grub: ieee1275 installs GRUB for PowerPC Open Firmware machines (arch ppc64el, ppc64 or powerpc); this target is %s", b.State.Arch)
+	if err := checkIEEE1275Arch(b.State.Arch); err != nil {
+		return err
 	}
 	if efi := firstNonEmpty(s.Str("efi"), s.Str("efi-part")); efi != "" {
 		b.Warnf("efi %s ignored: GRUB for ieee1275 goes into the PReP partition %s", efi, prep.Name)

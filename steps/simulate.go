@@ -384,10 +384,8 @@ func (sm *sim) grubESP(name string) error {
 	case esp.FSType != "vfat":
 		return fmt.Errorf("grub: the EFI system partition %s must be vfat, not %q", esp.Name, esp.FSType)
 	}
-	if _, ok := grub.EFITargets[sm.arch]; !ok {
-		return fmt.Errorf("GRUB UEFI package and target for %q unknown", sm.arch)
-	}
-	return nil
+	_, err = grub.EFIArch(sm.arch)
+	return err
 }
 
 // grubPReP checks the PReP partition of a `grub: ieee1275` step.
@@ -402,8 +400,6 @@ func (sm *sim) grubPReP(name string) error {
 		return fmt.Errorf("grub: the PReP boot partition %s has a %s filesystem (mkfs); it must hold only GRUB's core.elf, drop its mkfs step", prep.Name, prep.FSType)
 	case prep.Size < grub.MinPRePSize:
 		return fmt.Errorf("grub: the PReP boot partition %s is %d KiB, too small for GRUB's core.elf (at least %d KiB; 8 MiB is usual)", prep.Name, prep.Size>>10, grub.MinPRePSize>>10)
-	case !ieee1275Arches[sm.arch]:
-		return fmt.Errorf("grub: ieee1275 installs GRUB for PowerPC Open Firmware machines (arch ppc64el, ppc64 or powerpc); this target is %s", sm.arch)
 	}
-	return nil
+	return checkIEEE1275Arch(sm.arch)
 }

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 )
 
 // Firmware chooses the machine and the firmware the VM boots with.
@@ -84,21 +86,21 @@ type machine struct {
 	code, vars string // pflash firmware ("" for none)
 	rom        string // -bios firmware ("" for the emulator's default)
 	fwPkg      string // the Debian package of code, vars or rom
-	goarch     string // the host architecture KVM can run it on
+	arch       string // the guest's Debian architecture (KVM needs a host of it)
 }
 
 func (f Firmware) machine() machine {
 	switch f {
 	case UEFI:
-		return machine{bin: QEMU, binPkg: "qemu-system-x86", code: OVMFCode, vars: OVMFVars, fwPkg: "ovmf", goarch: "amd64"}
+		return machine{bin: QEMU, binPkg: "qemu-system-x86", code: OVMFCode, vars: OVMFVars, fwPkg: "ovmf", arch: "amd64"}
 	case SecureBoot:
-		return machine{bin: QEMU, binPkg: "qemu-system-x86", code: OVMFSecureCode, vars: OVMFMSVars, fwPkg: "ovmf", goarch: "amd64"}
+		return machine{bin: QEMU, binPkg: "qemu-system-x86", code: OVMFSecureCode, vars: OVMFMSVars, fwPkg: "ovmf", arch: "amd64"}
 	case AAVMF:
-		return machine{bin: QEMUAArch64, binPkg: "qemu-system-arm", code: AAVMFCode, vars: AAVMFVars, fwPkg: "qemu-efi-aarch64", goarch: "arm64"}
+		return machine{bin: QEMUAArch64, binPkg: "qemu-system-arm", code: AAVMFCode, vars: AAVMFVars, fwPkg: "qemu-efi-aarch64", arch: "arm64"}
 	case SLOF:
-		return machine{bin: QEMUPPC64, binPkg: "qemu-system-ppc", rom: SLOFFile, fwPkg: "qemu-system-data", goarch: "ppc64le"}
+		return machine{bin: QEMUPPC64, binPkg: "qemu-system-ppc", rom: SLOFFile, fwPkg: "qemu-system-data", arch: "ppc64el"}
 	}
-	return machine{bin: QEMU, binPkg: "qemu-system-x86", goarch: "amd64"}
+	return machine{bin: QEMU, binPkg: "qemu-system-x86", arch: "amd64"}
 }
 
 // Available reports why fw cannot be booted on this host (naming the
@@ -147,8 +149,8 @@ func (a Accel) String() string {
 // host has another architecture, its CPU does not advertise hardware
 // virtualisation, or this process may not open /dev/kvm), or nil.
 func KVMAvailable(fw Firmware) error {
-	if m := fw.machine(); m.goarch != runtime.GOARCH {
-		return fmt.Errorf("the guest is %s, the host %s", m.goarch, runtime.GOARCH)
+	if m, host := fw.machine(), hostArch(); m.arch != host {
+		return fmt.Errorf("the guest is %s, the host %s", m.arch, host)
 	}
 	if runtime.GOARCH == "amd64" {
 		cpuinfo, err := os.ReadFile("/proc/cpuinfo")
@@ -201,7 +203,8 @@ func machineArgs(fw Firmware, accel Accel, abs, tmp string) (string, []string, e
 		args = append(args, "-machine", "q35,smm=on",
 			"-global", "driver=cfi.pflash01,property=secure,value=on")
 	case AAVMF:
-		args = append(args, "-machine", "virt")
+		a, _ := debarch.Get(fw.machine().arch)
+		args = append(args, "-machine", a.QEMUMachine)
 		if accel == TCG {
 			args = append(args, "-cpu", "max")
 		}
@@ -226,6 +229,12 @@ func machineArgs(fw Firmware, accel Accel, abs, tmp string) (string, []string, e
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	return m.bin, args, nil
+}
+
+// hostArch is the Debian architecture of this host ("" if unknown).
+func hostArch() string {
+	a, _ := debarch.Host()
+	return a.Name
 }
 
 // ppc64Machine is QEMU's pseries machine with the spectre-mitigation

@@ -9,24 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 )
-
-// qemuNames maps Debian architectures to the name of their qemu-user
-// emulator (binfmt_misc entries are called qemu-<name>).
-var qemuNames = map[string]string{
-	"amd64": "x86_64", "i386": "i386", "arm64": "aarch64", "armhf": "arm",
-	"armel": "arm", "ppc64el": "ppc64le", "ppc64": "ppc64", "s390x": "s390x",
-	"riscv64": "riscv64", "mips64el": "mips64el", "mipsel": "mipsel",
-	"loong64": "loongarch64", "alpha": "alpha", "hppa": "hppa",
-	"m68k": "m68k", "sh4": "sh4", "sparc64": "sparc64", "powerpc": "ppc",
-}
-
-// nativeCompat lists, per host architecture, the others its kernel runs
-// without emulation (when arch-test is not there to ask).
-var nativeCompat = map[string][]string{
-	"amd64": {"i386", "x32"},
-	"arm64": {"armhf", "armel"},
-}
 
 // binfmtDir is where the kernel lists binfmt_misc handlers, and
 // binfmtConfDir where qemu-user-static keeps their registration lines
@@ -54,7 +39,8 @@ func CheckArch(arch string) error {
 	if arch == host {
 		return nil
 	}
-	for _, a := range nativeCompat[host] {
+	h, _ := debarch.Get(host)
+	for _, a := range h.Compat {
 		if a == arch {
 			// arch-test knows better (the kernel may lack the
 			// compat support); without it, assume it is there.
@@ -77,11 +63,11 @@ func CheckArch(arch string) error {
 		}
 		// 2: arch-test cannot check this arch; look at binfmt_misc.
 	}
-	q, ok := qemuNames[arch]
-	if !ok {
-		return fmt.Errorf("bootstrap: unknown architecture %q (host is %s)", arch, host)
+	a, err := debarch.Lookup(arch)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w (host is %s)", err, host)
 	}
-	if why, _ := binfmtState(q); why != "" {
+	if why, _ := binfmtState(a.QEMU); why != "" {
 		return foreignError(arch, why)
 	}
 	return nil
@@ -115,7 +101,9 @@ func registerFix(q string) string {
 	var steps []string
 	conf := filepath.Join(binfmtConfDir, "qemu-"+q+".conf")
 	if _, err := os.Stat(conf); err != nil {
-		steps = append(steps, "apt-get install qemu-user-static")
+		// Without its recommends: binfmt-support's postinst would
+		// register every architecture.
+		steps = append(steps, "apt-get install --no-install-recommends qemu-user-static")
 	}
 	if _, err := os.Stat(filepath.Join(binfmtDir, "register")); err != nil {
 		steps = append(steps, fmt.Sprintf("mount -t binfmt_misc binfmt_misc %s", binfmtDir))
@@ -139,11 +127,11 @@ func flagsOf(b []byte) string {
 func foreignError(arch, why string) error {
 	host, _ := HostArch()
 	fix := "install qemu-user-static and register its handler for " + arch
-	if q, ok := qemuNames[arch]; ok {
-		if _, f := binfmtState(q); f != "" {
+	if a, ok := debarch.Get(arch); ok {
+		if _, f := binfmtState(a.QEMU); f != "" {
 			fix = f
 		} else {
-			fix = fmt.Sprintf("the binfmt_misc entry %s looks usable; check it with 'arch-test %s'", filepath.Join(binfmtDir, "qemu-"+q), arch)
+			fix = fmt.Sprintf("the binfmt_misc entry %s looks usable; check it with 'arch-test %s'", filepath.Join(binfmtDir, a.Binfmt()), arch)
 		}
 	}
 	return fmt.Errorf("bootstrap: this host (%s) cannot run %s programs (%s); to run them through qemu-user, as root: %s", host, arch, why, fix)

@@ -252,6 +252,15 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 	if len(o.Exclude) > 0 {
 		return errors.New("bootstrap: mmdebstrap has no --exclude: use the debootstrap engine to exclude packages")
 	}
+	argv := mmdebstrapArgv(o)
+	if err := runEngine(ctx, o, argv, engineEnv(o.Env), nil); err != nil {
+		return err
+	}
+	return finishMmdebstrap(o.Target)
+}
+
+// mmdebstrapArgv is mmdebstrap's command line for o.
+func mmdebstrapArgv(o Options) []string {
 	argv := []string{"mmdebstrap", "--mode=root", "--format=directory",
 		"--variant=" + o.Variant, "--architectures=" + o.Arch,
 		"--components=" + strings.Join(o.Components, ","),
@@ -260,6 +269,14 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 		// debootstrap leaves apt's package lists in the target, and vmdb2
 		// 0.26 runs no apt-get update after it: keep them.
 		"--skip=cleanup/apt/lists"}
+	if host, _ := HostArch(); o.Arch != host {
+		// mmdebstrap's own check of a foreign architecture needs the
+		// host package arch-test, which vmdb2 does not; CheckArch has
+		// checked that the host runs the target's programs (natively or
+		// through a binfmt_misc entry with the F flag, which needs no
+		// emulator copied into the target).
+		argv = append(argv, "--skip=check/qemu")
+	}
 	// A merged /usr with the usr-is-merged package where the suite has
 	// it (bookworm and later), as debootstrap does; without the hook,
 	// apt satisfies init-system-helpers' "usrmerge | usr-is-merged" with
@@ -284,11 +301,7 @@ func runMmdebstrap(ctx context.Context, o Options) error {
 			`--customize-hook=umount "$1/var/cache/apt/archives"`,
 		)
 	}
-	argv = append(argv, o.Suite, o.Target, o.Mirror)
-	if err := runEngine(ctx, o, argv, engineEnv(o.Env), nil); err != nil {
-		return err
-	}
-	return finishMmdebstrap(o.Target)
+	return append(argv, o.Suite, o.Target, o.Mirror)
 }
 
 // finishMmdebstrap makes mmdebstrap's result debootstrap's, inside the

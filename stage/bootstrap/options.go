@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -223,18 +223,12 @@ func ensureCache(dir string) error {
 	return nil
 }
 
-// goArchToDebian maps GOARCH values to Debian architecture names.
-var goArchToDebian = map[string]string{
-	"amd64": "amd64", "386": "i386", "arm64": "arm64", "arm": "armhf",
-	"ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64",
-	"mips64le": "mips64el", "mipsle": "mipsel", "loong64": "loong64",
-}
-
 // HostArch returns the host's Debian architecture: that of the running
-// program, as vmdb2 uses `dpkg --print-architecture`.
+// program, as vmdb2 uses `dpkg --print-architecture` (see debarch.Host).
 func HostArch() (string, error) {
-	if a, ok := goArchToDebian[runtime.GOARCH]; ok {
-		return a, nil
+	a, err := debarch.Host()
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
 	}
-	return "", fmt.Errorf("bootstrap: no Debian architecture known for GOARCH %s: give the arch explicitly", runtime.GOARCH)
+	return a.Name, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -165,7 +166,7 @@ func TestBinfmtEntry(t *testing.T) {
 		}
 	}
 	check("nothing installed or mounted", "no binfmt_misc entry",
-		"as root: apt-get install qemu-user-static; mount -t binfmt_misc binfmt_misc "+dir+"; "+register)
+		"as root: apt-get install --no-install-recommends qemu-user-static; mount -t binfmt_misc binfmt_misc "+dir+"; "+register)
 	fakeBinfmt(t, true, true)
 	dir, conf = binfmtDir, filepath.Join(binfmtConfDir, "qemu-aarch64.conf")
 	entry = filepath.Join(dir, "qemu-aarch64")
@@ -178,6 +179,60 @@ func TestBinfmtEntry(t *testing.T) {
 	write("enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n")
 	if err := CheckArch("arm64"); err != nil {
 		t.Errorf("good entry: %v", err)
+	}
+}
+
+// TestForeignArchFixes: for each architecture `make deps` registers, an
+// unregistered handler is refused with the one line that registers that
+// architecture's handler (armhf and armel share qemu-arm's), and a
+// registered one with the F flag passes; the host's own handlers do not
+// matter (fake binfmt_misc directory).
+func TestForeignArchFixes(t *testing.T) {
+	for arch, q := range map[string]string{"arm64": "aarch64", "armhf": "arm", "armel": "arm", "riscv64": "riscv64", "ppc64el": "ppc64le"} {
+		t.Run(arch, func(t *testing.T) {
+			dir, _ := fakeBinfmt(t, true, false)
+			for _, other := range makeBinfmtArches {
+				if err := os.WriteFile(filepath.Join(binfmtConfDir, "qemu-"+other+".conf"), []byte(":qemu-"+other+":M::x:y:/i:OPF\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := CheckArch(arch)
+			register := "as root: grep -v '^#' " + filepath.Join(binfmtConfDir, "qemu-"+q+".conf") + " > " + filepath.Join(dir, "register")
+			if err == nil || !strings.HasSuffix(err.Error(), register) {
+				t.Fatalf("CheckArch(%s) = %v\nwant it to end with %q", arch, err, register)
+			}
+			if strings.Count(err.Error(), ".conf") != 1 || strings.Contains(err.Error(), "binfmt-support") {
+				t.Errorf("the fix registers more than %s: %v", q, err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "qemu-"+q), []byte("enabled\ninterpreter /usr/libexec/qemu-binfmt/"+q+"-binfmt-P\nflags: POCF\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckArch(arch); err != nil {
+				t.Errorf("registered: %v", err)
+			}
+		})
+	}
+}
+
+// TestMmdebstrapArgvForeign: for a foreign architecture mmdebstrap is
+// told to skip its own emulation check (which needs arch-test), and only
+// then: CheckArch has done it.
+func TestMmdebstrapArgvForeign(t *testing.T) {
+	host, _ := HostArch()
+	foreign := "arm64"
+	if host == foreign {
+		foreign = "amd64"
+	}
+	o := Options{Suite: "bookworm", Target: "/t", Mirror: "http://m", Variant: "minbase", Components: []string{"main"}}
+	for arch, want := range map[string]bool{host: false, foreign: true, "armel": host != "armel"} {
+		o.Arch = arch
+		argv := mmdebstrapArgv(o)
+		if got := slices.Contains(argv, "--skip=check/qemu"); got != want {
+			t.Errorf("%s on %s: --skip=check/qemu %v, want %v: %q", arch, host, got, want, argv)
+		}
+		if !slices.Contains(argv, "--architectures="+arch) || argv[len(argv)-3] != "bookworm" {
+			t.Errorf("%s: %q", arch, argv)
+		}
 	}
 }
 

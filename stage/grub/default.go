@@ -3,12 +3,15 @@ package grub
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 )
 
 // Defaults are the grub step's keys that end up in /etc/default/grub.
 type Defaults struct {
 	// Arch is the Debian architecture; with Serial it chooses the console
-	// device: hvc0 for ppc64*, ttyAMA0 for arm*, else ttyS0.
+	// device (debarch.Console: hvc0 for ppc64*, ttyAMA0 for arm*, else
+	// ttyS0).
 	Arch string
 	// Serial is vmdb2's `console: serial`.
 	Serial bool
@@ -42,14 +45,7 @@ func KernelParams(d Defaults) []string {
 	// a bug nothing should depend on.
 	p := append([]string{}, base...)
 	if d.Serial {
-		tty := "ttyS0"
-		switch {
-		case strings.Contains(d.Arch, "ppc64"):
-			tty = "hvc0"
-		case strings.Contains(d.Arch, "arm"):
-			tty = "ttyAMA0"
-		}
-		p = append(p, "loglevel=3", "console=tty0", "console="+tty+",115200n8")
+		p = append(p, "loglevel=3", "console=tty0", "console="+debarch.Console(d.Arch)+",115200n8")
 	}
 	if d.Quiet {
 		p = append(p, "quiet", "systemd.show_status=false", "rd.systemd.show_status=false")

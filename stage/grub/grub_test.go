@@ -113,8 +113,11 @@ func TestInstallEFI(t *testing.T) {
 	if err := InstallEFI(dir, []byte("nope"), "amd64"); err == nil {
 		t.Error("non-PE image accepted")
 	}
-	if err := InstallEFI(dir, img, "s390x"); err == nil || !strings.Contains(err.Error(), `unknown`) {
+	if err := InstallEFI(dir, img, "s390x"); err == nil || !strings.Contains(err.Error(), "no EFI GRUB for s390x") {
 		t.Errorf("s390x: %v", err)
+	}
+	if err := InstallEFI(dir, img, "armel"); err == nil || !strings.Contains(err.Error(), "no EFI GRUB for armel") {
+		t.Errorf("armel: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
@@ -91,13 +92,15 @@ func BootConfig(l Layout) (CoreConfig, error) {
 	return CoreConfig{Prefix: "(" + f.drive() + ")" + dir, Early: EarlyConfig(f.UUID, f.drive(), dir), Modules: f.modules()}, nil
 }
 
-// EFITargets maps Debian architectures to grub-mkimage's EFI target and
-// the removable-media file name.
-var EFITargets = map[string][2]string{
-	"amd64": {"x86_64-efi", "BOOTX64.EFI"},
-	"i386":  {"i386-efi", "BOOTIA32.EFI"},
-	"arm64": {"arm64-efi", "BOOTAA64.EFI"},
-	"armhf": {"arm-efi", "BOOTARM.EFI"},
+// EFIArch returns the Debian architecture arch if Debian has EFI GRUB
+// for it (its grub-mkimage target, package and removable-media file name
+// are in the table), else an error saying which architectures have.
+func EFIArch(arch string) (debarch.Arch, error) {
+	a, ok := debarch.Get(arch)
+	if !ok || a.GrubEFI == "" {
+		return debarch.Arch{}, fmt.Errorf("grub: Debian has no EFI GRUB for %s (grub: uefi is for %s)", arch, strings.Join(debarch.EFIArches(), ", "))
+	}
+	return a, nil
 }
 
 // workDir is where a host directory is bind-mounted in the namespace to
@@ -290,13 +293,12 @@ func BuildEFI(ctx context.Context, t Target, l Layout, arch string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	tgt, ok := EFITargets[arch]
-	if !ok {
-		return nil, fmt.Errorf("grub: GRUB UEFI package and target for %q unknown", arch)
+	a, err := EFIArch(arch)
+	if err != nil {
+		return nil, err
 	}
 	mods := append(c.Modules, EFIModules...)
-	pkgArch := map[string]string{"x86_64-efi": "amd64", "i386-efi": "ia32", "arm64-efi": "arm64", "arm-efi": "arm"}[tgt[0]]
-	img, _, err := t.mkimage(ctx, tgt[0], "grub-efi-"+pkgArch+"-bin", c.Prefix, c.Early, mods)
+	img, _, err := t.mkimage(ctx, a.GrubEFI, a.GrubEFIPackage+"-bin", c.Prefix, c.Early, mods)
 	return img, err
 }
 
@@ -305,14 +307,13 @@ func BuildEFI(ctx context.Context, t Target, l Layout, arch string) ([]byte, err
 // removable-media path, which firmware boots without NVRAM entries) and
 // EFI/debian/grub<x64…>.efi (where Debian's grub-install puts it).
 func InstallEFI(espDir string, img []byte, arch string) error {
-	tgt, ok := EFITargets[arch]
-	if !ok {
-		return fmt.Errorf("grub: GRUB UEFI package and target for %q unknown", arch)
+	a, err := EFIArch(arch)
+	if err != nil {
+		return err
 	}
 	if len(img) < 2 || img[0] != 'M' || img[1] != 'Z' {
 		return fmt.Errorf("grub: the EFI image is not a PE executable")
 	}
-	debName := "grub" + strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(tgt[1], "BOOT"), ".EFI")) + ".efi"
 	r, err := stage.OpenRoot(espDir)
 	if err != nil {
 		return fmt.Errorf("grub: %w", err)
@@ -321,7 +322,7 @@ func InstallEFI(espDir string, img []byte, arch string) error {
 	// The ESP's directory may be a tree the image controls (nested under
 	// the root filesystem's): resolve inside it and write regular files
 	// only.
-	for _, p := range []string{path.Join("EFI", "BOOT", tgt[1]), path.Join("EFI", "debian", debName)} {
+	for _, p := range []string{path.Join("EFI", "BOOT", a.EFIBoot), path.Join("EFI", "debian", "grub"+a.EFIName()+".efi")} {
 		if err := r.Mkdirs(path.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("grub: the EFI system partition: %w", err)
 		}

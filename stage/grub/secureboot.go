@@ -79,11 +79,11 @@ func SignedPaths(arch string) (shim, mm, fb, csv, grub string, err error) {
 // efiSuffix returns the EFI suffix ("x64") and GRUB platform
 // ("x86_64-efi") of a Debian architecture.
 func efiSuffix(arch string) (suffix, platform string, err error) {
-	tgt, ok := EFITargets[arch]
-	if !ok {
-		return "", "", fmt.Errorf("grub: GRUB UEFI package and target for %q unknown", arch)
+	a, err := EFIArch(arch)
+	if err != nil {
+		return "", "", err
 	}
-	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(tgt[1], "BOOT"), ".EFI")), tgt[0], nil
+	return a.EFIName(), a.GrubEFI, nil
 }
 
 // FindSecureBoot looks for Debian's signed boot loaders in the target tree
