@@ -110,8 +110,8 @@ func TestMountedTagsLookMounted(t *testing.T) {
 // them in the next shell and chroot steps and unmount them in a later one,
 // as a Rock64 spec does around flash-kernel.
 var keptMountsSpec = targetSpec + `  - shell: |
+      mkdir -p "$ROOT/proc" "$ROOT/mnt/scratch"
       mount -t proc proc "$ROOT/proc"
-      mkdir -p "$ROOT/mnt/scratch"
       mount -t tmpfs -o mode=0755 scratch "$ROOT/mnt/scratch"
       echo from-step-one > "$ROOT/mnt/scratch/note"
     root-fs: /
@@ -173,6 +173,7 @@ func TestShellMountsPersist(t *testing.T) {
 func TestShellMountsFailedAndInterrupted(t *testing.T) {
 	checkTools(t, "busybox", "mke2fs")
 	mounting := targetSpec + `  - shell: |
+      mkdir -p "$ROOT/proc"
       mount -t proc proc "$ROOT/proc"
       mount -t tmpfs scratch "$ROOT/home"
       echo mounted
@@ -316,6 +317,7 @@ func TestBootLoaderAtOffsetSurvives(t *testing.T) {
       printf ` + mark + ` | dd of="{{ output }}" conv=notrunc seek=64 bs=512 status=none
       printf ` + mark + ` | dd of="{{ output }}" conv=notrunc seek=32767 bs=512 status=none
     root-fs: root
+  - create-dir: /etc
   - create-file: /etc/hostname
     contents: board
 `
