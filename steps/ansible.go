@@ -116,6 +116,7 @@ func runAnsible(b *Build, s *Step) error {
 	err = b.InNamespace(userns.Cmd{
 		Argv: []string{"ansible-playbook", "-c", "chroot", "-i", inventory, "--tags", s.Str("tags"), "-e", string(vars), playbook},
 		Env:  env,
+		Tree: dir,
 	})
 	if err != nil && b.ctx.Err() == nil {
 		if !hasPython3(dir) {

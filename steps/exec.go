@@ -80,6 +80,11 @@ func (b *Build) run(ctx context.Context, where place, c userns.Cmd) error {
 	if c.Env == nil {
 		c.Env = os.Environ()
 	}
+	if where == inNamespace || where == passThrough {
+		if err := b.withTreeMounts(&c); err != nil {
+			return err
+		}
+	}
 	if where == passThrough {
 		b.Detail("Exec in the target: %s", shellQuote(c.Argv))
 		if err := userns.Run(ctx, c); err != nil {

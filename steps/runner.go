@@ -2,13 +2,14 @@ package steps
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/vmdb2-go/vmdb2/stage"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/stage"
+	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
 // EventKind says what happened during a build.
@@ -114,6 +115,9 @@ type Build struct {
 	// proxy is proxyEnv's result, found once.
 	proxy     []string
 	proxyOnce sync.Once
+	// carries holds, per top-level tree, the mounts shell steps left
+	// there (treemounts.go).
+	carries map[*Tag]*userns.Carry
 }
 
 // NewBuild prepares a build of plan.
@@ -225,6 +229,7 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 			res.Err = fmt.Errorf("normalising the trees for SOURCE_DATE_EPOCH: %w", err)
 		}
 	}
+	b.dropCarried()
 	b.ctx = teardownCtx
 	b.failed = res.Err != nil || res.Interrupted
 	if res.Err != nil || res.Interrupted {

@@ -24,9 +24,13 @@ var shellKind = &Kind{
 		if err != nil {
 			return err
 		}
+		// Mounts it makes in the tree stay for the later steps, as on
+		// vmdb2's host (treemounts.go).
 		return b.InNamespace(userns.Cmd{
-			Argv: []string{"sh", "-ec", s.Str("shell")},
-			Env:  append(os.Environ(), "ROOT="+dir),
+			Argv:       []string{"sh", "-ec", s.Str("shell")},
+			Env:        append(os.Environ(), "ROOT="+dir),
+			Tree:       dir,
+			KeepMounts: true,
 		})
 	},
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmdb2-go/vmdb2/stage/bootstrap/basecache"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -51,19 +49,7 @@ const ansibleSpec = `steps:
 `
 
 // ansibleBase returns the cached bookworm base tarball with python3.
-func ansibleBase(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	var log strings.Builder
-	start := time.Now()
-	tarball, err := basecache.Tarball(ctx, basecache.Spec{Suite: "bookworm", Variant: "minbase", Packages: []string{"python3"}}, &log)
-	if err != nil {
-		t.Fatalf("base tarball: %v\n%s", err, log.String())
-	}
-	t.Logf("base tarball %s ready in %v", tarball, time.Since(start).Round(time.Second))
-	return tarball
-}
+func ansibleBase(t *testing.T) string { return baseTarball(t, "python3") }
 
 // ansibleWorkDir is a work directory with the spec and testdata/ansible.
 func ansibleWorkDir(t *testing.T, spec string) string {

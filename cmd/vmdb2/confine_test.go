@@ -170,12 +170,13 @@ func TestNestedMountSymlinks(t *testing.T) {
 
 // TestMountPointReplacedBySymlink: a step that replaces a mount point with
 // a symlink to the host after the mount makes the build fail; nothing is
-// built from, or moved out of, the host directory.
+// built from, or moved out of, the host directory. (In the namespace the
+// mount point is mounted, as on vmdb2's host: the step unmounts it first.)
 func TestMountPointReplacedBySymlink(t *testing.T) {
 	checkTools(t, "mke2fs", "debugfs")
 	asBuilders(t, func(t *testing.T, uid, gid int) {
 		c := newCanary(t, uid, gid)
-		spec := strings.ReplaceAll(nestedSpec, "DIRNAME", "/boot") + fmt.Sprintf(`  - shell: rm -rf "$ROOT/boot" && ln -s %s "$ROOT/boot"
+		spec := strings.ReplaceAll(nestedSpec, "DIRNAME", "/boot") + fmt.Sprintf(`  - shell: umount "$ROOT/boot" && rm -rf "$ROOT/boot" && ln -s %s "$ROOT/boot"
     root-fs: root
 `, c.Dir)
 		dir := writeWorkDir(t, spec)

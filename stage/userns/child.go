@@ -87,7 +87,7 @@ func closeInherited() {
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= fdReport {
+		if err != nil || fd <= fdCarry {
 			continue
 		}
 		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
@@ -123,7 +123,7 @@ func (r *reporter) final(rep report) {
 // command or helper, kills whatever is left and reports. It returns the exit
 // status of the init process.
 func runInit() int {
-	for _, fd := range []int{fdConfig, fdSync, fdReport} {
+	for _, fd := range []int{fdConfig, fdSync, fdReport, fdCarry} {
 		syscall.CloseOnExec(fd)
 	}
 	rep := newReporter()
@@ -161,7 +161,8 @@ func runInit() int {
 	}
 	cf.Close()
 
-	if err := setup(&cfg, rep); err != nil {
+	k, err := setup(&cfg, rep)
+	if err != nil {
 		rep.final(report{SetupError: err.Error()})
 		return 125
 	}
@@ -172,6 +173,9 @@ func runInit() int {
 		final = runCommand(&cfg)
 	}
 	killAll()
+	if k != nil {
+		final.Kept, final.KeepError = passKept(k)
+	}
 	rep.final(final)
 	switch {
 	case final.SetupError != "", final.HelperError != "":
@@ -289,9 +293,69 @@ func lookPath(name string, env []string) (string, error) {
 	return "", fmt.Errorf("cannot run %s: not found in PATH %s", name, path)
 }
 
+// passKept passes the mounts k finds back to Run.
+func passKept(k *keeper) (bool, string) {
+	ms, err := k.keep()
+	if err == nil {
+		err = sendKept(fdCarry, ms)
+	}
+	closeCarried(ms)
+	if err != nil {
+		return false, err.Error()
+	}
+	return true, ""
+}
+
 // setup becomes the namespace's root, makes the mounts private, confines the
 // process to cfg.Root with the requested mounts, and changes to cfg.Dir.
-func setup(cfg *config, rep *reporter) error {
+// With KeepMounts it returns what finds the mounts to keep.
+func setup(cfg *config, rep *reporter) (*keeper, error) {
+	if err := becomeRoot(cfg); err != nil {
+		return nil, err
+	}
+	carriedFDs, err := receiveCarried(fdCarry, cfg.Carried)
+	defer func() {
+		// A setup that failed before it attached any: Run keeps them.
+		_ = returnCarried(fdCarry, noCopies(len(cfg.Carried)))
+		// Attached by now, or not to be: none may reach the command.
+		closeAll(carriedFDs)
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Root != "" {
+		return nil, confine(cfg, rep, carriedFDs)
+	}
+	// No Root: the caller's host paths, as the caller gave them.
+	if err := treeMountPoints(cfg); err != nil {
+		return nil, err
+	}
+	for _, b := range cfg.Binds {
+		fd, err := cloneTree(b.Source, b.ReadOnly)
+		if err != nil {
+			return nil, err
+		}
+		err = unix.MoveMount(fd, "", unix.AT_FDCWD, b.Target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("mounting on %s: %w", b.Target, err)
+		}
+	}
+	var k *keeper
+	if cfg.Tree != "" {
+		if k, err = treeCarried(cfg, carriedFDs); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Chdir(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	return k, nil
+}
+
+// becomeRoot makes the process root of the namespace, names it and makes
+// its mounts private.
+func becomeRoot(cfg *config) error {
 	// Become root of the namespace with no supplementary groups (the
 	// caller's would show as 65534). These calls stop every thread of the
 	// Go runtime, so skip those that would change nothing.
@@ -316,24 +380,6 @@ func setup(cfg *config, rep *reporter) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
-	if cfg.Root != "" {
-		return confine(cfg, rep)
-	}
-	// No Root: the caller's host paths, as the caller gave them.
-	for _, b := range cfg.Binds {
-		fd, err := cloneTree(b.Source, b.ReadOnly)
-		if err != nil {
-			return err
-		}
-		err = unix.MoveMount(fd, "", unix.AT_FDCWD, b.Target, unix.MOVE_MOUNT_F_EMPTY_PATH)
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("mounting on %s: %w", b.Target, err)
-		}
-	}
-	if err := os.Chdir(cfg.Dir); err != nil {
-		return fmt.Errorf("working directory: %w", err)
-	}
 	return nil
 }
 
@@ -357,7 +403,7 @@ func cloneTree(path string, ro bool) (int, error) {
 // confine prepares the mounts that need the host's tree, pivots into the
 // stage, makes the mounts there (every path resolved inside the stage, see
 // stageFS) and changes to the working directory.
-func confine(cfg *config, rep *reporter) error {
+func confine(cfg *config, rep *reporter, carriedFDs []int) error {
 	pre, err := prepare(cfg)
 	defer pre.close()
 	if err != nil {
@@ -371,6 +417,16 @@ func confine(cfg *config, rep *reporter) error {
 		return err
 	}
 	defer s.close()
+	for _, p := range cfg.MountPoints {
+		if p == "/" {
+			continue // the stage is a mount of its own already
+		}
+		id, err := selfBind(s.root, p)
+		if err != nil {
+			return err
+		}
+		s.own[id] = true
+	}
 	if cfg.Virtual {
 		if err := s.virtual(pre); err != nil {
 			return err
@@ -386,6 +442,9 @@ func confine(cfg *config, rep *reporter) error {
 		if err := s.mountOn(pre.binds[i], b.Target, isDir); err != nil {
 			return fmt.Errorf("bind mount of %s: %w", b.Source, err)
 		}
+	}
+	if err := s.attachCarried(cfg.Carried, carriedFDs, pre.procs, cfg.Virtual); err != nil {
+		return err
 	}
 	dir, err := s.resolve(cfg.Dir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {

@@ -48,6 +48,15 @@
 //     whatever started the build, Go's runtime in init does not keep the
 //     cgroup files it reads at start, and the host mounts init prepares
 //     are closed before the command starts.
+//   - With a Tree, its MountPoints (the build's mounted filesystems) are
+//     bound onto themselves in the namespace, so the target's programs
+//     see them as mount points; and the mounts a KeepMounts command left
+//     in the Tree are kept in a [Carry] as detached mount copies (no mount
+//     namespace holds them: the host never does) and attached in the next
+//     commands given that Carry, each at a path resolved beneath the Tree
+//     with no symbolic link on the way. A proc is kept as a place only and
+//     made anew in each namespace; a confined command with Virtual keeps
+//     its own /proc, /sys, /dev, /run and /tmp.
 //
 // Limits worth knowing:
 //

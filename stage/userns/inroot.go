@@ -19,10 +19,10 @@ import (
 // device node or a bind mount's host tree, where a link planted in the
 // image could otherwise lead.
 type stageFS struct {
-	rep     *reporter
-	root    int             // O_PATH descriptor of the stage's "/"
-	rootMnt uint64          // the stage's own mount
-	fresh   map[uint64]bool // the tmpfs mounts made by init
+	rep   *reporter
+	root  int             // O_PATH descriptor of the stage's "/"
+	own   map[uint64]bool // the stage's own mounts: its root and the build's mount points
+	fresh map[uint64]bool // the tmpfs mounts made by init
 }
 
 func newStageFS(rep *reporter) (*stageFS, error) {
@@ -30,11 +30,13 @@ func newStageFS(rep *reporter) (*stageFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the stage's root: %w", err)
 	}
-	s := &stageFS{rep: rep, root: fd, fresh: map[uint64]bool{}}
-	if s.rootMnt, err = mountOf(fd); err != nil {
+	s := &stageFS{rep: rep, root: fd, own: map[uint64]bool{}, fresh: map[uint64]bool{}}
+	id, err := mountOf(fd)
+	if err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
+	s.own[id] = true
 	return s, nil
 }
 
@@ -79,7 +81,7 @@ func (s *stageFS) inside(fd int, p string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
-	if id != s.rootMnt && !s.fresh[id] {
+	if !s.own[id] && !s.fresh[id] {
 		return fmt.Errorf("%s leads out of the image's own files (onto /proc, /sys, a device node or a bind mount's host directory)", p)
 	}
 	return nil
@@ -141,7 +143,7 @@ func (s *stageFS) create(parent int, p string, dir bool) (int, error) {
 	if err := s.inside(parent, path.Dir(p)); err != nil {
 		return -1, fmt.Errorf("cannot create %s: %w", p, err)
 	}
-	if id, err := mountOf(parent); err == nil && id == s.rootMnt {
+	if id, err := mountOf(parent); err == nil && s.own[id] {
 		s.rep.send(report{Created: p, Dir: dir})
 	}
 	if dir {
@@ -243,7 +245,7 @@ func (s *stageFS) policy() error {
 		return nil // no /usr/sbin in the image: no service to start
 	}
 	defer unix.Close(sbin)
-	if id, err := mountOf(sbin); err != nil || id != s.rootMnt {
+	if id, err := mountOf(sbin); err != nil || !s.own[id] {
 		return nil
 	}
 	var st unix.Stat_t
@@ -275,4 +277,43 @@ func writeAll(fd int, b []byte) error {
 		off += n
 	}
 	return nil
+}
+
+// attachCarried attaches the carried mounts (fds, or the next of procs for
+// a proc) at their image paths, created if missing, and gives copies back
+// (see Carry.lend). With virtual, those in
+// the places of Virtual's mounts are left out: a confined command has the
+// namespace's own proc, /sys, /dev, /run and /tmp, as every chroot step.
+func (s *stageFS) attachCarried(infos []carriedInfo, fds, procs []int, virtual bool) error {
+	copies := noCopies(len(infos))
+	defer closeAll(copies)
+	for i, info := range infos {
+		fd := fds[i]
+		if info.Proc {
+			fd, procs = procs[0], procs[1:]
+		}
+		if virtual && inVirtual(info.Target) {
+			continue
+		}
+		if err := s.mountOn(fd, info.Target, !info.File); err != nil {
+			err = fmt.Errorf("the mount kept on %s: %w", info.Target, err)
+			return errors.Join(err, returnCarried(fdCarry, copies))
+		}
+		if !info.Proc {
+			if err := copyBack(copies, i, fd, info.Target); err != nil {
+				return errors.Join(err, returnCarried(fdCarry, copies))
+			}
+		}
+	}
+	return returnCarried(fdCarry, copies)
+}
+
+// inVirtual reports whether the image path p is in one of Virtual's mounts.
+func inVirtual(p string) bool {
+	for _, v := range []string{"/proc", "/sys", "/dev", "/run", "/tmp"} {
+		if p == v || strings.HasPrefix(p, v+"/") {
+			return true
+		}
+	}
+	return false
 }

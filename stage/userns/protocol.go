@@ -12,6 +12,9 @@ package userns
 //	fd 5  reports: JSON lines from the namespace's init, one per file or
 //	      directory it created on the stage (before creating it, so that a
 //	      SIGKILL cannot hide one) and a final one with Done set
+//	fd 6  carry: a unix socket (SOCK_SEQPACKET) on which Run passes the
+//	      descriptors of the carried mounts before the sync byte and, with
+//	      KeepMounts, init passes back the mounts it keeps (carry.go)
 //
 // Unprivileged, the child starts in stage "wait": its execve ran before its
 // uid was mapped, so it has no capabilities. It waits on fd 4 for the maps
@@ -28,6 +31,7 @@ const (
 	fdConfig = 3
 	fdSync   = 4
 	fdReport = 5
+	fdCarry  = 6
 )
 
 // config is what Run sends to the namespace's init: a checked Cmd with
@@ -44,6 +48,11 @@ type config struct {
 	Virtual    bool     `json:"virtual,omitempty"`
 	Binds      []Bind   `json:"binds,omitempty"`
 	Hostname   string   `json:"hostname"`
+
+	Tree        string        `json:"tree,omitempty"`
+	MountPoints []string      `json:"mount_points,omitempty"`
+	Carried     []carriedInfo `json:"carried,omitempty"`
+	KeepMounts  bool          `json:"keep_mounts,omitempty"`
 }
 
 // report is one line written by the namespace's init on fd 5.
@@ -65,6 +74,10 @@ type report struct {
 	Signal      int    `json:"signal,omitempty"`
 	SetupError  string `json:"setup_error,omitempty"`
 	HelperError string `json:"helper_error,omitempty"`
+	// Kept says the mounts to keep were all passed on fd 6; KeepError why
+	// they could not be.
+	Kept      bool   `json:"kept,omitempty"`
+	KeepError string `json:"keep_error,omitempty"`
 }
 
 // lentFile is what it takes to give a lent file its own content back.

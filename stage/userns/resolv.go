@@ -48,7 +48,7 @@ func (s *stageFS) lendResolv(host []byte) error {
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > maxResolv {
 		return nil
 	}
-	if id, err := mountOf(fd); err != nil || id != s.rootMnt {
+	if id, err := mountOf(fd); err != nil || !s.own[id] {
 		return nil
 	}
 	// Reopen to write; the same file, or nothing.

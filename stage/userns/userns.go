@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -71,6 +72,33 @@ type Cmd struct {
 	// Binds are extra bind mounts made inside the namespace, after the
 	// Virtual ones.
 	Binds []Bind
+
+	// Tree is the host path of the build's tree (the root filesystem's
+	// staging directory) whose MountPoints are shown mounted and in which
+	// Carry's mounts are attached; with a Root it must be Root.
+	Tree string
+
+	// MountPoints are directories of Tree (image paths, parents before
+	// their children), each bind-mounted onto itself in the namespace
+	// before the other mounts, so that the target's programs see the
+	// build's filesystems mounted (mountpoint, findmnt,
+	// /proc/self/mountinfo) as on a build that mounts real ones. "/" is
+	// Tree itself (already a mount point with a Root). Each is resolved
+	// beneath Tree with no symbolic link on the way: a link there (which
+	// could lead the bind out of the tree) makes Run fail.
+	MountPoints []string
+
+	// Carry, which needs a Tree, holds mounts that earlier commands left
+	// in the tree: they are attached at their image paths after the
+	// mount points, the Virtual ones and Binds.
+	Carry *Carry
+
+	// KeepMounts, which needs Carry, a Tree and no Root, makes Carry hold,
+	// once the command ended (whatever its status), the mounts then in
+	// Tree that the namespace's setup did not make: those carried in and
+	// not unmounted, and those the command made. A mount over Tree's "/"
+	// itself is not kept.
+	KeepMounts bool
 
 	// Hostname is the host name inside the namespace; "" means "localhost",
 	// which every Debian tree resolves.
@@ -214,6 +242,12 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	}
 	defer statR.Close()
 	defer statW.Close()
+	carryHost, carryChild, err := carrySockets()
+	if err != nil {
+		return fmt.Errorf("userns: %w", err)
+	}
+	defer carryHost.Close()
+	defer carryChild.Close()
 
 	stage := stageSetup
 	if !m.Direct {
@@ -223,7 +257,7 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	cmd.Args = []string{initArgv0}
 	cmd.Env = initEnv(stage)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
-	cmd.ExtraFiles = []*os.File{cfgR, syncR, statW} // fds 3, 4, 5
+	cmd.ExtraFiles = []*os.File{cfgR, syncR, statW, carryChild} // fds 3, 4, 5, 6
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 			syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
@@ -251,6 +285,7 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	statW.Close()
 	cfgR.Close()
 	syncR.Close()
+	carryChild.Close()
 	if testHookStarted != nil {
 		testHookStarted(cmd.Process.Pid)
 	}
@@ -276,6 +311,15 @@ func Run(ctx context.Context, c Cmd) (err error) {
 		cfgW.Close()
 	}()
 
+	lent := make(chan struct{})
+	if len(cfg.Carried) > 0 {
+		go func() {
+			defer close(lent)
+			c.Carry.lend(int(carryHost.Fd()), cfg.Carried)
+		}()
+	} else {
+		close(lent)
+	}
 	var setupErr error
 	if !m.Direct {
 		setupErr = writeMaps(cmd.Process.Pid, m)
@@ -300,6 +344,18 @@ func Run(ctx context.Context, c Cmd) (err error) {
 		}
 	}
 	cleanErr := undo(root, cleanup)
+	<-lent
+	if final != nil && final.Kept && c.KeepMounts {
+		kept, err := receiveKept(int(carryHost.Fd()))
+		if err != nil {
+			cleanErr = errors.Join(cleanErr, fmt.Errorf("userns: %s: %w", what, err))
+		} else {
+			c.Carry.replace(kept)
+		}
+	}
+	if final != nil && final.KeepError != "" {
+		cleanErr = errors.Join(cleanErr, fmt.Errorf("userns: %s: keeping its mounts: %s", what, final.KeepError))
+	}
 
 	switch {
 	case ctx.Err() != nil:
@@ -418,6 +474,9 @@ func (c Cmd) config() (config, error) {
 			cfg.Dir = wd
 		}
 	}
+	if err := c.treeConfig(&cfg); err != nil {
+		return cfg, err
+	}
 	for _, b := range c.Binds {
 		src, err := filepath.Abs(b.Source)
 		if err != nil {
@@ -432,6 +491,48 @@ func (c Cmd) config() (config, error) {
 		cfg.Binds = append(cfg.Binds, Bind{Source: src, Target: filepath.Join("/", b.Target), ReadOnly: b.ReadOnly})
 	}
 	return cfg, nil
+}
+
+// treeConfig checks Tree, MountPoints, Carry and KeepMounts.
+func (c Cmd) treeConfig(cfg *config) error {
+	if c.Tree == "" {
+		if len(c.MountPoints) > 0 || c.Carry != nil {
+			return errors.New("MountPoints and Carry need a Tree")
+		}
+		return nil
+	}
+	tree, err := filepath.Abs(c.Tree)
+	if err == nil {
+		tree, err = filepath.EvalSymlinks(tree)
+	}
+	if err != nil {
+		return fmt.Errorf("tree: %w", err)
+	}
+	if cfg.Root != "" && tree != cfg.Root {
+		return fmt.Errorf("tree %s is not the root %s", tree, cfg.Root)
+	}
+	if tree == "/" {
+		return errors.New("tree must not be the host's /")
+	}
+	if c.KeepMounts && (c.Carry == nil || cfg.Root != "") {
+		return errors.New("KeepMounts needs a Carry and no Root")
+	}
+	cfg.Tree, cfg.KeepMounts = tree, c.KeepMounts
+	for _, p := range c.MountPoints {
+		cfg.MountPoints = append(cfg.MountPoints, path.Clean("/"+p))
+	}
+	cfg.Carried = c.Carry.infos()
+	return nil
+}
+
+// carrySockets is the socket pair on which carried mounts' descriptors go
+// to the namespace's init and kept ones come back (fd 6 there).
+func carrySockets() (host, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "carry"), os.NewFile(uintptr(fds[1]), "carry"), nil
 }
 
 // openRoot opens the stage directory cfg.Root, once: the namespace's init

@@ -903,7 +903,8 @@ func TestAsOrdinaryUser(t *testing.T) {
 	tests := []string{"TestAvailable", "TestInsideIsRoot", "TestOwnersMapToHost", "TestVirtualFilesystems",
 		"TestVirtualMissingMountPoints", "TestBinds", "TestExitStatus", "TestNoProcessSurvives", "TestKilledCaller",
 		"TestCannotEscapeStage", "TestRemoveAll", "TestHostileMountPoints", "TestHostilePolicyRcD", "TestHostileResolvConf",
-		"TestHostileBinds", "TestHostileMagicLinks", "TestHostileRootSwap", "TestRemoveAllKeepsLinkTargets", "TestNoHostDescriptors", "TestHostileWorkingDir", "TestBindsOnNamespaceMounts"}
+		"TestHostileBinds", "TestHostileMagicLinks", "TestHostileRootSwap", "TestRemoveAllKeepsLinkTargets", "TestNoHostDescriptors", "TestHostileWorkingDir", "TestBindsOnNamespaceMounts",
+		"TestMountPointsLookMounted", "TestHostileMountPointsSelfBind", "TestKeepMounts", "TestKeepMountsOnFailure"}
 	out, err := runAs(user, []string{envProbe + "=" + prb}, "^("+strings.Join(tests, "|")+")$")
 	t.Logf("as %s:\n%s", user, out)
 	if err != nil {

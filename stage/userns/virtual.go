@@ -18,10 +18,11 @@ type prepared struct {
 	dev    map[string]int
 	resolv []byte // the host's /etc/resolv.conf; nil if it has none
 	binds  []int
+	procs  []int // for the carried proc mounts
 }
 
 func (p *prepared) close() {
-	for _, fd := range append([]int{p.proc, p.sys}, p.binds...) {
+	for _, fd := range append(append([]int{p.proc, p.sys}, p.binds...), p.procs...) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -65,6 +66,15 @@ func prepare(cfg *config) (pre *prepared, err error) {
 			return pre, err
 		}
 		pre.binds = append(pre.binds, fd)
+	}
+	for _, c := range cfg.Carried {
+		if c.Proc { // made even when it is not attached: attachCarried counts them
+			fd, err := newMount("proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+			if err != nil {
+				return pre, err
+			}
+			pre.procs = append(pre.procs, fd)
+		}
 	}
 	return pre, nil
 }
