@@ -1,6 +1,5 @@
-// Package landlock confines the calling process, and every process it
-// starts afterwards, so that it can change the filesystem only beneath one
-// directory: the Landlock LSM's path-beneath rule over every write access
+// Package landlock runs a command confined, with everything it starts, so
+// that it can change the filesystem only beneath one directory: the Landlock LSM's path-beneath rule over every write access
 // right the running kernel knows (making, removing, renaming, truncating
 // and writing files, directories, links and device nodes). Reading and
 // executing stay allowed everywhere, and so does writing to /dev/null.
