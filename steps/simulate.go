@@ -26,7 +26,7 @@ var skippedEffects map[string]func(*sim, *Step)
 func init() {
 	simulations = map[string]func(*sim, *Step){
 		"mkimg": simMkimg, "mklabel": simMklabel, "mkpart": simMkpart,
-		"set_part_flag": simPartFlag, "kpartx": func(sm *sim, s *Step) { sm.disk(s, "kpartx") },
+		"set_part_flag": simPartFlag, "kpartx": simKpartx,
 		"mkfs": simMkfs, "mount": simMount, "fstab": simFstab,
 		"create-dir": simFileStep, "create-file": simFileStep, "copy-file": simFileStep, "copy-dir": simFileStep,
 		"unpack-rootfs": simUnpack, "cache-rootfs": simCache,
@@ -106,6 +106,36 @@ func (sm *sim) disk(s *Step, key string) *partition.Disk {
 	}
 	sm.disks[filepath.Clean(path)] = d
 	return d
+}
+
+// simKpartx: with tags, the partitions of the --image file become tags
+// (kpartxTags); a --dry-run without an image makes them of unknown place.
+func simKpartx(sm *sim, s *Step) {
+	names := s.Strings("tags")
+	if len(names) == 0 {
+		sm.disk(s, "kpartx")
+		return
+	}
+	if sm.host.Output == "" && sm.host.Image == "" {
+		sm.unsure = true
+		for i, name := range names {
+			if tag, err := sm.tags.Add(name); err != nil {
+				sm.stateErr(s.KeyLine("tags"), err)
+			} else {
+				tag.Image, tag.PartNumber, tag.Size, tag.Reused = s.Str("kpartx"), i+1, 1, true
+			}
+		}
+		return
+	}
+	if err := kpartxImage(s.Str("kpartx"), sm.host.Image); err != nil {
+		sm.stateErr(s.KeyLine("kpartx"), err)
+		return
+	}
+	d := sm.disk(s, "kpartx")
+	if d == nil {
+		return
+	}
+	sm.stateErr(s.KeyLine("tags"), addPartitionTags(&sm.tags, s.Str("kpartx"), d.Partitions(), names))
 }
 
 func simMkimg(sm *sim, s *Step) {
@@ -246,6 +276,13 @@ func simMount(sm *sim, s *Step) {
 		tag.MountPoint, tag.MountOn = s.Str("dirname"), parent.Name
 	}
 	tag.Mounted = true
+	if tag.Reused && tag.FSType == "" {
+		// Its filesystem is read from the image when mounted.
+		tag.FSType, tag.UUIDText = "(read from the image)", "(read from the image)"
+		if sm.running == yes {
+			sm.needTools(s, reusePrograms...)
+		}
+	}
 }
 
 func simFstab(sm *sim, s *Step) {
