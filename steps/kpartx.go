@@ -75,7 +75,7 @@ func kpartxImage(path, image string) error {
 // marked as holding what an earlier build made.
 func addPartitionTags(tags *Tags, path string, parts []partition.Partition, names []string) error {
 	if len(parts) == 0 {
-		return fmt.Errorf("%s has no partitions (a `kpartx` with tags reuses an image an earlier build partitioned)", path)
+		return fmt.Errorf("%s has no partition table, or no partitions in it (a `kpartx` with tags reuses an image an earlier build partitioned)", path)
 	}
 	if len(names) > len(parts) {
 		return fmt.Errorf("%d tags for the %d partitions of %s: list at most one tag per partition, in the table's order", len(names), len(parts), path)

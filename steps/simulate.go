@@ -117,25 +117,37 @@ func simKpartx(sm *sim, s *Step) {
 		return
 	}
 	if sm.host.Output == "" && sm.host.Image == "" {
-		sm.unsure = true
-		for i, name := range names {
-			if tag, err := sm.tags.Add(name); err != nil {
-				sm.stateErr(s.KeyLine("tags"), err)
-			} else {
-				tag.Image, tag.PartNumber, tag.Size, tag.Reused = s.Str("kpartx"), i+1, 1, true
-			}
-		}
+		sm.unknownPartitionTags(s, names)
 		return
 	}
 	if err := kpartxImage(s.Str("kpartx"), sm.host.Image); err != nil {
 		sm.stateErr(s.KeyLine("kpartx"), err)
+		sm.unknownPartitionTags(s, names)
 		return
 	}
 	d := sm.disk(s, "kpartx")
 	if d == nil {
+		sm.unknownPartitionTags(s, names)
 		return
 	}
-	sm.stateErr(s.KeyLine("tags"), addPartitionTags(&sm.tags, s.Str("kpartx"), d.Partitions(), names))
+	if err := addPartitionTags(&sm.tags, s.Str("kpartx"), d.Partitions(), names); err != nil {
+		sm.stateErr(s.KeyLine("tags"), err)
+		sm.unknownPartitionTags(s, names)
+	}
+}
+
+// unknownPartitionTags makes kpartx's tags of partitions whose place is
+// not known (no image to read, or it was refused), so that the steps using
+// them are still checked.
+func (sm *sim) unknownPartitionTags(s *Step, names []string) {
+	sm.unsure = true
+	for i, name := range names {
+		if _, err := sm.tags.Get(name); err == nil {
+			continue
+		}
+		tag, _ := sm.tags.Add(name)
+		tag.Image, tag.PartNumber, tag.Size, tag.Reused = s.Str("kpartx"), i+1, 1, true
+	}
 }
 
 func simMkimg(sm *sim, s *Step) {
