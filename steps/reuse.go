@@ -10,10 +10,6 @@ import (
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
-// reusePrograms are the host programs that read and import the filesystem
-// of a reused tag (kpartx tags, lvscan) mounted without mkfs.
-var reusePrograms = []string{"debugfs", "dumpe2fs", "mdir", "mcopy"}
-
 // importFilesystem gives a reused tag mounted without mkfs its filesystem:
 // probed from the image (type, UUID, label, features) and its files
 // imported into dir, so that at the mount's teardown it is built again

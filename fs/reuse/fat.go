@@ -38,7 +38,7 @@ func importFAT(ctx context.Context, run fstool.Runner, ns Namespace, src Source,
 	if files == 0 {
 		return res, nil
 	}
-	if err := ns(ctx, userns.Cmd{Helper: helperFAT, HelperArgs: []string{dir, toolPath("mcopy"), drive}, Env: append(os.Environ(), mtoolsEnv...)}); err != nil {
+	if err := ns(ctx, userns.Cmd{Helper: helperFAT, HelperArgs: []string{dir, fstool.FindTool("mcopy"), drive}, Env: append(os.Environ(), mtoolsEnv...)}); err != nil {
 		return nil, fmt.Errorf("importing the files: %w", err)
 	}
 	return res, nil

@@ -75,7 +75,7 @@ func Import(ctx context.Context, run fstool.Runner, ns Namespace, src Source, in
 		return nil, err
 	}
 	defer os.Remove(listing)
-	err = ns(ctx, userns.Cmd{Helper: helperExt, HelperArgs: []string{dir, listing, toolPath("debugfs"), src.target()}})
+	err = ns(ctx, userns.Cmd{Helper: helperExt, HelperArgs: []string{dir, listing, fstool.FindTool("debugfs"), src.target()}})
 	if err != nil {
 		return nil, fmt.Errorf("importing the files: %w", err)
 	}
@@ -143,25 +143,6 @@ func checkRoom(dir string, need int64, big Entry) error {
 	}
 	return fmt.Errorf("refusing to import the filesystem: its files claim %d bytes (the largest, %s, %d bytes), more than the %d bytes free in the stage %s: a sparse file far bigger than its data, or a stage too small (set TMPDIR to a bigger filesystem)",
 		need, big.Path, big.Size, free, filepath.Dir(dir))
-}
-
-// toolPath finds a program as the build's tool runner would, in PATH or
-// the sbin directories.
-func toolPath(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(d, name); fileExists(p) {
-			return p
-		}
-	}
-	return name
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // extHelper runs in the namespace: debugfs rdump confined to dir, then the

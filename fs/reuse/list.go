@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -248,12 +247,4 @@ func parseDevice(stat string) (uint32, uint32, error) {
 		return 0, 0, fmt.Errorf("cannot read device numbers %q", f[0])
 	}
 	return uint32(a), uint32(b), nil
-}
-
-// tmpDir is where command files go when the caller gives none.
-func tmpDir(dir string) string {
-	if dir == "" {
-		return os.TempDir()
-	}
-	return filepath.Clean(dir)
 }
