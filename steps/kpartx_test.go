@@ -10,8 +10,25 @@ import (
 )
 
 // partitionedImage writes a 64 MiB image file with an msdos table of two
-// partitions (no filesystems), as an earlier build leaves it.
+// partitions, as an earlier build leaves it: the first has an ext
+// superblock's magic, the second a FAT16 boot sector's signatures (all the
+// plan reads of them).
 func partitionedImage(t *testing.T) string {
+	t.Helper()
+	img := bareImage(t)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteAt([]byte{0x53, 0xEF}, 1<<20+1024+56)
+	f.WriteAt([]byte("FAT16   "), 40<<20+0x36)
+	f.WriteAt([]byte{0x55, 0xAA}, 40<<20+510)
+	return img
+}
+
+// bareImage is partitionedImage without filesystems.
+func bareImage(t *testing.T) string {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "old.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
@@ -60,6 +77,11 @@ func TestKpartxTagsPlan(t *testing.T) {
 	if ds := preflight(t, reuseSpec, h); len(ds) != 0 {
 		t.Errorf("refused: %v", ds)
 	}
+	// The ESP's type is known to the plan: grub uefi accepts it.
+	grubSpec := reuseSpec + "- grub: uefi\n  tag: root\n  efi: efi\n"
+	if ds := preflight(t, grubSpec, h); len(ds) != 0 {
+		t.Errorf("grub on reused tags refused: %v", ds)
+	}
 	// A tag of the model has the partition's place.
 	p, ds := planText(t, DefaultRegistry(), reuseSpec, Vars{Image: img, Arch: "amd64"})
 	if ds.HasErrors() {
@@ -101,6 +123,8 @@ func TestKpartxTagsRefusals(t *testing.T) {
 		{"not the --image", strings.Replace(reuseSpec, "{{ image }}", "other.img", 1), img,
 			"t.vmdb:2: kpartx: kpartx with tags names the partitions of an existing image: other.img must be the image given with --image"},
 		{"tag used twice", strings.Replace(reuseSpec, "[root, efi]", "[root, root]", 1), img, "t.vmdb:3: kpartx: Tag already used: root"},
+		{"no filesystem, no mkfs", strings.Replace(reuseSpec, "- mount: efi\n  mount-on: root\n  dirname: /boot/efi\n", "", 1), bareImage(t),
+			"t.vmdb:4: mount: tag root has no mkfs step, so its filesystem is read from "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := fakeHost()

@@ -25,7 +25,7 @@ func (b *Build) importFilesystem(tag *Tag, dir string) error {
 	src := reuse.Source{Image: tag.Image, Offset: tag.Offset, Size: tag.Size}
 	info, err := reuse.Probe(b.ctx, b.ToolRunner(), src)
 	if err != nil {
-		return fmt.Errorf("tag %s has no mkfs step, so its filesystem is read from %s: %w", tag.Name, tag.Image, err)
+		return reusedErr(tag, err)
 	}
 	b.Progress("Importing the %s filesystem of %s (UUID %s) into %s", info.Type, tag.Name, fs.UUIDText(info.Type, info.UUID, info.VolumeID), dir)
 	ns := func(ctx context.Context, c userns.Cmd) error { return b.run(ctx, inNamespace, c) }
@@ -42,4 +42,9 @@ func (b *Build) importFilesystem(tag *Tag, dir string) error {
 	tag.imported = res.Devices
 	b.Detail("tag %s: imported %d entries, %s of data; built again with options %s", tag.Name, res.Files, sizeText(res.Bytes), info.Options)
 	return nil
+}
+
+// reusedErr is the refusal of a reused tag whose filesystem cannot be read.
+func reusedErr(tag *Tag, err error) error {
+	return fmt.Errorf("tag %s has no mkfs step, so its filesystem is read from %s: %w", tag.Name, tag.Image, err)
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/vmdb2-go/vmdb2/fs"
+	"github.com/vmdb2-go/vmdb2/fs/reuse"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/partition/bootcode"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
@@ -289,12 +291,30 @@ func simMount(sm *sim, s *Step) {
 	}
 	tag.Mounted = true
 	if tag.Reused && tag.FSType == "" {
-		// Its filesystem is read from the image when mounted.
-		tag.FSType, tag.UUIDText = "(read from the image)", "(read from the image)"
-		if sm.running == yes {
-			sm.needTools(s, reusePrograms...)
-		}
+		sm.reusedFilesystem(s, tag)
 	}
+}
+
+// reusedFilesystem: a reused tag mounted without mkfs has the filesystem
+// already in the image, whose type is read now where the partition is
+// known (Build.importFilesystem reads the rest when it runs).
+func (sm *sim) reusedFilesystem(s *Step, tag *Tag) {
+	tag.FSType, tag.UUIDText = "(read from the image)", "(read from the image)"
+	if sm.running == yes {
+		sm.needTools(s, reusePrograms...)
+	}
+	if tag.Size <= 1 {
+		return // no image to read (--dry-run), or an LV's scratch file
+	}
+	if _, err := os.Stat(tag.Image); err != nil {
+		return
+	}
+	t, err := reuse.Sniff(reuse.Source{Image: tag.Image, Offset: tag.Offset, Size: tag.Size})
+	if err != nil {
+		sm.stateErr(s.KeyLine("mount"), reusedErr(tag, err))
+		return
+	}
+	tag.FSType = t
 }
 
 func simFstab(sm *sim, s *Step) {
