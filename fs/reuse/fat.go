@@ -23,7 +23,7 @@ var mtoolsEnv = []string{"MTOOLS_SKIP_CHECK=1"}
 // any size).
 func importFAT(ctx context.Context, run fstool.Runner, ns Namespace, src Source, dir, tmp string) (*Result, error) {
 	drive := fmt.Sprintf("%s@@%d", src.Image, src.Offset)
-	out, err := fstool.Run(ctx, run, []string{"mdir", "-/", "-a", "-i", drive, "::/"}, mtoolsEnv)
+	out, err := fstool.Run(ctx, bounded(run), []string{"mdir", "-/", "-a", "-i", drive, "::/"}, mtoolsEnv)
 	if err != nil {
 		return nil, fmt.Errorf("listing the FAT filesystem: %w", err)
 	}

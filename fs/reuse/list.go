@@ -60,7 +60,7 @@ func debugfs(ctx context.Context, run fstool.Runner, src Source, tmp string, cmd
 	if err != nil {
 		return nil, err
 	}
-	out, err := fstool.Run(ctx, run, []string{"debugfs", "-f", f.Name(), src.target()}, nil)
+	out, err := fstool.Run(ctx, bounded(run), []string{"debugfs", "-f", f.Name(), src.target()}, nil)
 	if err != nil {
 		return nil, err
 	}

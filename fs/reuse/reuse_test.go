@@ -192,3 +192,52 @@ func TestParseLs(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundedStopsEndlessListing: a tool that prints without end is
+// stopped with a message.
+func TestBoundedStopsEndlessListing(t *testing.T) {
+	_, err := fstool.Run(context.Background(), bounded(nil), []string{"yes", "a long line of a directory loop"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "a directory loop?") {
+		t.Errorf("yes: %v", err)
+	}
+}
+
+// TestImportFAT: a vfat filesystem's tree comes across; its volume id,
+// label and geometry are probed.
+func TestImportFAT(t *testing.T) {
+	testreq.NeedRoot(t, "the import runs as root of the build's namespace")
+	testreq.NeedTools(t, "mkfs.vfat", "mcopy", "mdir", "mmd")
+	_, err := landlock.ABI()
+	testreq.Need(t, testreq.Userns, err)
+	tmp := t.TempDir()
+	img := filepath.Join(tmp, "fat.img")
+	env := append(os.Environ(), mtoolsEnv...)
+	for _, args := range [][]string{
+		{"mkfs.vfat", "-C", "-F", "16", "-s", "4", "-n", "ESP", "-i", "1234ABCD", img, "16384"},
+		{"mmd", "-i", img, "::/EFI"},
+		{"sh", "-c", "echo boot > " + tmp + "/grub.cfg && mcopy -i " + img + " " + tmp + "/grub.cfg ::/EFI/grub.cfg"},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	src := Source{Image: img, Size: 16 << 20}
+	info, err := Probe(context.Background(), fstool.Exec, src)
+	if err != nil || info.Type != "vfat" || info.VolumeID != 0x1234ABCD || info.Label != "ESP" || info.Options != "-F 16 -s 4" {
+		t.Fatalf("probe: %+v %v", info, err)
+	}
+	dir := filepath.Join(tmp, "tree")
+	os.Mkdir(dir, 0o755)
+	res, err := Import(context.Background(), fstool.Exec, inProcess, src, info, dir, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "EFI/grub.cfg")); err != nil || string(b) != "boot\n" {
+		t.Errorf("EFI/grub.cfg: %q %v", b, err)
+	}
+	if res.Bytes != 5 {
+		t.Errorf("%d bytes imported, want 5", res.Bytes)
+	}
+}
