@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -212,38 +213,55 @@ func TestKpartxTagsReuse(t *testing.T) {
 	}
 }
 
-// TestKpartxHostileImage: the image's root holds links to the host (its
-// /etc is a link to /, a file is an absolute link to a host file, a
-// directory leads to a host directory) and odd names: the import copies
-// the links as links, and neither it nor the later steps writing through
-// those paths change anything on the host.
+// TestKpartxHostileImage: the image's root holds links out of it (to /,
+// to /etc/passwd, to a host directory and file: the canary) and odd names:
+// the import copies the links as links; later steps writing through them
+// resolve them inside the image; a write that would need the host's path
+// fails; nothing on the host changes, as root or as the ordinary user.
 func TestKpartxHostileImage(t *testing.T) {
 	checkTools(t, "debugfs", "dumpe2fs", "mcopy", "mdir")
 	h := canary.New(t)
-	dir, img := firstImage(t, "symlink evil "+h.File, "symlink hostdir "+h.Dir, "mkdir ...",
-		"cd /etc", "rm old", "symlink old "+h.File, "cd /")
-	spec := strings.Replace(reuseSecondSpec, "- create-file: /etc/new", `- create-file: /evil
+	dir, img := firstImage(t, "symlink evil /etc/passwd", "symlink up /", "symlink hostdir "+h.Dir, "symlink secret "+h.File,
+		"mkdir ...", "cd /etc", "rm old", "symlink old "+h.File, "cd /")
+	through := strings.Replace(reuseSecondSpec, "- create-file: /etc/new", `- create-file: /evil
   contents: through a link
-- create-file: /etc/old
-  contents: replaced
-- create-dir: /hostdir/made
+- create-file: /up/etc/x
+  contents: via up
 - create-file: /.../x
   contents: dots
 - create-file: /etc/new`, 1)
-	os.WriteFile(filepath.Join(dir, "second.vmdb"), []byte(spec), 0o644)
-	for _, who := range [][2]int{{os.Getuid(), os.Getgid()}, func() [2]int { u, g := ordinaryUser(t); return [2]int{u, g} }()} {
+	outside := strings.Replace(reuseSecondSpec, "- create-file: /etc/new", "- create-file: /secret\n  contents: out\n- create-file: /etc/new", 1)
+	passwd := mustRead(t, "/etc/passwd")
+	uid, gid := ordinaryUser(t)
+	for _, who := range [][2]int{{os.Getuid(), os.Getgid()}, {uid, gid}} {
+		os.WriteFile(filepath.Join(dir, "second.vmdb"), []byte(through), 0o644)
 		r, out := reuseBuild(t, who[0], who[1], dir, img)
 		h.Check(t)
 		if r.code != 0 {
 			t.Fatalf("build as %d: exit %d\n%s%s", who[0], r.code, r.stdout, r.stderr)
 		}
-		if got := debugfs(t, out, reuseRootOffset, "cat /etc/old"); got != "replaced" {
-			t.Errorf("/etc/old: %q", got)
+		for file, want := range map[string]string{"/etc/passwd": "through a link", "/etc/x": "via up", "/.../x": "dots", "/etc/new": "new file"} {
+			if got := debugfs(t, out, reuseRootOffset, "cat "+file); got != want {
+				t.Errorf("as %d: %s in the image: %q, want %q", who[0], file, got, want)
+			}
 		}
-		if got := debugfs(t, out, reuseRootOffset, "cat /.../x"); got != "dots" {
-			t.Errorf("/.../x: %q", got)
+		if s := debugfs(t, out, reuseRootOffset, "stat /secret"); !strings.Contains(s, "Type: symlink") {
+			t.Errorf("/secret is no longer a link:\n%s", s)
 		}
 		h.NotIn(t, "the image", mustRead(t, out))
+
+		os.WriteFile(filepath.Join(dir, "second.vmdb"), []byte(outside), 0o644)
+		if r, _ := reuseBuild(t, who[0], who[1], dir, img); r.code == 0 || !strings.Contains(r.stderr, "second.vmdb:8: create-file") {
+			t.Errorf("as %d: writing through a link to the host: exit %d\n%s", who[0], r.code, r.stderr)
+		}
+		h.Check(t)
+		noStageLeft(t, filepath.Join(dir, "tmp"))
+	}
+	if !bytes.Equal(mustRead(t, "/etc/passwd"), passwd) {
+		t.Errorf("the host's /etc/passwd changed")
+	}
+	if _, err := os.Stat("/etc/x"); err == nil {
+		t.Errorf("/etc/x was written on the host")
 	}
 }
 
