@@ -113,6 +113,23 @@ func (r *Root) Chmod(p string, mode os.FileMode) error {
 	return nil
 }
 
+// Setxattr sets the extended attribute name of p, which must not be a
+// symbolic link (a link there is an error, not followed).
+func (r *Root) Setxattr(p, name string, value []byte) error {
+	fd, st, err := r.openNoFollow("setxattr", p)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return pathErr("setxattr", p, unix.ELOOP)
+	}
+	if err := unix.Setxattr(procPath(fd), name, value, 0); err != nil {
+		return pathErr("setxattr "+name, p, err)
+	}
+	return nil
+}
+
 // Lchown sets the owner of p (of a link itself, not what it points to).
 func (r *Root) Lchown(p string, uid, gid int) error {
 	pfd, name, err := r.parentAt("chown", p)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/vmdb2-go/vmdb2/fs/fstool"
 )
 
 // hostPackages is the one table of the host programs a build may run and
@@ -14,6 +16,9 @@ import (
 var hostPackages = map[string]string{
 	"mke2fs":           "e2fsprogs",
 	"debugfs":          "e2fsprogs",
+	"dumpe2fs":         "e2fsprogs",
+	"mdir":             "mtools",
+	"mcopy":            "mtools",
 	"mkfs.btrfs":       "btrfs-progs",
 	"mkfs.xfs":         "xfsprogs",
 	"mkfs.f2fs":        "f2fs-tools",
@@ -44,6 +49,10 @@ var fsPrograms = map[string][]string{
 	"swap":     {"mkswap"},
 }
 
+// reusePrograms are the host programs that read and import the filesystem
+// of a reused tag (kpartx tags, lvscan) mounted without mkfs.
+var reusePrograms = []string{"debugfs", "dumpe2fs", "mdir", "mcopy"}
+
 // installHint says how to get a program: its Debian package, or PATH.
 func installHint(program string) string {
 	if pkg, ok := hostPackages[program]; ok {
@@ -68,8 +77,8 @@ func hostToolMissing(program string, err error) error {
 }
 
 // hostToolFound reports whether a program can be run the way the build
-// will run it (PATH, then the sbin directories; see findTool).
+// will run it (PATH, then the sbin directories; see fstool.FindTool).
 func hostToolFound(program string) bool {
-	_, err := exec.LookPath(findTool(program))
+	_, err := exec.LookPath(fstool.FindTool(program))
 	return err == nil
 }

@@ -78,6 +78,7 @@ func (st *vgState) lvTag(tags *Tags, name string) (*Tag, error) {
 		return nil, err
 	}
 	st.setLVTag(tag, lv)
+	tag.Reused = true
 	return tag, nil
 }
 

@@ -27,6 +27,9 @@ var mkfsKind = &Kind{
 		if err := fs.Supported(s.Str("mkfs")); err != nil {
 			report(s.KeyLine("mkfs"), Error, "mkfs: %v", err)
 		}
+		if s.Bool("target_old") && !strings.HasPrefix(s.Str("mkfs"), "ext") {
+			report(s.KeyLine("target_old"), Warning, "mkfs: target_old turns off ext2/3/4 features that old kernels and e2fsprogs cannot read; it does nothing for %s", s.Str("mkfs"))
+		}
 		if s.Str("mkfs") == "vfat" {
 			// The FAT writer takes the mkfs.fat options it supports; the
 			// others are known now.
@@ -40,6 +43,7 @@ var mkfsKind = &Kind{
 		{Name: "partition", Type: TStr, Required: true},
 		{Name: "label", Type: TStr, Default: ""},
 		{Name: "options", Type: TStr, Default: ""},
+		{Name: "target_old", Type: TBool, Default: false},
 	},
 	Run: func(b *Build, s *Step) error {
 		tag, err := b.State.Tags.Get(s.Str("partition"))
@@ -55,6 +59,11 @@ var mkfsKind = &Kind{
 		tag.FSType = s.Str("mkfs")
 		tag.Label = s.Str("label")
 		tag.Options = s.Str("options")
+		if s.Bool("target_old") && strings.HasPrefix(tag.FSType, "ext") {
+			if err := b.targetOld(tag); err != nil {
+				return err
+			}
+		}
 		tag.UUID = b.IDs.UUID("fs-uuid:" + sanitize(tag.Name))
 		tag.HashSeed = b.IDs.UUID("ext-hash-seed:" + sanitize(tag.Name))
 		tag.VolumeID = b.IDs.Uint32("fat-volume-id:" + sanitize(tag.Name))
@@ -86,6 +95,34 @@ var mkfsKind = &Kind{
 		}
 		return b.buildFilesystem(tag, empty)
 	},
+}
+
+// targetOldFeatures are the ext features Debian's vmdb2 0.41-1 turns off
+// for `target_old` (bug #1108498): newer than what old target kernels and
+// e2fsprogs (GRUB's too) read.
+var targetOldFeatures = []string{"large_dir", "metadata_csum_seed", "orphan_file"}
+
+// targetOld adds to tag's mkfs options the turning off of
+// targetOldFeatures, those this host's mke2fs knows (one older than the
+// feature cannot make it anyway).
+func (b *Build) targetOld(tag *Tag) error {
+	st, err := b.Stage()
+	if err != nil {
+		return err
+	}
+	known, err := ext.KnownFeatures(b.ctx, b.ToolRunner(), st.MetaPath(""), targetOldFeatures)
+	if err != nil {
+		return fmt.Errorf("target_old: asking mke2fs which features it knows: %w", err)
+	}
+	if len(known) < len(targetOldFeatures) {
+		b.Detail("target_old: this mke2fs knows only %v of %v", known, targetOldFeatures)
+	}
+	if len(known) == 0 {
+		return nil
+	}
+	tag.Options = strings.TrimSpace(tag.Options + " -O ^" + strings.Join(known, ",^"))
+	b.Detail("tag %s: target_old: mke2fs options %s", tag.Name, tag.Options)
+	return nil
 }
 
 // buildFilesystem writes tag's filesystem from dir into its partition.
@@ -133,11 +170,11 @@ func (b *Build) devicesFor(tag *Tag) ([]ext.Device, error) {
 		return nil, err
 	}
 	if tag.Name != b.devicesTag {
-		return nil, nil
+		return tag.imported, nil
 	}
 	recorded, err := rootfs.ReadManifest(st.MetaPath("devices.json"))
 	if err != nil || len(recorded) == 0 {
-		return nil, err
+		return tag.imported, err
 	}
 	// Nested trees by where they really are in this one (their mount
 	// points resolved inside the image), not by the spec's dirname.
@@ -168,5 +205,5 @@ next:
 		out = append(out, ext.Device{Path: d.Path, Block: d.Type == "b", Major: d.Major, Minor: d.Minor,
 			Perm: stage.ModeFromUnix(int64(mode)), UID: d.UID, GID: d.GID, Mtime: time.Unix(d.Mtime, 0)})
 	}
-	return out, nil
+	return append(out, tag.imported...), nil
 }

@@ -15,7 +15,9 @@ import (
 // inside the parent tag's tree. Its teardown builds the filesystem from
 // that directory (without its /etc/resolv.conf unless keep_resolvconf, as
 // in vmdb2 0.41: see dropResolvConf); a nested filesystem's content is then moved out of its
-// parent's tree, so the parent gets just the empty mount point.
+// parent's tree, so the parent gets just the empty mount point. A tag of
+// an existing image (kpartx tags, lvscan) without mkfs gets its
+// filesystem's files imported into the directory first (reuse.go).
 var mountKind = &Kind{
 	Name:        "mount",
 	Summary:     "mount a filesystem (here: bind its tag to a staging directory)",
@@ -74,6 +76,9 @@ var mountKind = &Kind{
 			return err
 		}
 		b.Detail("tag %s: staging directory %s, mount point %s", tag.Name, dir, tag.MountPoint)
+		if tag.Reused && tag.FSType == "" {
+			return b.importFilesystem(tag, dir)
+		}
 		return nil
 	},
 	Teardown: func(b *Build, s *Step) error {

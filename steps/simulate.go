@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/vmdb2-go/vmdb2/fs"
+	"github.com/vmdb2-go/vmdb2/fs/reuse"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/partition/bootcode"
 	"github.com/vmdb2-go/vmdb2/stage/grub"
@@ -26,7 +28,7 @@ var skippedEffects map[string]func(*sim, *Step)
 func init() {
 	simulations = map[string]func(*sim, *Step){
 		"mkimg": simMkimg, "mklabel": simMklabel, "mkpart": simMkpart,
-		"set_part_flag": simPartFlag, "kpartx": func(sm *sim, s *Step) { sm.disk(s, "kpartx") },
+		"set_part_flag": simPartFlag, "kpartx": simKpartx,
 		"mkfs": simMkfs, "mount": simMount, "fstab": simFstab,
 		"create-dir": simFileStep, "create-file": simFileStep, "copy-file": simFileStep, "copy-dir": simFileStep,
 		"unpack-rootfs": simUnpack, "cache-rootfs": simCache,
@@ -106,6 +108,48 @@ func (sm *sim) disk(s *Step, key string) *partition.Disk {
 	}
 	sm.disks[filepath.Clean(path)] = d
 	return d
+}
+
+// simKpartx: with tags, the partitions of the --image file become tags
+// (kpartxTags); a --dry-run without an image makes them of unknown place.
+func simKpartx(sm *sim, s *Step) {
+	names := s.Strings("tags")
+	if len(names) == 0 {
+		sm.disk(s, "kpartx")
+		return
+	}
+	if sm.host.Output == "" && sm.host.Image == "" {
+		sm.unknownPartitionTags(s, names)
+		return
+	}
+	if err := kpartxImage(s.Str("kpartx"), sm.host.Image); err != nil {
+		sm.stateErr(s.KeyLine("kpartx"), err)
+		sm.unknownPartitionTags(s, names)
+		return
+	}
+	d := sm.disk(s, "kpartx")
+	if d == nil {
+		sm.unknownPartitionTags(s, names)
+		return
+	}
+	if err := addPartitionTags(&sm.tags, s.Str("kpartx"), d.Partitions(), names); err != nil {
+		sm.stateErr(s.KeyLine("tags"), err)
+		sm.unknownPartitionTags(s, names)
+	}
+}
+
+// unknownPartitionTags makes kpartx's tags of partitions whose place is
+// not known (no image to read, or it was refused), so that the steps using
+// them are still checked.
+func (sm *sim) unknownPartitionTags(s *Step, names []string) {
+	sm.unsure = true
+	for i, name := range names {
+		if _, err := sm.tags.Get(name); err == nil {
+			continue
+		}
+		tag, _ := sm.tags.Add(name)
+		tag.Image, tag.PartNumber, tag.Size, tag.Reused = s.Str("kpartx"), i+1, 1, true
+	}
 }
 
 func simMkimg(sm *sim, s *Step) {
@@ -246,6 +290,31 @@ func simMount(sm *sim, s *Step) {
 		tag.MountPoint, tag.MountOn = s.Str("dirname"), parent.Name
 	}
 	tag.Mounted = true
+	if tag.Reused && tag.FSType == "" {
+		sm.reusedFilesystem(s, tag)
+	}
+}
+
+// reusedFilesystem: a reused tag mounted without mkfs has the filesystem
+// already in the image, whose type is read now where the partition is
+// known (Build.importFilesystem reads the rest when it runs).
+func (sm *sim) reusedFilesystem(s *Step, tag *Tag) {
+	tag.FSType, tag.UUIDText = "(read from the image)", "(read from the image)"
+	if sm.running == yes {
+		sm.needTools(s, reusePrograms...)
+	}
+	if tag.Size <= 1 {
+		return // no image to read (--dry-run), or an LV's scratch file
+	}
+	if _, err := os.Stat(tag.Image); err != nil {
+		return
+	}
+	t, err := reuse.Sniff(reuse.Source{Image: tag.Image, Offset: tag.Offset, Size: tag.Size})
+	if err != nil {
+		sm.stateErr(s.KeyLine("mount"), reusedErr(tag, err))
+		return
+	}
+	tag.FSType = t
 }
 
 func simFstab(sm *sim, s *Step) {

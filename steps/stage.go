@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/vmdb2-go/vmdb2/fs/fstool"
@@ -93,7 +92,7 @@ func (b *Build) ToolRunner() fstool.Runner {
 		if len(cmd.Args) == 0 {
 			return errors.New("empty command")
 		}
-		argv := append([]string{findTool(cmd.Args[0])}, cmd.Args[1:]...)
+		argv := append([]string{fstool.FindTool(cmd.Args[0])}, cmd.Args[1:]...)
 		err := b.run(ctx, asTool, userns.Cmd{Argv: argv, Env: withLocale(os.Environ(), cmd.Env...),
 			Stdout: cmd.Stdout, Stderr: cmd.Stderr})
 		return hostToolMissing(cmd.Args[0], err)
@@ -107,25 +106,6 @@ func hostPath(p string) (string, error) {
 		return "", errors.New("empty path")
 	}
 	return filepath.Abs(p)
-}
-
-// findTool finds a program in PATH or, failing that, in the sbin
-// directories that an ordinary user's PATH lacks on Debian (mke2fs, mkswap
-// and friends live there).
-func findTool(name string) string {
-	if filepath.IsAbs(name) {
-		return name
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return name
 }
 
 // removeNoise, when SOURCE_DATE_EPOCH is set, removes from every root tree

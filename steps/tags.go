@@ -2,6 +2,8 @@ package steps
 
 import (
 	"fmt"
+
+	"github.com/vmdb2-go/vmdb2/fs/ext"
 )
 
 // Tag is what a build knows about one tagged partition: where it is in the
@@ -19,7 +21,12 @@ type Tag struct {
 	Offset     int64
 	Size       int64
 
-	// The filesystem, set by mkfs.
+	// Reused is set on the tags `kpartx: tags` and `lvscan` make of an
+	// existing image: without a mkfs, their filesystem is already there,
+	// and mounting one imports its files (reuse.go).
+	Reused bool
+
+	// The filesystem, set by mkfs (or probed when a reused tag is mounted).
 	FSType   string
 	Label    string
 	Options  string
@@ -42,6 +49,9 @@ type Tag struct {
 	// inParent is a nested filesystem's directory in its parent's tree,
 	// resolved inside that tree when mounted: no symlink on its way.
 	inParent string
+	// imported are the device nodes of an imported filesystem, added when
+	// it is built again.
+	imported []ext.Device
 	// Built is set once the filesystem was built from the directory (or
 	// its build failed, which is not tried again).
 	Built bool

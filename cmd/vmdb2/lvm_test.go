@@ -114,6 +114,17 @@ func TestLVMBuildAsUser(t *testing.T) {
 	if r := buildAs(t, uid, gid, dir, nil, "scan.vmdb", "--image", "out.img"); r.code == 0 || !strings.Contains(r.stderr, "scan.vmdb:3: lvscan: volume group vg0 has no logical volume nope") {
 		t.Errorf("lvscan of a missing LV: exit %d\n%s", r.code, r.stderr)
 	}
+
+	// An LV mounted without mkfs keeps its filesystem: imported, extended,
+	// built again (as kpartx's tags are).
+	keep := "steps:\n- lvscan: vg0\n  tags: [srv, root]\n- mount: srv\n- mount: root\n  mount-on: srv\n  dirname: /nested\n- create-file: /more\n  contents: imported and extended\n"
+	os.WriteFile(filepath.Join(dir, "scan.vmdb"), []byte(keep), 0o644)
+	if r := buildAs(t, uid, gid, dir, nil, "scan.vmdb", "--image", "out.img"); r.code != 0 {
+		t.Fatalf("lvscan without mkfs failed:\n%s%s", r.stdout, r.stderr)
+	}
+	grubCat(t, img, "(lvm/vg0-srv)/data", "on the second LV")
+	grubCat(t, img, "(lvm/vg0-srv)/more", "imported and extended")
+	grubCat(t, img, "(lvm/vg0-root)/etc/again", "rebuilt")
 }
 
 // grubCat checks that GRUB reads want in the image's file.

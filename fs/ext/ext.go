@@ -254,3 +254,29 @@ func ReadUUID(image string, offset int64) ([16]byte, error) {
 	}
 	return sb.uuid, nil
 }
+
+// KnownFeatures returns those of features (names, without ^) that this
+// host's mke2fs knows, asking it with a dry run (-n) that turns each off on
+// a scratch file in tmp: a feature newer than the host's e2fsprogs is left
+// out rather than failing the build.
+func KnownFeatures(ctx context.Context, run Runner, tmp string, features []string) ([]string, error) {
+	f, err := os.CreateTemp(tmp, "mke2fs-probe-*.img")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	err = f.Truncate(8 << 20)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	var known []string
+	for _, feat := range features {
+		if _, err := fstool.Run(ctx, run, []string{"mke2fs", "-F", "-n", "-q", "-t", "ext4", "-O", "^" + feat, f.Name()}, nil); err == nil {
+			known = append(known, feat)
+		}
+	}
+	return known, nil
+}

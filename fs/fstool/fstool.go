@@ -91,3 +91,22 @@ func Run(ctx context.Context, run Runner, args []string, env []string) (string, 
 	}
 	return stdout.String(), nil
 }
+
+// FindTool finds a program in PATH or, failing that, in the sbin
+// directories that an ordinary user's PATH lacks on Debian (mke2fs, mkswap
+// and friends live there). A name not found is returned as it is.
+func FindTool(name string) string {
+	if strings.HasPrefix(name, "/") {
+		return name
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := dir + "/" + name
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
+}
