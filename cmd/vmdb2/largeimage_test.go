@@ -25,6 +25,7 @@ const largeImageSpec = `steps:
   - mkfs: ext4
     partition: /
   - mount: /
+  - create-dir: /etc
   - copy-dir: /srv/tree
     src: src
   - fstab: /
