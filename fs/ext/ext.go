@@ -92,7 +92,13 @@ func mib(n int64) string {
 }
 
 // Args returns the mke2fs command line Build runs (without environment).
-func Args(image string, offset, size int64, srcDir string, opts Options) ([]string, error) {
+// zeroed says that the region already reads as zeros (a hole punched in a
+// fresh image file, a zero-range request to a device): mke2fs is then told
+// not to write the journal's zero blocks (lazy_journal_init), which leaves
+// the same bytes and keeps a large image sparse. mke2fs's own discard stays
+// on: on a regular file it is what lets mke2fs skip the inode tables and
+// mark them zeroed, and without it the group descriptors' flags differ.
+func Args(image string, offset, size int64, srcDir string, opts Options, zeroed bool) ([]string, error) {
 	switch opts.Type {
 	case "ext2", "ext3", "ext4":
 	default:
@@ -112,6 +118,9 @@ func Args(image string, offset, size int64, srcDir string, opts Options) ([]stri
 		"offset=" + strconv.FormatInt(offset, 10),
 		"root_owner=0:0",
 		"hash_seed=" + FormatUUID(seed),
+	}
+	if zeroed {
+		ext = append(ext, "lazy_journal_init=1")
 	}
 	args := []string{"mke2fs", "-F", "-q", "-t", opts.Type}
 	if opts.Label != "" {
@@ -174,10 +183,6 @@ func Env(opts Options) []string {
 // are never written. Build does not fsync the image: the caller syncs it
 // once when the whole image is done.
 func Build(ctx context.Context, run Runner, image string, offset, size int64, srcDir string, opts Options) error {
-	args, err := Args(image, offset, size, srcDir, opts)
-	if err != nil {
-		return err
-	}
 	if err := fstool.CheckRegion(image, offset, size); err != nil {
 		return fmt.Errorf("ext: %w", err)
 	}
@@ -193,9 +198,12 @@ func Build(ctx context.Context, run Runner, image string, offset, size int64, sr
 	defer f.Close()
 	// Start from zeros where that is cheap, so that blocks mke2fs does not
 	// write read as zeros whether or not its own discard worked.
-	fstool.ZeroRegionFast(f, offset, size)
-
-	if err := build(ctx, run, f, args, offset, size, srcDir, opts); err != nil {
+	zeroed := fstool.ZeroRegionFast(f, offset, size)
+	args, err := Args(image, offset, size, srcDir, opts, zeroed)
+	if err == nil {
+		err = build(ctx, run, f, args, offset, size, srcDir, opts)
+	}
+	if err != nil {
 		if !fstool.ZeroRegionFast(f, offset, size) {
 			_ = fstool.ZeroRegion(f, offset, min(size, 1<<20))
 		}

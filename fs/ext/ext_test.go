@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,22 +26,25 @@ func TestArgs(t *testing.T) {
 	args, err := Args("img", 1048576, 64<<20, "src", Options{
 		Type: "ext4", Label: "root", UUID: testUUID,
 		ExtraArgs: []string{"-m", "", "1", "-E", "lazy_itable_init=0", "-Enodiscard"},
-	})
+	}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(args, " ")
 	want := "mke2fs -F -q -t ext4 -L root -U 11223344-5566-7788-99aa-bbccddeeff01 -O ^large_dir -O ^metadata_csum_seed -m 1 " +
-		"-E offset=1048576,root_owner=0:0,hash_seed=11223344-5566-7788-99aa-bbccddeeff01,lazy_itable_init=0,nodiscard -d src img 65536k"
+		"-E offset=1048576,root_owner=0:0,hash_seed=11223344-5566-7788-99aa-bbccddeeff01,lazy_journal_init=1,lazy_itable_init=0,nodiscard -d src img 65536k"
 	if got != want {
 		t.Errorf("args:\n got %s\nwant %s", got, want)
 	}
-	args, err = Args("img", 0, 8<<20, "src", Options{Type: "ext2", UUID: testUUID, HashSeed: [16]byte{1}})
+	args, err = Args("img", 0, 8<<20, "src", Options{Type: "ext2", UUID: testUUID, HashSeed: [16]byte{1}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(args, "^large_dir") || slices.Contains(args, "-L") {
 		t.Errorf("ext2 args carry ext4 or label flags: %v", args)
+	}
+	if strings.Contains(strings.Join(args, " "), "lazy_journal_init") {
+		t.Errorf("a region not known to be zeroed gets lazy_journal_init: %v", args)
 	}
 	for _, bad := range []Options{
 		{Type: "ext5", UUID: testUUID},
@@ -49,7 +53,7 @@ func TestArgs(t *testing.T) {
 		{Type: "ext4", UUID: testUUID, ExtraArgs: []string{"-d", "/"}},
 		{Type: "ext4", UUID: testUUID, ExtraArgs: []string{"-E"}},
 	} {
-		if _, err := Args("img", 0, 8<<20, "src", bad); err == nil {
+		if _, err := Args("img", 0, 8<<20, "src", bad, false); err == nil {
 			t.Errorf("Args(%+v) succeeded, want an error", bad)
 		}
 	}
@@ -250,4 +254,64 @@ func TestReproducible(t *testing.T) {
 		t.Fatalf("two builds differ: %s vs %s; cmp -l:\n%.2000s", sa, sb, out)
 	}
 	fstest.Output(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", imgA, off))
+}
+
+// TestLazyJournalSameBytes: on a region that reads as zeros, Build lets
+// mke2fs skip writing the journal's zero blocks (lazy_journal_init). The
+// filesystem must be byte for byte the one mke2fs writes when it zeroes the
+// journal itself, and the image must stay sparse: the journal's blocks
+// (32 MiB here) are not allocated.
+func TestLazyJournalSameBytes(t *testing.T) {
+	fstest.RequireTools(t, "mke2fs", "e2fsck")
+	const big = 1 << 30 // 4 KiB blocks, a 32 MiB journal
+	src := t.TempDir()
+	fstest.Tree(t, src)
+	opts := Options{Type: "ext4", Label: "r", UUID: testUUID, Time: testTime}
+	sparseImage := func() string {
+		img := filepath.Join(t.TempDir(), "disk.img")
+		if err := os.WriteFile(img, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, off+big); err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	lazy := sparseImage()
+	if err := Build(context.Background(), nil, lazy, off, big, src, opts); err != nil {
+		t.Fatal(err)
+	}
+	// The same build with the option forced off: mke2fs writes the zeros.
+	dense := sparseImage()
+	args, err := Args(dense, off, big, src, opts, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(dense, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := build(context.Background(), nil, f, args, off, big, src, opts); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fstest.RegionSum(t, lazy, off, big), fstest.RegionSum(t, dense, off, big); a != b {
+		t.Fatalf("lazy_journal_init changed the filesystem: %s with it, %s without", a, b)
+	}
+	la, da := allocated(t, lazy), allocated(t, dense)
+	t.Logf("allocated: %d KiB with lazy_journal_init, %d KiB without", la>>10, da>>10)
+	if la > da-24<<20 {
+		t.Errorf("the lazy build allocates %d KiB, the dense one %d KiB: the journal's zeros were written", la>>10, da>>10)
+	}
+	fstest.Output(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", lazy, off))
+}
+
+// allocated returns the bytes the file occupies on disk (st_blocks).
+func allocated(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
 }

@@ -2,21 +2,19 @@ package fstool
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/vmdb2-go/vmdb2/internal/sparse"
 )
 
-// Linux fallocate(2) modes and lseek(2) whences that package syscall does
-// not name.
+// Linux fallocate(2) modes that package syscall does not name.
 const (
 	fallocKeepSize  = 0x01
 	fallocPunchHole = 0x02
 	fallocZeroRange = 0x10
-	seekData        = 3
-	seekHole        = 4
 )
 
 // chunk is the unit in which regions are copied and scanned for zeros.
@@ -107,24 +105,14 @@ func CopyRegion(dst *os.File, off, size int64, src *os.File) error {
 		}
 		return writeZeros(dst, off+n, size-n)
 	}
-	pos := int64(0)
-	for pos < n {
-		data, err := src.Seek(pos, seekData)
-		if err != nil {
-			if errors.Is(err, syscall.ENXIO) {
-				break // only a hole remains
-			}
-			// SEEK_DATA unsupported: scan everything for zeros.
-			return copyRange(dst, off, src, pos, n-pos, true)
-		}
-		hole, err := src.Seek(data, seekHole)
-		if err != nil || hole > n {
-			hole = n
-		}
-		if err := copyRange(dst, off, src, data, hole-data, true); err != nil {
+	es, err := sparse.Extents(src, 0, n)
+	if err != nil {
+		return fmt.Errorf("copying into image: %w", err)
+	}
+	for _, e := range es {
+		if err := copyRange(dst, off, src, e.Off, e.Len, true); err != nil {
 			return err
 		}
-		pos = hole
 	}
 	return nil
 }

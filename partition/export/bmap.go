@@ -5,11 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"syscall"
+
+	"github.com/vmdb2-go/vmdb2/internal/sparse"
 )
 
 // bmapBlockSize is the block size of the block maps written here, as
@@ -20,35 +20,21 @@ const bmapBlockSize = 4096
 type blockRange struct{ first, last int64 }
 
 // dataRanges returns the blocks of f (size bytes) that hold data, as
-// SEEK_DATA and SEEK_HOLE tell, each data extent widened to whole blocks;
-// overlapping and adjacent runs are merged. Without SEEK_DATA support the
-// whole file is data.
+// package sparse tells, each data extent widened to whole blocks;
+// overlapping and adjacent runs are merged.
 func dataRanges(f *os.File, size int64, bs int64) ([]blockRange, error) {
+	es, err := sparse.Extents(f, 0, size)
+	if err != nil {
+		return nil, err
+	}
 	var rs []blockRange
-	for pos := int64(0); pos < size; {
-		data, err := f.Seek(pos, seekData)
-		if errors.Is(err, syscall.ENXIO) {
-			break
-		}
-		if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EOPNOTSUPP) {
-			data = pos // the filesystem cannot tell: all of the rest is data
-		} else if err != nil {
-			return nil, err
-		}
-		hole, err := f.Seek(data, seekHole)
-		if err != nil || hole > size {
-			hole = size
-		}
-		if hole <= data {
-			break
-		}
-		r := blockRange{first: data / bs, last: (hole+bs-1)/bs - 1}
+	for _, e := range es {
+		r := blockRange{first: e.Off / bs, last: (e.End()+bs-1)/bs - 1}
 		if n := len(rs); n > 0 && r.first <= rs[n-1].last+1 {
 			rs[n-1].last = max(rs[n-1].last, r.last)
 		} else {
 			rs = append(rs, r)
 		}
-		pos = hole
 	}
 	return rs, nil
 }

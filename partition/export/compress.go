@@ -8,11 +8,12 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/vmdb2-go/vmdb2/internal/sparse"
 )
 
 // chunkSize is the size of the pieces the image is cut into. Each piece is
@@ -101,7 +102,7 @@ func compressPieces(ctx context.Context, j *job, c chunkCompressor, workers int)
 		defer close(order)
 		for off := int64(0); off < j.size; off += int64(chunkSize) {
 			p := &piece{off: off, n: min(int64(chunkSize), j.size-off), out: make(chan result, 1)}
-			p.hole = inHole(j, p.off, p.n)
+			p.hole = sparse.IsHole(j.image, p.off, p.n)
 			select {
 			case order <- p:
 			case <-ctx.Done():
@@ -188,16 +189,6 @@ func (z *zeroStream) get() ([]byte, error) {
 	return z.data, z.err
 }
 
-// inHole reports whether [off, off+n) of the image holds no data (a hole
-// of a sparse file), as SEEK_DATA tells; false when it cannot tell.
-func inHole(j *job, off, n int64) bool {
-	data, err := j.image.Seek(off, seekData)
-	if errors.Is(err, syscall.ENXIO) {
-		return true // only a hole remains after off
-	}
-	return err == nil && data >= off+n
-}
-
 // zeroBlock is compared with, a block at a time (bytes.Equal is vectorised).
 var zeroBlock = make([]byte, 64<<10)
 
@@ -211,9 +202,3 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
-
-// The lseek whences of sparse files (Linux).
-const (
-	seekData = 3
-	seekHole = 4
-)

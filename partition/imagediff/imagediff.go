@@ -6,7 +6,6 @@ package imagediff
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vmdb2-go/vmdb2/internal/sparse"
 	"github.com/vmdb2-go/vmdb2/partition"
 )
 
@@ -47,6 +47,8 @@ type Range struct{ Offset, Size int64 }
 
 // CompareSkipping is Compare with the bytes in skip taken as equal (the
 // ciphertext of encrypted areas, compared by their cleartext instead).
+// Only the data extents of either file are read: a hole in both reads as
+// zeros in both, so a sparse 100 GB image costs what its data costs.
 func CompareSkipping(a, b string, skip []Range) (*Difference, error) {
 	fa, err := os.Open(a)
 	if err != nil {
@@ -58,38 +60,71 @@ func CompareSkipping(a, b string, skip []Range) (*Difference, error) {
 		return nil, err
 	}
 	defer fb.Close()
+	sa, err := fileSize(fa)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := fileSize(fb)
+	if err != nil {
+		return nil, err
+	}
+	n := min(sa, sb)
+	ea, err := sparse.Extents(fa, 0, n)
+	if err != nil {
+		return nil, err
+	}
+	eb, err := sparse.Extents(fb, 0, n)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range sparse.Union(ea, eb) {
+		at, err := compareExtent(fa, fb, e, skip)
+		if err != nil {
+			return nil, err
+		}
+		if at >= 0 {
+			return locate(a, at), nil
+		}
+	}
+	if sa != sb {
+		return locate(a, n), nil
+	}
+	return nil, nil
+}
+
+// fileSize is the size of a regular file or a block device.
+func fileSize(f *os.File) (int64, error) {
+	n, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("finding the size of %s: %w", f.Name(), err)
+	}
+	return n, nil
+}
+
+// compareExtent returns the first offset in e where fa and fb differ
+// outside skip, or -1.
+func compareExtent(fa, fb *os.File, e sparse.Extent, skip []Range) (int64, error) {
 	const chunk = 1 << 20
 	ba, bb := make([]byte, chunk), make([]byte, chunk)
-	var off int64
-	for {
-		na, ea := io.ReadFull(fa, ba)
-		nb, eb := io.ReadFull(fb, bb)
-		n := min(na, nb)
+	for off := e.Off; off < e.End(); off += chunk {
+		n := min(chunk, e.End()-off)
+		if _, err := fa.ReadAt(ba[:n], off); err != nil {
+			return 0, fmt.Errorf("reading %s: %w", fa.Name(), err)
+		}
+		if _, err := fb.ReadAt(bb[:n], off); err != nil {
+			return 0, fmt.Errorf("reading %s: %w", fb.Name(), err)
+		}
 		for _, r := range skip {
-			lo, hi := max(r.Offset-off, 0), min(r.Offset+r.Size-off, int64(n))
+			lo, hi := max(r.Offset-off, 0), min(r.Offset+r.Size-off, n)
 			if lo < hi {
 				copy(bb[lo:hi], ba[lo:hi])
 			}
 		}
 		if i := firstDiff(ba[:n], bb[:n]); i >= 0 {
-			return locate(a, off+int64(i)), nil
-		}
-		if na != nb {
-			return locate(a, off+int64(n)), nil
-		}
-		off += int64(n)
-		aDone := errors.Is(ea, io.EOF) || errors.Is(ea, io.ErrUnexpectedEOF)
-		bDone := errors.Is(eb, io.EOF) || errors.Is(eb, io.ErrUnexpectedEOF)
-		if ea != nil && !aDone {
-			return nil, ea
-		}
-		if eb != nil && !bDone {
-			return nil, eb
-		}
-		if aDone || bDone {
-			return nil, nil
+			return off + int64(i), nil
 		}
 	}
+	return -1, nil
 }
 
 func firstDiff(a, b []byte) int {
