@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
 
 	"github.com/vmdb2-go/vmdb2/stage"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap/internal/flock"
@@ -139,31 +140,7 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		}
 	}()
 
-	run := func(binds []userns.Bind, args ...string) error {
-		argv := append([]string{"apt-get"}, aptOpts...)
-		argv = append(argv, args...)
-		stdout, stderr, tail := commandStreams(o.Run, o.Stdout, o.Stderr)
-		err := runner(o.Run)(ctx, userns.Cmd{
-			Root:    root,
-			Virtual: true,
-			Argv:    argv,
-			Env:     aptEnv(o.Env),
-			Binds:   binds,
-			Stdout:  stdout,
-			Stderr:  stderr,
-		})
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("apt: stopped: %w", err)
-		}
-		if tail == nil { // the runner's error names the command
-			return fmt.Errorf("apt: in %s: %w", root, err)
-		}
-		return fmt.Errorf("apt: %s in %s failed: %w%s", shellJoin(argv), root, err, tail.lastLines(12))
-	}
-
+	a := &aptRunner{ctx: ctx, o: o, root: root, env: aptEnv(o.Env)}
 	var binds []userns.Bind
 	if cache != "" {
 		binds = []userns.Bind{{Source: cache, Target: "/var/cache/apt/archives"}}
@@ -184,34 +161,88 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 			}
 			defer unlock()
 		}
-		if err := run(binds, "update"); err != nil {
+		if err := a.apt(binds, "update"); err != nil {
 			return err
 		}
-		if !install {
+		if !install || cache == "" {
 			return nil
 		}
-		if cache == "" {
-			return run(nil, installArgs...)
-		}
-		return run(binds, append([]string{"--download-only"}, installArgs...)...)
+		return a.apt(binds, append([]string{"--download-only"}, installArgs...)...)
 	}()
 	if err != nil || !install {
 		return err
 	}
+	var ro []userns.Bind
 	if cache != "" {
 		// Install from the cache without holding its lock: the .deb
 		// files are complete (apt renames them into place), and apt's
 		// own lock on the archives would make concurrent builds fail.
-		ro := []userns.Bind{{Source: cache, Target: "/var/cache/apt/archives", ReadOnly: true}}
-		if err := run(ro, append([]string{"-o", "Debug::NoLocking=true"}, installArgs...)...); err != nil {
-			return err
-		}
+		ro = []userns.Bind{{Source: cache, Target: "/var/cache/apt/archives", ReadOnly: true}}
+		installArgs = append([]string{"-o", "Debug::NoLocking=true"}, installArgs...)
+	}
+	if err := a.install(ro, installArgs); err != nil {
+		return err
 	}
 	if o.Clean {
 		// Without the bind: this empties the target's own cache only.
-		return run(nil, "clean")
+		return a.apt(nil, "clean")
 	}
 	return nil
+}
+
+// aptRunner runs apt-get and the commands around it in one target.
+type aptRunner struct {
+	ctx  context.Context
+	o    AptOptions
+	root string
+	env  []string
+}
+
+// apt runs apt-get with aptOpts and args.
+func (a *aptRunner) apt(binds []userns.Bind, args ...string) error {
+	return a.runIn(append(append([]string{"apt-get"}, aptOpts...), args...), a.env, binds, nil)
+}
+
+// install runs apt-get's install with the kernels' initramfs hooks
+// deferred (initramfs.go), then makes the deferred initramfs images once.
+func (a *aptRunner) install(binds []userns.Bind, args []string) error {
+	before, err := a.kernelVersions()
+	if err != nil {
+		return err
+	}
+	argv := append(append([]string{"apt-get"}, aptOpts...), args...)
+	if err := a.runIn(argv, slices.Concat(a.env, []string{initrdEnv}), binds, nil); err != nil {
+		return err
+	}
+	return a.makeDeferredInitramfs(before)
+}
+
+// runIn runs argv in the target, its output to the options' streams (or,
+// when capture is set, its standard output there).
+func (a *aptRunner) runIn(argv, env []string, binds []userns.Bind, capture io.Writer) error {
+	stdout, stderr, tail := commandStreams(a.o.Run, a.o.Stdout, a.o.Stderr)
+	if capture != nil {
+		stdout = capture
+	}
+	err := runner(a.o.Run)(a.ctx, userns.Cmd{
+		Root:    a.root,
+		Virtual: true,
+		Argv:    argv,
+		Env:     env,
+		Binds:   binds,
+		Stdout:  stdout,
+		Stderr:  stderr,
+	})
+	if err == nil {
+		return nil
+	}
+	if a.ctx.Err() != nil {
+		return fmt.Errorf("apt: stopped: %w", err)
+	}
+	if tail == nil { // the runner's error names the command
+		return fmt.Errorf("apt: in %s: %w", a.root, err)
+	}
+	return fmt.Errorf("apt: %s in %s failed: %w%s", shellJoin(argv), a.root, err, tail.lastLines(12))
 }
 
 // checkAptGet checks that the target has apt-get (looked up inside it).
