@@ -296,7 +296,6 @@ func checkCorpusSmoke(t *testing.T, img string, off int64) {
 func TestCorpusSpecsBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir")
 	needMirror(t)
-	parallelBoot(t)
 	dir := corpusDir(t)
 	for _, c := range corpusBootCases {
 		t.Run(strings.TrimSuffix(c.file, ".vmdb"), func(t *testing.T) {

@@ -48,7 +48,6 @@ const debootstrap041Spec = `steps:
 func TestDebootstrapExcludeAndCACerts(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck")
 	needMirror(t)
-	parallelBoot(t)
 	uid, gid := ordinaryUser(t)
 	dir := writeWorkDir(t, debootstrap041Spec)
 	certPEM := testCACert(t)

@@ -159,7 +159,6 @@ func tail(s string, n int) string {
 func TestExamplesBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
-	parallelBoot(t)
 	cases := []struct {
 		name       string
 		firmware   []qemuboot.Firmware

@@ -119,7 +119,7 @@ func TestIEEE1275Boot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "sfdisk")
 	needIEEE1275Host(t)
 	needMirror(t)
-	parallelBoot(t)
+	parallelForeign(t)
 	img := buildExample(t, "ppc64el")
 
 	// The PReP partition (1 MiB - 9 MiB) has type 0x41, is the active

@@ -24,7 +24,6 @@ func TestLUKSBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "cryptsetup")
 	needMirror(t)
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.BIOS))
-	parallelBoot(t)
 	for _, c := range []struct {
 		name, spec, mapper, crypt string
 		stack                     []string // lsblk -s types from / down

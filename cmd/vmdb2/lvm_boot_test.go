@@ -22,7 +22,6 @@ func TestPlainLVMBootsUEFI(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.UEFI))
-	parallelBoot(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "lvm", "uefi.vmdb"))
 	if err != nil {
 		t.Fatal(err)

@@ -44,7 +44,6 @@ func TestSecureBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "mcopy")
 	needMirror(t)
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.SecureBoot))
-	parallelBoot(t)
 	img := buildExample(t, "secureboot")
 
 	t.Run("ESP", func(t *testing.T) {

@@ -1,6 +1,9 @@
 package qemuboot
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestHasVirtFlag: KVM is used on x86 only when the CPU advertises VT-x or
 // AMD-V, whatever /dev/kvm says.
@@ -17,6 +20,24 @@ func TestHasVirtFlag(t *testing.T) {
 	} {
 		if got := hasVirtFlag(c.cpuinfo); got != c.want {
 			t.Errorf("hasVirtFlag(%q) = %v, want %v", c.cpuinfo, got, c.want)
+		}
+	}
+}
+
+// TestMachineArgsCPUs: a TCG guest gets one vCPU (two TCG guests of two
+// vCPUs beside a build on 2 cores reported soft lockups), a KVM guest two.
+func TestMachineArgsCPUs(t *testing.T) {
+	for _, c := range []struct {
+		accel Accel
+		want  string
+	}{{TCG, "1"}, {KVM, "2"}} {
+		_, args, err := machineArgs(BIOS, c.accel, "/img", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(args, "-smp")
+		if i < 0 || i+1 >= len(args) || args[i+1] != c.want {
+			t.Errorf("%v: %q, want -smp %s", c.accel, args, c.want)
 		}
 	}
 }
