@@ -53,26 +53,46 @@ func TestIEEE1275BadInput(t *testing.T) {
 	}
 }
 
-// partType returns sfdisk's type of partition n (1-based) of img and
-// whether it is the active (bootable) one.
-func partType(t *testing.T, img string, n int) (string, bool) {
+// partTable is what `sfdisk -J` says about an image's partition table.
+type partTable struct {
+	Label      string `json:"label"`
+	SectorSize int64  `json:"sectorsize"`
+	Partitions []struct {
+		Node     string `json:"node"`
+		Start    int64  `json:"start"`
+		Type     string `json:"type"`
+		Bootable bool   `json:"bootable"`
+	} `json:"partitions"`
+}
+
+// readPartTable reads img's partition table with `sfdisk -J`.
+func readPartTable(t *testing.T, img string) partTable {
 	t.Helper()
 	out, err := exec.Command(sbin("sfdisk"), "-J", img).Output()
 	if err != nil {
 		t.Fatalf("sfdisk -J %s: %v", img, err)
 	}
-	var tab struct {
-		PartitionTable struct {
-			Partitions []struct {
-				Type     string
-				Bootable bool
-			}
-		}
+	var v struct {
+		PartitionTable partTable `json:"partitiontable"`
 	}
-	if err := json.Unmarshal(out, &tab); err != nil || len(tab.PartitionTable.Partitions) < n {
+	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatalf("sfdisk -J %s: %v\n%s", img, err, out)
 	}
-	p := tab.PartitionTable.Partitions[n-1]
+	if v.PartitionTable.SectorSize == 0 {
+		v.PartitionTable.SectorSize = 512
+	}
+	return v.PartitionTable
+}
+
+// partType returns sfdisk's type of partition n (1-based) of img and
+// whether it is the active (bootable) one.
+func partType(t *testing.T, img string, n int) (string, bool) {
+	t.Helper()
+	tab := readPartTable(t, img)
+	if len(tab.Partitions) < n {
+		t.Fatalf("%s has no partition %d: %+v", img, n, tab)
+	}
+	p := tab.Partitions[n-1]
 	return p.Type, p.Bootable
 }
 

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
+)
+
+// needARM64Host fails t, with the fix, when this host cannot run arm64
+// programs through qemu-user or lacks qemu-system-aarch64 with AAVMF
+// (skips it under -short or VMDB2_TEST_SKIP=foreign or boot).
+func needARM64Host(t testing.TB) {
+	t.Helper()
+	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("arm64"))
+	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.AAVMF))
+}
+
+// espGUID is GPT's partition type of an EFI system partition.
+const espGUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+
+// TestARM64Boot builds examples/arm64.vmdb as an ordinary user (Debian
+// bookworm arm64 through qemu-user: GPT, ESP, ext4 root, GRUB's arm64-efi
+// image as EFI/BOOT/BOOTAA64.EFI), checks the image's table and
+// filesystems, boots it on QEMU's virt machine with AAVMF (TCG, -cpu max:
+// the same machine as --boot-check's), logs in as root on ttyAMA0 and
+// checks that it runs an aarch64 kernel with / the image's root filesystem
+// (by UUID), mounted read-write. Other tests needing an arm64 image use
+// the example's rootfs cache, so the suite makes one emulated build.
+func TestARM64Boot(t *testing.T) {
+	checkTools(t, "mmdebstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir")
+	needARM64Host(t)
+	needMirror(t)
+	parallelBoot(t)
+	img := buildExample(t, "arm64")
+
+	tab := readPartTable(t, img)
+	if tab.Label != "gpt" || len(tab.Partitions) != 2 || tab.Partitions[0].Type != espGUID {
+		t.Fatalf("want a GPT with an ESP and a root partition, sfdisk says %+v", tab)
+	}
+	esp, root := partitionOffset(t, img, 1), partitionOffset(t, img, 2)
+	if out, err := exec.Command(sbin("e2fsck"), "-fn", fmt.Sprintf("%s?offset=%d", img, root)).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn of the root: %v\n%s", err, out)
+	}
+	out, err := exec.Command("mdir", "-b", "-i", fmt.Sprintf("%s@@%d", img, esp), "::/EFI/BOOT").CombinedOutput()
+	if err != nil || !strings.Contains(strings.ToUpper(string(out)), "/EFI/BOOT/BOOTAA64.EFI") {
+		t.Errorf("no EFI/BOOT/BOOTAA64.EFI on the ESP: %v\n%s", err, out)
+	}
+	if cfg := debugfs(t, img, root, "cat /boot/grub/grub.cfg"); !strings.Contains(cfg, "console=ttyAMA0") {
+		t.Errorf("grub.cfg does not put the kernel's console on ttyAMA0:\n%s", tail(cfg, 40))
+	}
+
+	bootAndCheck(t, img, qemuboot.AAVMF, root, func(vm *qemuboot.VM) {
+		out, err := vm.Run("uname -m; cat /proc/cmdline", time.Minute)
+		if err != nil || !strings.HasPrefix(out, "aarch64") || !strings.Contains(out, "console=ttyAMA0") {
+			t.Errorf("uname -m / cmdline: %q %v; want aarch64, console=ttyAMA0", out, err)
+		}
+	})
+}
