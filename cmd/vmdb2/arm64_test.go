@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -26,14 +27,15 @@ const espGUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 
 // TestARM64Boot builds examples/arm64.vmdb as an ordinary user (Debian
 // bookworm arm64 through qemu-user: GPT, ESP, ext4 root, GRUB's arm64-efi
-// image as EFI/BOOT/BOOTAA64.EFI), checks the image's table and
-// filesystems, boots it on QEMU's virt machine with AAVMF (TCG, -cpu max:
-// the same machine as --boot-check's), logs in as root on ttyAMA0 and
-// checks that it runs an aarch64 kernel with / the image's root filesystem
-// (by UUID), mounted read-write. Other tests needing an arm64 image use
-// the example's rootfs cache, so the suite makes one emulated build.
+// image and shim, which is EFI/BOOT/BOOTAA64.EFI), checks the image's
+// table and filesystems, boots it on QEMU's virt machine with AAVMF (TCG,
+// -cpu max: the machine of --boot-check), logs in as root on ttyAMA0 and
+// checks that it runs an aarch64 kernel with / the image's root
+// filesystem (by UUID), mounted read-write. The rootfs cache is keyed by
+// the spec, so a suite run makes at most one emulated build; other tests
+// that need an arm64 system should unpack the same cache.
 func TestARM64Boot(t *testing.T) {
-	checkTools(t, "mmdebstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir")
+	checkTools(t, "mmdebstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy")
 	needARM64Host(t)
 	needMirror(t)
 	parallelBoot(t)
@@ -44,12 +46,20 @@ func TestARM64Boot(t *testing.T) {
 		t.Fatalf("want a GPT with an ESP and a root partition, sfdisk says %+v", tab)
 	}
 	esp, root := partitionOffset(t, img, 1), partitionOffset(t, img, 2)
+	if esp != espOffset {
+		t.Fatalf("the ESP starts at %d, want %d", esp, espOffset)
+	}
 	if out, err := exec.Command(sbin("e2fsck"), "-fn", fmt.Sprintf("%s?offset=%d", img, root)).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn of the root: %v\n%s", err, out)
 	}
 	out, err := exec.Command("mdir", "-b", "-i", fmt.Sprintf("%s@@%d", img, esp), "::/EFI/BOOT").CombinedOutput()
 	if err != nil || !strings.Contains(strings.ToUpper(string(out)), "/EFI/BOOT/BOOTAA64.EFI") {
 		t.Errorf("no EFI/BOOT/BOOTAA64.EFI on the ESP: %v\n%s", err, out)
+	}
+	// grub-efi-arm64's recommends bring shim-signed and the signed GRUB,
+	// so the removable-media path is shim, as on amd64.
+	if boot := espFile(t, img, "/EFI/BOOT/BOOTAA64.EFI"); len(boot) == 0 || !bytes.Equal(boot, espFile(t, img, "/EFI/debian/shimaa64.efi")) {
+		t.Errorf("EFI/BOOT/BOOTAA64.EFI (%d bytes) is not EFI/debian/shimaa64.efi", len(boot))
 	}
 	if cfg := debugfs(t, img, root, "cat /boot/grub/grub.cfg"); !strings.Contains(cfg, "console=ttyAMA0") {
 		t.Errorf("grub.cfg does not put the kernel's console on ttyAMA0:\n%s", tail(cfg, 40))
