@@ -19,7 +19,48 @@ import (
 func needARM64Host(t testing.TB) {
 	t.Helper()
 	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("arm64"))
+	needARM64Boot(t)
+}
+
+func needARM64Boot(t testing.TB) {
+	t.Helper()
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.AAVMF))
+}
+
+// TestForeignBootHostMissing: without the emulator or the firmware of
+// the foreign boot tests (TestARM64Boot, TestIEEE1275Boot), they fail
+// with the package to install whether or not CI is set (they used to
+// skip unless CI was set), and skip when boot tests are opted out. The
+// missing binfmt_misc handler goes through the same testreq.Need;
+// CheckArch's own tests fake it.
+func TestForeignBootHostMissing(t *testing.T) {
+	cases := []struct {
+		name string
+		file *string
+		fix  string
+		need func(testing.TB)
+	}{
+		{"qemu-system-ppc64", &qemuboot.QEMUPPC64, "install qemu-system-ppc", needPPC64Boot},
+		{"qemu-system-aarch64", &qemuboot.QEMUAArch64, "install qemu-system-arm", needARM64Boot},
+		{"AAVMF", &qemuboot.AAVMFCode, "install qemu-efi-aarch64", needARM64Boot},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			old := *c.file
+			t.Cleanup(func() { *c.file = old })
+			*c.file = "/nonexistent/" + c.name
+			for _, ci := range []string{"", "1"} {
+				t.Setenv("CI", ci)
+				o := testreq.Probe(t, false, "", c.need)
+				if !o.Failed || !strings.Contains(o.Message, c.fix) || !strings.Contains(o.Message, testreq.Env+"=boot") {
+					t.Errorf("CI=%q, without %s: %s", ci, c.name, o)
+				}
+			}
+			if o := testreq.Probe(t, false, "boot", c.need); !o.Skipped {
+				t.Errorf("boot opted out: %s", o)
+			}
+		})
+	}
 }
 
 // espGUID is GPT's partition type of an EFI system partition.

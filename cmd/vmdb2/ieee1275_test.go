@@ -110,26 +110,6 @@ func needPPC64Boot(t testing.TB) {
 	testreq.Need(t, testreq.Boot, qemuboot.AvailablePPC64())
 }
 
-// TestIEEE1275HostMissing: without qemu-system-ppc64, TestIEEE1275Boot
-// fails with the fix whether or not CI is set (it used to skip unless CI
-// was set). The missing binfmt_misc handler goes through the same
-// testreq.Need; CheckArch's own tests fake it.
-func TestIEEE1275HostMissing(t *testing.T) {
-	old := qemuboot.QEMUPPC64
-	t.Cleanup(func() { qemuboot.QEMUPPC64 = old })
-	qemuboot.QEMUPPC64 = "/nonexistent/qemu-system-ppc64"
-	for _, ci := range []string{"", "1"} {
-		t.Setenv("CI", ci)
-		o := testreq.Probe(t, false, "", needPPC64Boot)
-		if !o.Failed || !strings.Contains(o.Message, "install qemu-system-ppc") || !strings.Contains(o.Message, testreq.Env+"=boot") {
-			t.Errorf("CI=%q, without qemu-system-ppc64: %s", ci, o)
-		}
-	}
-	if o := testreq.Probe(t, false, "boot", needPPC64Boot); !o.Skipped {
-		t.Errorf("boot opted out: %s", o)
-	}
-}
-
 // TestIEEE1275Boot builds examples/ppc64el.vmdb as an ordinary user
 // (Debian bookworm ppc64el through qemu-user, GRUB's core.elf in the PReP
 // partition), boots it on QEMU's pseries machine with SLOF (TCG), logs in
