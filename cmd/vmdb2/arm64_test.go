@@ -10,22 +10,7 @@ import (
 
 	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
-	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
-
-// needARM64Host fails t, with the fix, when this host cannot run arm64
-// programs through qemu-user or lacks qemu-system-aarch64 with AAVMF
-// (skips it under -short or VMDB2_TEST_SKIP=foreign or boot).
-func needARM64Host(t testing.TB) {
-	t.Helper()
-	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("arm64"))
-	needARM64Boot(t)
-}
-
-func needARM64Boot(t testing.TB) {
-	t.Helper()
-	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.AAVMF))
-}
 
 // TestForeignBootHostMissing: without the emulator or the firmware of
 // the foreign boot tests (TestARM64Boot, TestIEEE1275Boot), they fail
@@ -38,25 +23,26 @@ func TestForeignBootHostMissing(t *testing.T) {
 		name string
 		file *string
 		fix  string
-		need func(testing.TB)
+		fw   qemuboot.Firmware
 	}{
-		{"qemu-system-ppc64", &qemuboot.QEMUPPC64, "install qemu-system-ppc", needPPC64Boot},
-		{"qemu-system-aarch64", &qemuboot.QEMUAArch64, "install qemu-system-arm", needARM64Boot},
-		{"AAVMF", &qemuboot.AAVMFCode, "install qemu-efi-aarch64", needARM64Boot},
+		{"qemu-system-ppc64", &qemuboot.QEMUPPC64, "install qemu-system-ppc", qemuboot.SLOF},
+		{"qemu-system-aarch64", &qemuboot.QEMUAArch64, "install qemu-system-arm", qemuboot.AAVMF},
+		{"AAVMF", &qemuboot.AAVMFCode, "install qemu-efi-aarch64", qemuboot.AAVMF},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			old := *c.file
 			t.Cleanup(func() { *c.file = old })
 			*c.file = "/nonexistent/" + c.name
+			need := func(t testing.TB) { needFirmware(t, c.fw) }
 			for _, ci := range []string{"", "1"} {
 				t.Setenv("CI", ci)
-				o := testreq.Probe(t, false, "", c.need)
+				o := testreq.Probe(t, false, "", need)
 				if !o.Failed || !strings.Contains(o.Message, c.fix) || !strings.Contains(o.Message, testreq.Env+"=boot") {
 					t.Errorf("CI=%q, without %s: %s", ci, c.name, o)
 				}
 			}
-			if o := testreq.Probe(t, false, "boot", c.need); !o.Skipped {
+			if o := testreq.Probe(t, false, "boot", need); !o.Skipped {
 				t.Errorf("boot opted out: %s", o)
 			}
 		})
@@ -77,7 +63,7 @@ const espGUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 // that need an arm64 system should unpack the same cache.
 func TestARM64Boot(t *testing.T) {
 	checkTools(t, "mmdebstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy")
-	needARM64Host(t)
+	needForeignHost(t, "arm64", qemuboot.AAVMF)
 	needMirror(t)
 	parallelBoot(t)
 	img := buildExample(t, "arm64")

@@ -96,18 +96,21 @@ func partType(t *testing.T, img string, n int) (string, bool) {
 	return p.Type, p.Bootable
 }
 
-// needIEEE1275Host fails t, with the fix, when this host cannot run
-// ppc64el programs through qemu-user or lacks qemu-system-ppc64 with SLOF
-// (skips it under -short or VMDB2_TEST_SKIP=foreign or boot).
-func needIEEE1275Host(t testing.TB) {
+// needForeignHost fails t, with the fix, when this host cannot run
+// arch's programs through qemu-user or cannot boot fw (skips it under
+// -short or VMDB2_TEST_SKIP=foreign or boot).
+func needForeignHost(t testing.TB, arch string, fw qemuboot.Firmware) {
 	t.Helper()
-	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("ppc64el"))
-	needPPC64Boot(t)
+	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch(arch))
+	needFirmware(t, fw)
 }
 
-func needPPC64Boot(t testing.TB) {
+// needFirmware fails t, naming the packages to install, when this host
+// lacks fw's emulator or firmware files (skips it under -short or
+// VMDB2_TEST_SKIP=boot).
+func needFirmware(t testing.TB, fw qemuboot.Firmware) {
 	t.Helper()
-	testreq.Need(t, testreq.Boot, qemuboot.AvailablePPC64())
+	testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 }
 
 // TestIEEE1275Boot builds examples/ppc64el.vmdb as an ordinary user
@@ -117,7 +120,7 @@ func needPPC64Boot(t testing.TB) {
 // UUID), mounted read-write.
 func TestIEEE1275Boot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "sfdisk")
-	needIEEE1275Host(t)
+	needForeignHost(t, "ppc64el", qemuboot.SLOF)
 	needMirror(t)
 	parallelBoot(t)
 	img := buildExample(t, "ppc64el")
