@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -179,32 +178,13 @@ func buildCorpusSpec(t *testing.T, c corpusBootCase, spec string) string {
 // as `sfdisk -J` reports it.
 func partitionOffset(t *testing.T, img string, n int) int64 {
 	t.Helper()
-	out, err := exec.Command(sbin("sfdisk"), "-J", img).Output()
-	if err != nil {
-		t.Fatalf("sfdisk -J %s: %v", img, err)
-	}
-	var v struct {
-		PartitionTable struct {
-			SectorSize int64 `json:"sectorsize"`
-			Partitions []struct {
-				Node  string `json:"node"`
-				Start int64  `json:"start"`
-			} `json:"partitions"`
-		} `json:"partitiontable"`
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("sfdisk -J: %v\n%s", err, out)
-	}
-	pt := v.PartitionTable
-	if pt.SectorSize == 0 {
-		pt.SectorSize = 512
-	}
+	pt := readPartTable(t, img)
 	for _, p := range pt.Partitions {
 		if strings.HasSuffix(p.Node, fmt.Sprint(n)) && strings.TrimSuffix(p.Node, fmt.Sprint(n)) == img {
 			return p.Start * pt.SectorSize
 		}
 	}
-	t.Fatalf("no partition %d in %s:\n%s", n, img, out)
+	t.Fatalf("no partition %d in %s: %+v", n, img, pt)
 	return 0
 }
 

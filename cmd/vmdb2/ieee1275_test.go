@@ -53,61 +53,64 @@ func TestIEEE1275BadInput(t *testing.T) {
 	}
 }
 
-// partType returns sfdisk's type of partition n (1-based) of img and
-// whether it is the active (bootable) one.
-func partType(t *testing.T, img string, n int) (string, bool) {
+// partTable is what `sfdisk -J` says about an image's partition table.
+type partTable struct {
+	Label      string `json:"label"`
+	SectorSize int64  `json:"sectorsize"`
+	Partitions []struct {
+		Node     string `json:"node"`
+		Start    int64  `json:"start"`
+		Type     string `json:"type"`
+		Bootable bool   `json:"bootable"`
+	} `json:"partitions"`
+}
+
+// readPartTable reads img's partition table with `sfdisk -J`.
+func readPartTable(t *testing.T, img string) partTable {
 	t.Helper()
 	out, err := exec.Command(sbin("sfdisk"), "-J", img).Output()
 	if err != nil {
 		t.Fatalf("sfdisk -J %s: %v", img, err)
 	}
-	var tab struct {
-		PartitionTable struct {
-			Partitions []struct {
-				Type     string
-				Bootable bool
-			}
-		}
+	var v struct {
+		PartitionTable partTable `json:"partitiontable"`
 	}
-	if err := json.Unmarshal(out, &tab); err != nil || len(tab.PartitionTable.Partitions) < n {
+	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatalf("sfdisk -J %s: %v\n%s", img, err, out)
 	}
-	p := tab.PartitionTable.Partitions[n-1]
+	if v.PartitionTable.SectorSize == 0 {
+		v.PartitionTable.SectorSize = 512
+	}
+	return v.PartitionTable
+}
+
+// partType returns sfdisk's type of partition n (1-based) of img and
+// whether it is the active (bootable) one.
+func partType(t *testing.T, img string, n int) (string, bool) {
+	t.Helper()
+	tab := readPartTable(t, img)
+	if len(tab.Partitions) < n {
+		t.Fatalf("%s has no partition %d: %+v", img, n, tab)
+	}
+	p := tab.Partitions[n-1]
 	return p.Type, p.Bootable
 }
 
-// needIEEE1275Host fails t, with the fix, when this host cannot run
-// ppc64el programs through qemu-user or lacks qemu-system-ppc64 with SLOF
-// (skips it under -short or VMDB2_TEST_SKIP=foreign or boot).
-func needIEEE1275Host(t testing.TB) {
+// needForeignHost fails t, with the fix, when this host cannot run
+// arch's programs through qemu-user or cannot boot fw (skips it under
+// -short or VMDB2_TEST_SKIP=foreign or boot).
+func needForeignHost(t testing.TB, arch string, fw qemuboot.Firmware) {
 	t.Helper()
-	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("ppc64el"))
-	needPPC64Boot(t)
+	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch(arch))
+	needFirmware(t, fw)
 }
 
-func needPPC64Boot(t testing.TB) {
+// needFirmware fails t, naming the packages to install, when this host
+// lacks fw's emulator or firmware files (skips it under -short or
+// VMDB2_TEST_SKIP=boot).
+func needFirmware(t testing.TB, fw qemuboot.Firmware) {
 	t.Helper()
-	testreq.Need(t, testreq.Boot, qemuboot.AvailablePPC64())
-}
-
-// TestIEEE1275HostMissing: without qemu-system-ppc64, TestIEEE1275Boot
-// fails with the fix whether or not CI is set (it used to skip unless CI
-// was set). The missing binfmt_misc handler goes through the same
-// testreq.Need; CheckArch's own tests fake it.
-func TestIEEE1275HostMissing(t *testing.T) {
-	old := qemuboot.QEMUPPC64
-	t.Cleanup(func() { qemuboot.QEMUPPC64 = old })
-	qemuboot.QEMUPPC64 = "/nonexistent/qemu-system-ppc64"
-	for _, ci := range []string{"", "1"} {
-		t.Setenv("CI", ci)
-		o := testreq.Probe(t, false, "", needPPC64Boot)
-		if !o.Failed || !strings.Contains(o.Message, "install qemu-system-ppc") || !strings.Contains(o.Message, testreq.Env+"=boot") {
-			t.Errorf("CI=%q, without qemu-system-ppc64: %s", ci, o)
-		}
-	}
-	if o := testreq.Probe(t, false, "boot", needPPC64Boot); !o.Skipped {
-		t.Errorf("boot opted out: %s", o)
-	}
+	testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 }
 
 // TestIEEE1275Boot builds examples/ppc64el.vmdb as an ordinary user
@@ -117,7 +120,7 @@ func TestIEEE1275HostMissing(t *testing.T) {
 // UUID), mounted read-write.
 func TestIEEE1275Boot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "sfdisk")
-	needIEEE1275Host(t)
+	needForeignHost(t, "ppc64el", qemuboot.SLOF)
 	needMirror(t)
 	parallelForeign(t)
 	img := buildExample(t, "ppc64el")

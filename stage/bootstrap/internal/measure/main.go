@@ -1,11 +1,17 @@
 // Command measure times the bootstrap engines inside the build's user
 // namespace: for each engine and variant, one run with an empty package
-// cache (cold) and one with the cache it filled (warm), printing the wall
+// cache (cold) and one with the cache it filled (warm), or with -cache one
+// run on that directory (warm when it already holds the packages), printing the wall
 // time, the bytes downloaded (counted by an HTTP proxy of its own that the
 // engine is told to use through http_proxy, so other traffic on the host
 // does not count) and whether the run worked. Run it as root and as an ordinary user with subordinate ids:
 //
 //	go run ./stage/bootstrap/internal/measure -suite bookworm -variants minbase,-
+//
+// -arch measures a foreign architecture (through qemu-user, as a build
+// does), e.g. both engines for arm64 from a package cache filled before:
+//
+//	go run ./stage/bootstrap/internal/measure -arch arm64 -variants minbase -cache DIR
 //
 // It prints one line per run, e.g.
 //
@@ -35,6 +41,8 @@ func main() {
 	mirror := flag.String("mirror", "http://deb.debian.org/debian", "mirror")
 	engines := flag.String("engines", "debootstrap,mmdebstrap", "engines to measure")
 	variants := flag.String("variants", "minbase,-", "variants to measure")
+	arch := flag.String("arch", "", "Debian architecture to install (default: the host's)")
+	shared := flag.String("cache", "", "package cache for every run, one run each (default: a new one per engine and variant, cold then warm)")
 	dir := flag.String("dir", "", "work directory (default: a new one in $TMPDIR, removed afterwards)")
 	verbose := flag.Bool("v", false, "show the engines' output")
 	flag.Parse()
@@ -54,15 +62,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	archName := *arch
+	if archName == "" {
+		if archName, err = bootstrap.HostArch(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	failed := false
 	for _, e := range strings.Split(*engines, ",") {
 		for _, v := range strings.Split(*variants, ",") {
-			cache := filepath.Join(work, "cache-"+e+"-"+v)
-			for _, temp := range []string{"cold", "warm"} {
+			cache, temps := filepath.Join(work, "cache-"+e+"-"+v), []string{"cold", "warm"}
+			if *shared != "" {
+				cache, temps = *shared, []string{"given"}
+			}
+			for _, temp := range temps {
 				target := filepath.Join(work, "target")
 				manifest := filepath.Join(work, "devices.json")
 				o := bootstrap.Options{
-					Suite: *suite, Mirror: *mirror, Variant: v,
+					Suite: *suite, Mirror: *mirror, Variant: v, Arch: *arch,
 					Target: target, CacheDir: cache, DeviceManifest: manifest,
 					Engine: bootstrap.Engine(e),
 					Env:    []string{"http_proxy=" + proxy.url},
@@ -81,8 +99,8 @@ func main() {
 					status = "FAILED: " + err.Error()
 					failed = true
 				}
-				fmt.Printf("engine=%s variant=%s cache=%s time=%.1fs rx=%.1fMB tree=%.0fMB uid=%d %s\n",
-					e, v, temp, el.Seconds(), float64(rx)/1e6, float64(size)/1e6, os.Geteuid(), status)
+				fmt.Printf("engine=%s arch=%s variant=%s cache=%s time=%.1fs rx=%.1fMB tree=%.0fMB uid=%d %s\n",
+					e, archName, v, temp, el.Seconds(), float64(rx)/1e6, float64(size)/1e6, os.Geteuid(), status)
 				if err := userns.RemoveAll(target); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 				}
