@@ -65,7 +65,7 @@ func TestARM64Boot(t *testing.T) {
 	checkTools(t, "mmdebstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy")
 	needForeignHost(t, "arm64", qemuboot.AAVMF)
 	needMirror(t)
-	parallelBoot(t)
+	parallelForeign(t)
 	img := buildExample(t, "arm64")
 
 	tab := readPartTable(t, img)
