@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmdb2-go/vmdb2/partition"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -33,6 +34,9 @@ type Host struct {
 	// ProbeImage says why an image file of size bytes cannot be created at
 	// path, or nil; it must write nothing.
 	ProbeImage func(path string, size int64) error
+	// CheckArch says why this host cannot run programs of the Debian
+	// architecture arch (no qemu-user binfmt_misc handler for it), or nil.
+	CheckArch func(arch string) error
 }
 
 // NewHost describes this machine for a build with the given paths.
@@ -44,6 +48,7 @@ func NewHost(output, image, rootfsTarball string) Host {
 		ToolFound:    hostToolFound,
 		Stat:         os.Stat,
 		ProbeImage:   probeImage,
+		CheckArch:    bootstrap.CheckArch,
 	}
 }
 
@@ -276,6 +281,22 @@ func (sm *sim) needNamespace() {
 		sm.hostErr(sm.cur.Line, "namespace", fmt.Sprintf("this step runs in the build's user namespace, which cannot be made here: %v", err))
 	}
 	sm.done["namespace"] = true
+}
+
+// needArch checks, at the first step that runs the target's programs,
+// that this host can run those of the build's architecture: a foreign
+// architecture without its qemu-user handler is refused before anything
+// is written, with the line that registers it, instead of at that step.
+func (sm *sim) needArch() {
+	key := "arch " + sm.arch
+	if sm.host.CheckArch == nil || sm.arch == "" || sm.arch == HostArch() || sm.done[key] {
+		return
+	}
+	if err := sm.host.CheckArch(sm.arch); err != nil {
+		sm.hostErr(sm.cur.Line, key, strings.TrimPrefix(err.Error(), "bootstrap: "))
+	} else {
+		sm.done[key] = true
+	}
 }
 
 // stepOf returns the mkfs step that gave tag its filesystem.
