@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 	"github.com/vmdb2-go/vmdb2/partition"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
@@ -287,9 +288,11 @@ func (sm *sim) needNamespace() {
 // that this host can run those of the build's architecture: a foreign
 // architecture without its qemu-user handler is refused before anything
 // is written, with the line that registers it, instead of at that step.
+// A name the architecture table lacks (a template's __ARCH__ placeholder
+// in the corpus) is left to the step, whose error lists the known ones.
 func (sm *sim) needArch() {
 	key := "arch " + sm.arch
-	if sm.host.CheckArch == nil || sm.arch == "" || sm.arch == HostArch() || sm.done[key] {
+	if _, known := debarch.Get(sm.arch); !known || sm.host.CheckArch == nil || sm.arch == HostArch() || sm.done[key] {
 		return
 	}
 	if err := sm.host.CheckArch(sm.arch); err != nil {

@@ -213,6 +213,7 @@ func foreignArch() string {
 // target's programs, once, before anything is written: the bootstrap step,
 // or, when a rootfs cache makes it skip, the first chroot after it. With
 // the handler the same specs are accepted, having asked the host once.
+// An architecture the table lacks is not checked here.
 func TestPreflightForeignArch(t *testing.T) {
 	foreign := foreignArch()
 	bootstrapped := rootedSpec + "- debootstrap: bookworm\n  target: /\n  mirror: http://deb.debian.org/debian\n  arch: " + foreign + "\n" +
@@ -249,6 +250,13 @@ func TestPreflightForeignArch(t *testing.T) {
 				t.Errorf("the host was asked %v, want %s once", asked, foreign)
 			}
 		})
+	}
+	// A name the table lacks (a template's placeholder) is the step's to
+	// refuse, with the list of known names.
+	h := fakeHost()
+	h.CheckArch = func(arch string) error { t.Errorf("the host was asked about %s", arch); return nil }
+	if ds := preflight(t, strings.Replace(bootstrapped, foreign, "__ARCH__", 1), h); len(ds) > 0 {
+		t.Errorf("a placeholder arch refused at plan time: %v", ds)
 	}
 }
 
