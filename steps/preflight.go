@@ -9,7 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 	"github.com/vmdb2-go/vmdb2/partition"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -33,6 +35,9 @@ type Host struct {
 	// ProbeImage says why an image file of size bytes cannot be created at
 	// path, or nil; it must write nothing.
 	ProbeImage func(path string, size int64) error
+	// CheckArch says why this host cannot run programs of the Debian
+	// architecture arch (no qemu-user binfmt_misc handler for it), or nil.
+	CheckArch func(arch string) error
 }
 
 // NewHost describes this machine for a build with the given paths.
@@ -44,6 +49,7 @@ func NewHost(output, image, rootfsTarball string) Host {
 		ToolFound:    hostToolFound,
 		Stat:         os.Stat,
 		ProbeImage:   probeImage,
+		CheckArch:    bootstrap.CheckArch,
 	}
 }
 
@@ -276,6 +282,24 @@ func (sm *sim) needNamespace() {
 		sm.hostErr(sm.cur.Line, "namespace", fmt.Sprintf("this step runs in the build's user namespace, which cannot be made here: %v", err))
 	}
 	sm.done["namespace"] = true
+}
+
+// needArch checks, at the first step that runs the target's programs,
+// that this host can run those of the build's architecture: a foreign
+// architecture without its qemu-user handler is refused before anything
+// is written, with the line that registers it, instead of at that step.
+// A name the architecture table lacks (a template's __ARCH__ placeholder
+// in the corpus) is left to the step, whose error lists the known ones.
+func (sm *sim) needArch() {
+	key := "arch " + sm.arch
+	if _, known := debarch.Get(sm.arch); !known || sm.host.CheckArch == nil || sm.arch == HostArch() || sm.done[key] {
+		return
+	}
+	if err := sm.host.CheckArch(sm.arch); err != nil {
+		sm.hostErr(sm.cur.Line, key, strings.TrimPrefix(err.Error(), "bootstrap: "))
+	} else {
+		sm.done[key] = true
+	}
 }
 
 // stepOf returns the mkfs step that gave tag its filesystem.

@@ -199,3 +199,93 @@ func TestProbeImage(t *testing.T) {
 		t.Errorf("the probe left %s", entries[0].Name())
 	}
 }
+
+// foreignArch is an architecture this host does not run natively.
+func foreignArch() string {
+	if HostArch() == "armhf" {
+		return "arm64"
+	}
+	return "armhf"
+}
+
+// TestPreflightForeignArch: a foreign architecture this host cannot run
+// (no qemu-user handler) is refused at the first step that runs the
+// target's programs, once, before anything is written: the bootstrap step,
+// or, when a rootfs cache makes it skip, the first chroot after it. With
+// the handler the same specs are accepted, having asked the host once.
+// An architecture the table lacks is not checked here.
+func TestPreflightForeignArch(t *testing.T) {
+	foreign := foreignArch()
+	bootstrapped := rootedSpec + "- debootstrap: bookworm\n  target: /\n  mirror: http://deb.debian.org/debian\n  arch: " + foreign + "\n" +
+		"- chroot: /\n  shell: echo hi\n- apt: install\n  tag: /\n  packages: [less]\n"
+	cached := strings.Replace(cachedSpec, "  unless: rootfs_unpacked\n- apt:", "  arch: "+foreign+"\n  unless: rootfs_unpacked\n- apt:", 1) +
+		"- chroot: /\n  shell: passwd --delete root\n"
+	refusal := "this host (amd64) cannot run " + foreign + " programs (no binfmt_misc entry /proc/sys/fs/binfmt_misc/qemu-x); to run them through qemu-user, as root: register it"
+	cases := []struct {
+		name, spec, want string
+		tarball          bool
+	}{
+		{"debootstrap with arch", bootstrapped, "t.vmdb:14: debootstrap: " + refusal, false},
+		{"qemu-debootstrap", strings.Replace(bootstrapped, "- debootstrap:", "- qemu-debootstrap:", 1), "t.vmdb:14: qemu-debootstrap: " + refusal, false},
+		{"cached: debootstrap skipped, then a chroot", cached, "t.vmdb:27: chroot: " + refusal, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			asked := map[string]int{}
+			h := fakeHost("cache.tar.zst")
+			if c.tarball {
+				h.RootfsTarball = "cache.tar.zst"
+			}
+			h.CheckArch = func(arch string) error {
+				asked[arch]++
+				return errors.New("bootstrap: " + strings.Replace(refusal, foreign, arch, 1))
+			}
+			checkDiagnostics(t, preflight(t, c.spec, h), []string{c.want})
+			h.CheckArch = func(arch string) error { asked[arch]++; return nil }
+			asked = map[string]int{}
+			if ds := preflight(t, c.spec, h); len(ds) > 0 {
+				t.Errorf("refused with the handler: %v", ds)
+			}
+			if asked[foreign] != 1 || len(asked) != 1 {
+				t.Errorf("the host was asked %v, want %s once", asked, foreign)
+			}
+		})
+	}
+	// A name the table lacks (a template's placeholder) is the step's to
+	// refuse, with the list of known names.
+	h := fakeHost()
+	h.CheckArch = func(arch string) error { t.Errorf("the host was asked about %s", arch); return nil }
+	if ds := preflight(t, strings.Replace(bootstrapped, foreign, "__ARCH__", 1), h); len(ds) > 0 {
+		t.Errorf("a placeholder arch refused at plan time: %v", ds)
+	}
+}
+
+// efiSpec is an image with an ESP whose root is bootstrapped for arch
+// (line 24) and gets `grub: uefi` (line 28).
+func efiSpec(arch string) string {
+	return strings.Replace(rootedSpec, "start: 1MiB", "start: 3MiB", 1) +
+		"- mkpart: primary\n  device: \"{{ output }}\"\n  start: 1MiB\n  end: 3MiB\n  tag: efi\n- mkfs: vfat\n  partition: efi\n" +
+		"- mount: efi\n  dirname: /boot/efi\n  mount-on: /\n" +
+		"- debootstrap: bookworm\n  target: /\n  mirror: http://deb.debian.org/debian\n  arch: " + arch + "\n" +
+		"- grub: uefi\n  tag: /\n  efi: efi\n"
+}
+
+// TestPreflightArmEFI: `grub: uefi` is planned for armhf (grub-efi-arm)
+// and arm64 and refused for armel, which Debian has no EFI GRUB for, at
+// the grub step's line, naming the architectures that have it; armel is
+// otherwise accepted.
+func TestPreflightArmEFI(t *testing.T) {
+	h := fakeHost()
+	h.CheckArch = func(string) error { return nil }
+	for _, arch := range []string{"armhf", "arm64"} {
+		if ds := preflight(t, efiSpec(arch), h); len(ds) > 0 {
+			t.Errorf("%s: refused: %v", arch, ds)
+		}
+	}
+	checkDiagnostics(t, preflight(t, efiSpec("armel"), h),
+		[]string{"t.vmdb:28: grub: Debian has no EFI GRUB for armel (grub: uefi is for amd64, arm64, armhf, i386)"})
+	armel := strings.Replace(efiSpec("armel"), "- grub: uefi\n  tag: /\n  efi: efi\n", "- chroot: /\n  shell: dpkg --print-architecture\n", 1)
+	if ds := preflight(t, armel, h); len(ds) > 0 {
+		t.Errorf("armel without grub: uefi refused: %v", ds)
+	}
+}

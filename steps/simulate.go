@@ -35,9 +35,13 @@ func init() {
 		"debootstrap": simBootstrap, "qemu-debootstrap": simBootstrap,
 		"apt": func(sm *sim, s *Step) {
 			sm.mounted(s, firstNonEmpty(s.Str("tag"), s.Str("fs-tag")))
+			sm.needArch()
 			sm.setFlag("got_eatmydata", yes)
 		},
-		"chroot": func(sm *sim, s *Step) { sm.mounted(s, s.Str("chroot")) },
+		"chroot": func(sm *sim, s *Step) {
+			sm.mounted(s, s.Str("chroot"))
+			sm.needArch()
+		},
 		"shell": func(sm *sim, s *Step) {
 			sm.mounted(s, s.Str("root-fs"))
 			sm.hostChanged = true
@@ -62,6 +66,7 @@ func init() {
 			sm.arch = s.Str("arch")
 			sm.needNamespace()
 			sm.mounted(s, s.Str("target"))
+			sm.needArch() // apt-get update runs in the target
 		},
 	}
 }
@@ -407,6 +412,7 @@ func simBootstrap(sm *sim, s *Step) {
 		sm.devices[tag.Name] = true
 	}
 	sm.needTools(s, string(bootstrapEngine(s)))
+	sm.needArch()
 }
 
 func simAnsible(sm *sim, s *Step) {
@@ -414,11 +420,13 @@ func simAnsible(sm *sim, s *Step) {
 	sm.hostSource(s, "playbook", false)
 	sm.hostSource(s, "config_file", false)
 	sm.needTools(s, "ansible-playbook")
+	sm.needArch()
 	sm.hostChanged = true
 }
 
 func simGrub(sm *sim, s *Step) {
 	sm.simBootLoader(s)
+	sm.needArch() // the target's grub-mkimage and grub-mkconfig
 	root := sm.mounted(s, firstNonEmpty(s.Str("tag"), s.Str("root-fs"), s.Str("rootfs")))
 	if root == nil {
 		return

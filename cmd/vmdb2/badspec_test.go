@@ -117,6 +117,10 @@ func badSpecs() []badSpecCase {
 		{name: "mkimg of another file", spec: "steps:\n  - mkimg: other.img\n    size: 10M\n", want: []string{"spec.vmdb:2: mkimg: \"other.img\" is not the image given with --output"}},
 		{name: "absurd size", spec: "steps:\n  - mkimg: \"{{ output }}\"\n    size: 100P\n", want: []string{"spec.vmdb:3: mkimg: image size \"100P\" is 100 PiB, more than the 1 PiB"}},
 		{name: "grub uefi on a non-vfat ESP", spec: badRooted + "  - grub: uefi\n    tag: /\n    efi: /\n", want: []string{"spec.vmdb:14: grub: the EFI system partition / must be vfat, not \"ext4\""}},
+		{name: "grub uefi for armel", spec: badHead + badPart("1MiB", "3MiB", "efi") + badPart("3MiB", "100%", "/") +
+			"  - mkfs: vfat\n    partition: efi\n  - mkfs: ext4\n    partition: /\n  - mount: /\n  - mount: efi\n    dirname: /boot/efi\n    mount-on: /\n" +
+			"  - debootstrap: bookworm\n    target: /\n    mirror: http://deb.debian.org/debian\n    arch: armel\n  - grub: uefi\n    tag: /\n    efi: efi\n",
+			want: []string{"spec.vmdb:28: grub: Debian has no EFI GRUB for armel (grub: uefi is for amd64, arm64, armhf, i386)"}},
 		{name: "grub bios without room", spec: strings.Replace(badRooted, "start: 1MiB", "start: 34s", 1) + "  - grub: bios\n    tag: /\n", want: []string{"spec.vmdb:14: grub: no room for GRUB's core.img"}},
 		{name: "grub without tag", spec: "steps:\n  - grub: bios\n", want: []string{"spec.vmdb:2: grub: give the root filesystem's tag in `tag`"}},
 		{name: "apt without tag", spec: "steps:\n  - apt: install\n    packages: [vim]\n", want: []string{"spec.vmdb:2: apt: give the root filesystem's tag in `tag`"}},

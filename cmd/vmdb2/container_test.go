@@ -65,7 +65,7 @@ func (r *rootless) podman(t *testing.T, args ...string) result {
 		cmd.Dir = r.home
 		return runCommand(t, cmd)
 	}
-	env := []string{"XDG_RUNTIME_DIR=" + r.runtime, "TMPDIR=" + r.home}
+	env := []string{"XDG_RUNTIME_DIR=" + r.runtime, "XDG_CACHE_HOME=" + filepath.Join(r.home, ".cache"), "TMPDIR=" + r.home}
 	return runAs(t, r.uid, r.gid, r.home, env, "podman", append(all, args...)...)
 }
 

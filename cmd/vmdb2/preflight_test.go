@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
+	"github.com/vmdb2-go/vmdb2/steps"
 )
 
 // TestMissingToolRefusedFirst: with mke2fs gone from the host (the sbin
@@ -24,6 +27,45 @@ func TestMissingToolRefusedFirst(t *testing.T) {
 	if fi, err := os.Lstat("/sbin"); err == nil && fi.Mode()&os.ModeSymlink == 0 {
 		hide += " && mount --bind " + empty + " /sbin"
 	}
+	refusedWithHidden(t, c, hide)
+}
+
+// TestForeignArchRefusedFirst: with the host's binfmt_misc handlers out
+// of sight (an empty directory over /proc/sys/fs/binfmt_misc, and
+// arch-test, if installed, hidden too, in a private mount namespace) a
+// build for armhf is refused at its debootstrap step, before the output
+// is touched, with the line that registers qemu-arm's handler; --dry-run
+// says the same.
+func TestForeignArchRefusedFirst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a mount namespace; skipped with -short")
+	}
+	foreign := "armhf"
+	if steps.HostArch() == foreign {
+		foreign = "arm64"
+	}
+	a, _ := debarch.Get(foreign)
+	c := badSpecCase{name: "no handler", spec: badRooted + "  - debootstrap: bookworm\n    target: /\n    mirror: http://deb.debian.org/debian\n    arch: " + foreign + "\n  - fstab: /\n",
+		want: []string{"spec.vmdb:14: debootstrap: this host (" + steps.HostArch() + ") cannot run " + foreign + " programs (no binfmt_misc entry /proc/sys/fs/binfmt_misc/" + a.Binfmt() + ")",
+			"to run them through qemu-user, as root: ", "/usr/lib/binfmt.d/" + a.Binfmt() + ".conf"}}
+	hide := "mount --bind " + t.TempDir() + " /proc/sys/fs/binfmt_misc"
+	if p, err := exec.LookPath("arch-test"); err == nil {
+		// A file that is not executable: LookPath no longer finds it.
+		stub := filepath.Join(t.TempDir(), "arch-test")
+		if err := os.WriteFile(stub, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hide += " && mount --bind " + stub + " " + p
+	}
+	refusedWithHidden(t, c, hide)
+}
+
+// refusedWithHidden runs the case in a private mount namespace where the
+// shell command hide has hidden host files, as a build and with
+// --dry-run: both are refused with the case's messages and nothing is
+// written.
+func refusedWithHidden(t *testing.T, c badSpecCase, hide string) {
+	t.Helper()
 	unshare := []string{"unshare", "--mount", "--propagation", "private"}
 	if os.Geteuid() != 0 {
 		unshare = append(unshare, "--user", "--map-root-user")

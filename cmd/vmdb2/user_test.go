@@ -78,12 +78,24 @@ func chownTree(t *testing.T, dir string, uid, gid int) {
 	}
 }
 
-// runAs runs program as the ordinary user in dir with env added.
+// runAs runs program as the ordinary user in dir with env added. HOME is
+// dir, but XDG_CACHE_HOME (unless env sets it) is the user's one cache
+// kept between tests and runs (userCacheHome), so that the user's builds
+// share one package cache as root's do (/var/cache/vmdb2/apt-archives)
+// instead of each downloading every package into an empty one.
 func runAs(t *testing.T, uid, gid int, dir string, env []string, program string, args ...string) result {
 	t.Helper()
 	full := append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", program}, args...)
 	cmd := exec.Command("setpriv", full...)
 	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "HOME="+dir), env...)
+	cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_CACHE_HOME="+userCacheHome(t, uid, gid)), env...)
 	return runCommand(t, cmd)
+}
+
+// userCacheHome is the XDG_CACHE_HOME of uid's builds in the tests:
+// /var/cache/vmdb2-test/home/UID, owned by uid (the program's package
+// cache is then its vmdb2/apt-archives).
+func userCacheHome(t *testing.T, uid, gid int) string {
+	t.Helper()
+	return testCacheDir(t, filepath.Join("home", strconv.Itoa(uid)), uid, gid)
 }
