@@ -94,8 +94,15 @@ func runAs(t *testing.T, uid, gid int, dir string, env []string, program string,
 
 // userCacheHome is the XDG_CACHE_HOME of uid's builds in the tests:
 // /var/cache/vmdb2-test/home/UID, owned by uid (the program's package
-// cache is then its vmdb2/apt-archives).
+// cache is then its vmdb2/apt-archives), or a directory of its own under
+// it for a test that runs in parallel (parallelForeign): a debootstrap
+// holds the package cache's lock for its whole run, so two parallel
+// builds sharing one cache would take turns.
 func userCacheHome(t *testing.T, uid, gid int) string {
 	t.Helper()
-	return testCacheDir(t, filepath.Join("home", strconv.Itoa(uid)), uid, gid)
+	sub := filepath.Join("home", strconv.Itoa(uid))
+	if top := topTest(t); ownPackageCache(top) {
+		sub = filepath.Join(sub, top)
+	}
+	return testCacheDir(t, sub, uid, gid)
 }
