@@ -201,14 +201,20 @@ func cachedCopies(t *testing.T, spec []byte) []string {
 // warning.
 func TestRaspiDryRun(t *testing.T) {
 	spec, _ := raspiPi4(t)
-	dir := raspiWorkDir(t, spec)
+	plansCleanly(t, raspiWorkDir(t, spec), ": qemu-debootstrap", ": apt", ": cache-rootfs", ": chroot")
+}
+
+// plansCleanly checks that spec.vmdb in dir plans without a word on
+// standard error and that the plan says each of wants.
+func plansCleanly(t *testing.T, dir string, wants ...string) {
+	t.Helper()
 	r := runVmdb2(t, dir, "", "--dry-run", "spec.vmdb", "--output", "raspi.img", "--rootfs-tarball", "rootfs.tar.zst")
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("dry run: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{": qemu-debootstrap", ": apt", ": cache-rootfs", ": chroot"} {
+	for _, want := range wants {
 		if !strings.Contains(r.stdout, want) {
-			t.Errorf("no%s step in the plan:\n%s", want, r.stdout)
+			t.Errorf("the plan does not say %q:\n%s", want, r.stdout)
 		}
 	}
 }
@@ -232,16 +238,8 @@ func TestRaspi3BookwormPlans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := writeWorkDir(t, rewriteCorpusSpec(t, string(orig), raspi3Bookworm))
-	r := runVmdb2(t, dir, "", "--dry-run", "spec.vmdb", "--output", "raspi3.img", "--rootfs-tarball", "rootfs.tar.zst")
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("dry run: exit %d\n%s", r.code, r.stderr)
-	}
-	for _, want := range []string{"qemu-debootstrap", "bookworm", "raspi-firmware", "non-free-firmware"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("the plan does not mention %s:\n%s", want, r.stdout)
-		}
-	}
+	plansCleanly(t, writeWorkDir(t, rewriteCorpusSpec(t, string(orig), raspi3Bookworm)),
+		`qemu-debootstrap: "bookworm"`, `"non-free-firmware"`, `"raspi-firmware"`, "bookworm main contrib non-free non-free-firmware")
 }
 
 // TestRaspiPi4Boot builds the rendered Pi 4 spec as an ordinary user

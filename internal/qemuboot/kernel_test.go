@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestKernelArgs: ARM64Kernel gives QEMU the virt machine with -cpu max
@@ -13,15 +12,7 @@ import (
 // directory) and command line, the disk, and no firmware; it refuses to
 // start without a kernel, and the machines with firmware refuse one.
 func TestKernelArgs(t *testing.T) {
-	fake := filepath.Join(t.TempDir(), "qemu-system-aarch64")
-	script := "#!/bin/sh\nfor a in \"$@\"; do printf 'ARG %s\\n' \"$a\"; done\necho DONE\nexec sleep 60\n"
-	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	old := QEMUAArch64
-	QEMUAArch64 = fake
-	t.Cleanup(func() { QEMUAArch64 = old })
-
+	withFakeEmulator(t, &QEMUAArch64, argsQEMU)
 	dir := t.TempDir()
 	for _, f := range []string{"vmlinuz", "initrd.img"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
@@ -32,14 +23,8 @@ func TestKernelArgs(t *testing.T) {
 	img := fakeImage(t)
 	k := Kernel{Image: "vmlinuz", Initrd: "initrd.img", CmdLine: "root=LABEL=RASPIROOT console=ttyAMA0"}
 	vm, err := BootKernel(t.Context(), img, ARM64Kernel, k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := printedArgs(t, vm, err)
 	defer vm.Close()
-	if err := vm.WaitFor(`DONE`, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	out := vm.Output()
 	for _, want := range []string{
 		"ARG -machine\nARG virt\n", "ARG -cpu\nARG max\n",
 		"ARG -kernel\nARG " + filepath.Join(dir, "vmlinuz") + "\n",
