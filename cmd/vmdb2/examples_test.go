@@ -86,8 +86,14 @@ func buildSpec(t *testing.T, name, spec, tarball string) string {
 // returns what vmdb2 printed.
 func buildSpecWith(t *testing.T, name, spec, tarball string, extra ...string) (string, result) {
 	t.Helper()
+	return buildInDir(t, writeWorkDir(t, spec), name, tarball, extra...)
+}
+
+// buildInDir is buildSpecWith for a work directory (from writeWorkDir)
+// that may hold more of the spec's files.
+func buildInDir(t *testing.T, dir, name, tarball string, extra ...string) (string, result) {
+	t.Helper()
 	uid, gid := buildUser(t)
-	dir := writeWorkDir(t, spec)
 	args := append([]string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}, extra...)
 	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
 	start := time.Now()

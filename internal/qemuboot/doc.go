@@ -1,6 +1,8 @@
 // Package qemuboot boots raw disk images in QEMU and talks to their serial
 // console: SeaBIOS or OVMF on qemu-system-x86_64, AAVMF on
-// qemu-system-aarch64, SLOF on qemu-system-ppc64, always in snapshot mode
+// qemu-system-aarch64, SLOF on qemu-system-ppc64, or, on
+// qemu-system-aarch64's virt machine without firmware, a Linux kernel and
+// initrd that QEMU loads itself (BootKernel), always in snapshot mode
 // so the image file is never modified. It waits for patterns on the
 // console, logs in on the serial getty and runs shell commands, returning
 // their output. The tests boot their images with it and vmdb2's

@@ -38,6 +38,12 @@ const (
 	// machine (what IBM POWER servers under PowerVM look like), which
 	// loads the boot loader from the disk's PReP boot partition.
 	SLOF
+	// ARM64Kernel is qemu-system-aarch64's virt machine without firmware:
+	// QEMU itself loads the Linux kernel and initrd given to BootKernel
+	// and hands them the command line, as a board's boot loader would
+	// (a Raspberry Pi's kernel from its firmware partition: QEMU cannot
+	// run the Pi's GPU firmware). The image is the VM's disk.
+	ARM64Kernel
 )
 
 func (f Firmware) String() string {
@@ -50,6 +56,8 @@ func (f Firmware) String() string {
 		return "arm64 UEFI (AAVMF)"
 	case SLOF:
 		return "Open Firmware (SLOF, pseries)"
+	case ARM64Kernel:
+		return "arm64 kernel loaded by QEMU (virt, no firmware)"
 	}
 	return "BIOS (SeaBIOS)"
 }
@@ -87,6 +95,7 @@ type machine struct {
 	rom        string // -bios firmware ("" for the emulator's default)
 	fwPkg      string // the Debian package of code, vars or rom
 	arch       string // the guest's Debian architecture (KVM needs a host of it)
+	kernel     bool   // QEMU loads a Kernel itself (BootKernel), no firmware
 }
 
 func (f Firmware) machine() machine {
@@ -99,6 +108,8 @@ func (f Firmware) machine() machine {
 		return machine{bin: QEMUAArch64, binPkg: "qemu-system-arm", code: AAVMFCode, vars: AAVMFVars, fwPkg: "qemu-efi-aarch64", arch: "arm64"}
 	case SLOF:
 		return machine{bin: QEMUPPC64, binPkg: "qemu-system-ppc", rom: SLOFFile, fwPkg: "qemu-system-data", arch: "ppc64el"}
+	case ARM64Kernel:
+		return machine{bin: QEMUAArch64, binPkg: "qemu-system-arm", arch: "arm64", kernel: true}
 	}
 	return machine{bin: QEMU, binPkg: "qemu-system-x86", arch: "amd64"}
 }
@@ -189,13 +200,14 @@ func hasVirtFlag(cpuinfo string) bool {
 }
 
 // machineArgs returns the emulator and its arguments for booting the raw
-// image at abs with fw (its variable store copied into tmp): 1 GiB, one
+// image at abs with fw (its variable store copied into tmp), or with k
+// loaded by QEMU (absolute paths) for a firmware-less machine: 1 GiB, one
 // vCPU under TCG and two under KVM, the disk as virtio in snapshot mode, no
 // network, no display, the console on stdin/stdout, no reboot. One vCPU
 // under TCG because a guest whose second vCPU thread is descheduled on a
 // busy host waits for it and reports soft lockups (164 s once, beside
 // another boot and a build on 2 cores).
-func machineArgs(fw Firmware, accel Accel, abs, tmp string) (string, []string, error) {
+func machineArgs(fw Firmware, accel Accel, abs, tmp string, k *Kernel) (string, []string, error) {
 	m := fw.machine()
 	args := []string{"-accel", "tcg"}
 	if accel == KVM {
@@ -205,7 +217,7 @@ func machineArgs(fw Firmware, accel Accel, abs, tmp string) (string, []string, e
 	case SecureBoot:
 		args = append(args, "-machine", "q35,smm=on",
 			"-global", "driver=cfi.pflash01,property=secure,value=on")
-	case AAVMF:
+	case AAVMF, ARM64Kernel:
 		a, _ := debarch.Get(fw.machine().arch)
 		args = append(args, "-machine", a.QEMUMachine)
 		if accel == TCG {
@@ -234,6 +246,12 @@ func machineArgs(fw Firmware, accel Accel, abs, tmp string) (string, []string, e
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	}
+	if k != nil {
+		args = append(args, "-kernel", k.Image, "-append", k.CmdLine)
+		if k.Initrd != "" {
+			args = append(args, "-initrd", k.Initrd)
+		}
 	}
 	return m.bin, args, nil
 }

@@ -31,7 +31,7 @@ func TestMachineArgsCPUs(t *testing.T) {
 		accel Accel
 		want  string
 	}{{TCG, "1"}, {KVM, "2"}} {
-		_, args, err := machineArgs(BIOS, c.accel, "/img", t.TempDir())
+		_, args, err := machineArgs(BIOS, c.accel, "/img", t.TempDir(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

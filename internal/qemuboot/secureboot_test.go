@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSecureBootArgs checks what QEMU is given for SecureBoot: a q35
@@ -13,8 +12,7 @@ import (
 // of OVMF read-only and a private copy of the variables with Microsoft's
 // keys; and that UEFI stays as it was.
 func TestSecureBootArgs(t *testing.T) {
-	// The stand-in prints its arguments, one a line, then idles.
-	withFakeQEMU(t, "#!/bin/sh\nfor a in \"$@\"; do printf 'ARG %s\\n' \"$a\"; done\necho DONE\nexec sleep 60\n")
+	withFakeQEMU(t, argsQEMU)
 	// Stand-ins for the firmware files too: the test must not depend on
 	// the host's ovmf package.
 	dir := t.TempDir()
@@ -31,14 +29,8 @@ func TestSecureBootArgs(t *testing.T) {
 
 	args := func(fw Firmware) string {
 		vm, err := Boot(t.Context(), fakeImage(t), fw, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := printedArgs(t, vm, err)
 		defer vm.Close()
-		if err := vm.WaitFor(`DONE`, 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		out := vm.Output()
 		// The private copy of the variables has the template's content.
 		for _, l := range strings.Split(out, "\n") {
 			if p, ok := strings.CutPrefix(l, "ARG if=pflash,format=raw,unit=1,file="); ok {

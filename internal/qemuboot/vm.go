@@ -50,24 +50,42 @@ func Boot(ctx context.Context, image string, fw Firmware, log io.Writer) (*VM, e
 // BootAccel is Boot with the accelerator chosen (KVM only where
 // KVMAvailable allows it).
 func BootAccel(ctx context.Context, image string, fw Firmware, accel Accel, log io.Writer) (*VM, error) {
+	return boot(ctx, image, fw, accel, nil, log)
+}
+
+// Kernel is what a machine without firmware (ARM64Kernel) starts: a Linux
+// kernel image (QEMU unpacks a gzip-compressed one), its initrd ("" for
+// none) and the kernel's command line.
+type Kernel struct {
+	Image, Initrd, CmdLine string
+}
+
+// BootKernel is Boot for a machine without firmware: QEMU loads k itself,
+// under TCG, with the image as the VM's virtio disk (snapshot=on, as
+// Boot's).
+func BootKernel(ctx context.Context, image string, fw Firmware, k Kernel, log io.Writer) (*VM, error) {
+	return boot(ctx, image, fw, TCG, &k, log)
+}
+
+// boot starts image with fw, and with k when fw's machine has no
+// firmware (which it then needs).
+func boot(ctx context.Context, image string, fw Firmware, accel Accel, k *Kernel, log io.Writer) (*VM, error) {
+	k, err := kernelPaths(fw, k)
+	if err != nil {
+		return nil, err
+	}
 	if err := Available(fw); err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(image)
+	abs, err := diskPath(image)
 	if err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("qemu: image: %w", err)
-	}
-	if strings.Contains(abs, ",") {
-		return nil, fmt.Errorf("qemu: image path %q contains a comma, which QEMU's -drive cannot take", abs)
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "qemuboot-")
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	bin, args, err := machineArgs(fw, accel, abs, tmp)
+	bin, args, err := machineArgs(fw, accel, abs, tmp, k)
 	if err == nil {
 		var vm *VM
 		if vm, err = launch(ctx, bin, args, tmp, log); err == nil {
@@ -76,6 +94,54 @@ func BootAccel(ctx context.Context, image string, fw Firmware, accel Accel, log 
 	}
 	os.RemoveAll(tmp)
 	return nil, err
+}
+
+// diskPath is image's absolute path, which must exist and hold no comma
+// (QEMU's -drive would split it there).
+func diskPath(image string) (string, error) {
+	abs, err := filepath.Abs(image)
+	if err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("qemu: image: %w", err)
+	}
+	if strings.Contains(abs, ",") {
+		return "", fmt.Errorf("qemu: image path %q contains a comma, which QEMU's -drive cannot take", abs)
+	}
+	return abs, nil
+}
+
+// kernelPaths checks that a kernel is given exactly when fw's machine has
+// no firmware, and returns it with absolute paths to existing files (QEMU
+// runs in its temporary directory).
+func kernelPaths(fw Firmware, k *Kernel) (*Kernel, error) {
+	switch m := fw.machine(); {
+	case m.kernel && k == nil:
+		return nil, fmt.Errorf("qemu: %v has no firmware to load a kernel from the disk: boot it with BootKernel", fw)
+	case !m.kernel && k != nil:
+		return nil, fmt.Errorf("qemu: %v loads its kernel from the disk; BootKernel is for ARM64Kernel", fw)
+	case k == nil:
+		return nil, nil
+	}
+	out := *k
+	for _, p := range []*string{&out.Image, &out.Initrd} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("qemu: kernel: %w", err)
+		}
+		*p = abs
+	}
+	if out.Image == "" {
+		return nil, errors.New("qemu: BootKernel needs a kernel image")
+	}
+	return &out, nil
 }
 
 // Elapsed returns the time since QEMU was started.

@@ -26,13 +26,37 @@ done
 
 func withFakeQEMU(t *testing.T, script string) {
 	t.Helper()
+	withFakeEmulator(t, &QEMU, script)
+}
+
+// withFakeEmulator makes the emulator *bin a stand-in running script
+// for the rest of the test.
+func withFakeEmulator(t *testing.T, bin *string, script string) {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "qemu")
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old := QEMU
-	QEMU = p
-	t.Cleanup(func() { QEMU = old })
+	old := *bin
+	*bin = p
+	t.Cleanup(func() { *bin = old })
+}
+
+// argsQEMU is a stand-in emulator that prints its arguments, one a line,
+// then DONE, then idles.
+const argsQEMU = "#!/bin/sh\nfor a in \"$@\"; do printf 'ARG %s\\n' \"$a\"; done\necho DONE\nexec sleep 60\n"
+
+// printedArgs returns what argsQEMU printed in vm, which Boot or
+// BootKernel returned with err (the caller closes vm).
+func printedArgs(t *testing.T, vm *VM, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.WaitFor(`DONE`, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return vm.Output()
 }
 
 func fakeImage(t *testing.T) string {
