@@ -343,3 +343,38 @@ func TestFailedExportLeavesNothing(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+// TestWithCID: the vmdk's CID line gets 8 hex digits whatever qemu-img
+// printed (it drops leading zeros: 7 digits in one export of 16), within
+// the descriptor's length, and what qemu-img's own rewrite of the id left
+// after the text's NUL is zeroed; a descriptor without a CID line, with a
+// bad one or without the padding to grow into is refused.
+func TestWithCID(t *testing.T) {
+	pad := func(s string, n int) []byte { return append([]byte(s), make([]byte, n)...) }
+	for _, c := range []struct {
+		name, desc string
+		padding    int
+		want       string
+	}{
+		{"8 digits", "version=1\nCID=e6d10b77\nparentCID=ffffffff\n", 8, "version=1\nCID=0000002a\nparentCID=ffffffff\n"},
+		{"7 digits", "version=1\nCID=6d10b77\nparentCID=ffffffff\n", 8, "version=1\nCID=0000002a\nparentCID=ffffffff\n"},
+		{"1 digit", "version=1\nCID=7\nparentCID=ffffffff\n", 8, "version=1\nCID=0000002a\nparentCID=ffffffff\n"},
+		{"old text after the NUL", "version=1\nCID=6d10b77\nparentCID=ffffffff\n\x00\"\n", 8, "version=1\nCID=0000002a\nparentCID=ffffffff\n"},
+		{"no CID", "version=1\nparentCID=ffffffff\n", 8, ""},
+		{"9 digits", "version=1\nCID=123456789\n", 8, ""},
+		{"not hex", "version=1\nCID=xyz\n", 8, ""},
+		{"no room", "version=1\nCID=6d10b77\n", 0, ""},
+	} {
+		in := pad(c.desc, c.padding)
+		got, err := withCID(in, 42)
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%s: no error, got %q", c.name, got)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(in) || string(bytes.TrimRight(got, "\x00")) != c.want {
+			t.Errorf("%s: %q (%v), want %q in %d bytes", c.name, got, err, c.want, len(in))
+		}
+	}
+}

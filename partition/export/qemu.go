@@ -61,14 +61,45 @@ func setVMDKCID(path string, cid uint32) error {
 	if _, err := f.ReadAt(desc, descOff); err != nil {
 		return fmt.Errorf("reading the vmdk descriptor: %w", err)
 	}
-	i := bytes.Index(desc, []byte("\nCID="))
-	if i < 0 || i+5+8 > len(desc) || !isHex(desc[i+5:i+13]) {
-		return fmt.Errorf("the vmdk descriptor has no CID line")
+	desc, err = withCID(desc, cid)
+	if err != nil {
+		return err
 	}
-	if _, err := f.WriteAt(fmt.Appendf(nil, "%08x", cid), descOff+int64(i)+5); err != nil {
+	if _, err := f.WriteAt(desc, descOff); err != nil {
 		return err
 	}
 	return f.Sync()
+}
+
+// withCID returns the descriptor desc with its CID line set to cid, as
+// 8 hex digits, and everything after the text's terminating NUL zeroed.
+// qemu-img prints its random id without leading zeros (one export in 16
+// has 7 digits or fewer), so the line may grow into the padding; and when
+// it rewrites the descriptor with a shorter id, the old text's last bytes
+// stay after the new NUL.
+func withCID(desc []byte, cid uint32) ([]byte, error) {
+	text := desc
+	if n := bytes.IndexByte(desc, 0); n >= 0 {
+		text = desc[:n]
+	}
+	i := bytes.Index(text, []byte("\nCID="))
+	if i < 0 {
+		return nil, fmt.Errorf("the vmdk descriptor has no CID line")
+	}
+	start := i + len("\nCID=")
+	end := start
+	for end < len(text) && isHex(text[end:end+1]) {
+		end++
+	}
+	if end == start || end-start > 8 || end >= len(text) || text[end] != '\n' {
+		return nil, fmt.Errorf("the vmdk descriptor's CID line is not 1 to 8 hex digits")
+	}
+	out := make([]byte, 0, len(desc))
+	out = append(append(append(out, text[:start]...), fmt.Appendf(nil, "%08x", cid)...), text[end:]...)
+	if len(out) >= len(desc) {
+		return nil, fmt.Errorf("the vmdk descriptor has no room for an 8-digit CID")
+	}
+	return out[:len(desc)], nil
 }
 
 func isHex(b []byte) bool {
