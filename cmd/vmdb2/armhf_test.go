@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmdb2-go/vmdb2/internal/debarch"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 )
@@ -176,8 +177,9 @@ func checkARMHardFloat(root, path string) error {
 	if err != nil {
 		return err
 	}
-	if e.Machine != elf.EM_ARM || e.Class != elf.ELFCLASS32 || e.Data != elf.ELFDATA2LSB {
-		return fmt.Errorf("/%s is %v %v %v, want EM_ARM ELFCLASS32 ELFDATA2LSB", path, e.Machine, e.Class, e.Data)
+	armhf, _ := debarch.Get("armhf")
+	if e.Machine != armhf.ELFMachine || e.Class != armhf.ELFClass || e.Data != elf.ELFDATA2LSB {
+		return fmt.Errorf("/%s is %v %v %v, want %v %v ELFDATA2LSB", path, e.Machine, e.Class, e.Data, armhf.ELFMachine, armhf.ELFClass)
 	}
 	// e_flags, which debug/elf does not expose, follows e_shoff in the
 	// 32-bit header.

@@ -38,8 +38,9 @@ type VM struct {
 }
 
 // Boot starts image (a raw disk image) in QEMU under TCG with fw, 1 GiB of
-// memory, one vCPU (two under KVM), the disk as virtio, no network and the first serial
-// port (hvc0 on pseries) on QEMU's stdin/stdout. The disk is opened with
+// memory, one vCPU (BootAccel with KVM gives two), the disk as virtio, no
+// network and the first serial port (hvc0 on pseries) on QEMU's
+// stdin/stdout. The disk is opened with
 // snapshot=on: writes go to a temporary overlay and the image is not
 // modified. Everything the console prints is copied to log (nil:
 // nowhere). The VM runs until Close or until ctx is done.
