@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -61,16 +63,18 @@ func (m *UpdateMemo) record(root string, state [sha256.Size]byte, ok bool) {
 	m.last[root] = state
 }
 
-// updateState is a digest of the metadata of every file under
-// updateInputs in the target root (read inside it, without following
-// links): name, type and mode, size, inode, modification and change times.
-// Anything that writes there (a step adding a source, dpkg installing a
-// keyring or an apt.conf.d file, `rm` of the lists, even a rewrite with the
-// same content) changes the change time at least, and so the digest.
+// updateState is a digest of every file under updateInputs in the target
+// root, read inside it without following links: each name, type and mode;
+// the content of the configuration files and keyrings (which dpkg may
+// rewrite unchanged); the size, inode, modification and change times of
+// the lists and of links. Whatever else writes to the lists (a step's `rm`,
+// even a rewrite with the same content) changes their change time at
+// least, and so the digest.
 func updateState(root string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
 	r, err := stage.OpenRoot(root)
 	if err != nil {
-		return [sha256.Size]byte{}, err
+		return sum, err
 	}
 	defer r.Close()
 	h := sha256.New()
@@ -78,21 +82,16 @@ func updateState(root string) ([sha256.Size]byte, error) {
 	walk = func(p string) error {
 		fi, err := r.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(h, "%s absent\n", p)
+			fmt.Fprintf(h, "%q absent\n", p)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		st, ok := fi.Sys().(*unix.Stat_t)
-		if !ok {
-			return fmt.Errorf("%s: no stat data", p)
-		}
-		fmt.Fprintf(h, "%q %o %d %d %d.%d %d.%d\n", p, st.Mode, st.Size, st.Ino,
-			st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 		if !fi.IsDir() {
-			return nil
+			return describeFile(h, r, p, fi)
 		}
+		fmt.Fprintf(h, "%q %v\n", p, fi.Mode())
 		names, err := r.ReadDirNames(p)
 		if err != nil {
 			return err
@@ -106,12 +105,36 @@ func updateState(root string) ([sha256.Size]byte, error) {
 	}
 	for _, p := range updateInputs {
 		if err := walk(p); err != nil {
-			return [sha256.Size]byte{}, err
+			return sum, err
 		}
 	}
-	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum, nil
+}
+
+// listsDir holds the package lists: large, written only by apt-get update.
+const listsDir = "var/lib/apt/lists"
+
+// maxConfigSize bounds the configuration files and keyrings read whole.
+const maxConfigSize = 64 << 20
+
+// describeFile writes what updateState records of the non-directory p.
+func describeFile(h io.Writer, r *stage.Root, p string, fi fs.FileInfo) error {
+	if fi.Mode().IsRegular() && !strings.HasPrefix(p, listsDir+"/") && fi.Size() <= maxConfigSize {
+		data, err := r.ReadRegular(p, maxConfigSize)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%q %v %x\n", p, fi.Mode(), sha256.Sum256(data))
+		return nil
+	}
+	st, ok := fi.Sys().(*unix.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no stat data", p)
+	}
+	fmt.Fprintf(h, "%q %v %d %d %d.%d %d.%d\n", p, fi.Mode(), st.Size, st.Ino,
+		st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	return nil
 }
 
 // update runs `apt-get update` in the target unless a.o.Updates says that
