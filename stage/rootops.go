@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,4 +311,21 @@ func (r *Root) ReadRegular(p string, max int64) ([]byte, error) {
 		return nil, pathErr("read", p, fmt.Errorf("larger than %d bytes", max))
 	}
 	return b, nil
+}
+
+// ReadDirNames lists the names in the directory p inside the root, sorted;
+// a final symlink is not followed (it is an error, as any non-directory).
+func (r *Root) ReadDirNames(p string) ([]string, error) {
+	fd, err := r.openat(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, pathErr("readdir", p, err)
+	}
+	f := os.NewFile(uintptr(fd), "/"+rel(p))
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, pathErr("readdir", p, err)
+	}
+	slices.Sort(names)
+	return names, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ var rootOps = map[string]func(r *Root, p string) ([]byte, error){
 	"CreateNew":   func(r *Root, p string) ([]byte, error) { return nil, r.CreateNew(p, []byte("x"), 0o644) },
 	"PutFile":     func(r *Root, p string) ([]byte, error) { return nil, r.PutFile(p, []byte("x"), 0o644) },
 	"ReadRegular": func(r *Root, p string) ([]byte, error) { return r.ReadRegular(p, 1<<20) },
+	"ReadDirNames": func(r *Root, p string) ([]byte, error) {
+		names, err := r.ReadDirNames(p)
+		return []byte(strings.Join(names, "\n")), err
+	},
 }
 
 // TestRootOpsConfined plants every link trap at the path each operation

@@ -37,7 +37,7 @@ var aptKind = &Kind{
 		b.State.SetFlag("got_eatmydata")
 		return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
 			Root: dir, Packages: s.Strings("packages"), Recommends: s.Bool("recommends"), Clean: s.Bool("clean"),
-			Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(),
+			Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(), Updates: &b.aptUpdates,
 		})
 	},
 }

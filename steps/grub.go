@@ -317,6 +317,7 @@ func (b *Build) installGrubPackages(root *Tag, flavour string) error {
 	return bootstrap.AptInstall(b.ctx, bootstrap.AptOptions{
 		Root: dir, Packages: []string{pkg}, Recommends: true, Clean: true,
 		Run: b.nsRun, Progress: b.progressFunc(), Env: append(b.buildEnv(), "DEBIAN_FRONTEND=noninteractive"),
+		Updates: &b.aptUpdates,
 	})
 }
 

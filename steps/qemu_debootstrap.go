@@ -32,6 +32,6 @@ var qemuDebootstrapKind = &Kind{
 		if err != nil {
 			return err
 		}
-		return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: dir, Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv()})
+		return bootstrap.AptUpdate(b.ctx, bootstrap.AptOptions{Root: dir, Run: b.nsRun, Progress: b.progressFunc(), Env: b.buildEnv(), Updates: &b.aptUpdates})
 	},
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/stage"
+	"github.com/vmdb2-go/vmdb2/stage/bootstrap"
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
@@ -118,6 +119,10 @@ type Build struct {
 	// carries holds, per top-level tree, the mounts shell steps left
 	// there (treemounts.go).
 	carries map[*Tag]*userns.Carry
+	// aptUpdates records this build's apt-get updates, so that an apt
+	// run that finds nothing changed since the last one does not repeat
+	// it (stage/bootstrap UpdateMemo).
+	aptUpdates bootstrap.UpdateMemo
 }
 
 // NewBuild prepares a build of plan.

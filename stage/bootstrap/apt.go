@@ -38,8 +38,13 @@ type AptOptions struct {
 	Env []string
 	// Run runs apt-get in the build's namespace; nil means userns.Run.
 	Run Runner
-	// Progress, when set, is told when the run waits for another build.
+	// Progress, when set, is told when the run waits for another build
+	// or does not repeat an update.
 	Progress func(msg string)
+	// Updates, when set, is the build's record of its apt-get updates:
+	// an update is skipped when the target's sources and lists are as the
+	// build's last update in it left them (see UpdateMemo).
+	Updates *UpdateMemo
 }
 
 // aptOpts are the options every apt-get run gets: no _apt sandbox user
@@ -75,7 +80,7 @@ func lockCache(ctx context.Context, cache string, progress func(string)) (unlock
 
 // AptUpdate runs `apt-get update` inside the target, as vmdb2's
 // qemu-debootstrap step does after installing. Only Root, CacheDir,
-// Stdout, Stderr and Env are used.
+// Stdout, Stderr, Env, Run, Progress and Updates are used.
 func AptUpdate(ctx context.Context, o AptOptions) error {
 	o.Packages = nil
 	return aptRun(ctx, o, false)
@@ -86,7 +91,7 @@ func AptUpdate(ctx context.Context, o AptOptions) error {
 // virtual filesystems mounted (package stage/userns: its Init must have
 // been called in main):
 //
-//	apt-get update
+//	apt-get update                                  (unless o.Updates skips it)
 //	apt-get -y --no-show-progress [--no-install-recommends] install PACKAGES
 //	apt-get clean                                   (if o.Clean)
 //
@@ -161,7 +166,7 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 			}
 			defer unlock()
 		}
-		if err := a.apt(binds, "update"); err != nil {
+		if err := a.update(binds); err != nil {
 			return err
 		}
 		if !install || cache == "" {

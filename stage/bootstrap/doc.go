@@ -79,7 +79,8 @@
 // # apt inside the target
 //
 // [AptInstall] runs apt-get confined to the target with the virtual
-// filesystems (userns.Cmd.Root and Virtual): `apt-get update`, then
+// filesystems (userns.Cmd.Root and Virtual): `apt-get update` (unless not
+// needed: see the shared package cache below), then
 // `apt-get -y --no-show-progress [--no-install-recommends] install PKGS`,
 // then `apt-get clean` if asked, with DEBIAN_FRONTEND=noninteractive and
 // these options on the command line (so nothing is left in the image):
@@ -115,7 +116,15 @@
 // build waits (Progress says so) and then finds the packages there, so
 // any number of builds of one user can run at once and download each
 // package once. A package already in the cache is not downloaded again; the
-// package lists (apt-get update, debootstrap's Packages file) are.
+// package lists (apt-get update, debootstrap's Packages file) are, once per
+// build and target: given the build's [UpdateMemo] (AptOptions.Updates), an
+// apt run skips its `apt-get update` when the target's sources, apt
+// configuration and keyrings (etc/apt, usr/share/keyrings), dpkg's
+// architectures and the lists are as the build's last update there left
+// them; anything changed there (a source or key added, the lists removed or
+// rewritten) updates again. mmdebstrap's own update does not count: it ran
+// with Acquire::Languages "none", so the first apt run still fetches the
+// translations.
 // `apt-get clean` runs without the bind, so it empties only the target's
 // cache.
 //

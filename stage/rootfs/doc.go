@@ -40,6 +40,12 @@
 // process and the tar stream goes through a pipe. A program using this package
 // as an ordinary user must therefore call userns.Init first thing in main.
 //
+// Unpack creates every member in stream order; the data, owner, mode,
+// xattrs and times of regular files are written on a second goroutine
+// (through at most 8 MiB of buffers), so that writing one file overlaps
+// with decompressing and parsing the next. Directories get their modes and
+// times once everything is written.
+//
 // Device nodes cannot be created inside an unprivileged user namespace. When
 // mknod fails with EPERM, Unpack creates nothing at the device's path and
 // records it in the device manifest (UnpackOptions.DeviceManifest, a file

@@ -131,7 +131,7 @@ type extractor struct {
 	devices []Device
 	devAt   map[string]Device // recorded devices by relative path
 	dirs    []dirMeta
-	buf     []byte
+	w       *fileWriter // writes regular files' data and metadata
 
 	// the parent directory of the previous member, kept open
 	lastDir string
@@ -156,8 +156,10 @@ func extractWith(ctx context.Context, r io.Reader, root string, record, always b
 		return nil, fmt.Errorf("opening %s: %w", root, err)
 	}
 	defer unix.Close(rootFd)
-	x := &extractor{rootFd: rootFd, record: record, always: always, devAt: map[string]Device{}, buf: make([]byte, 1<<20), lastFd: -1}
+	x := &extractor{rootFd: rootFd, record: record, always: always, devAt: map[string]Device{}, lastFd: -1}
 	defer x.closeLast()
+	x.w = newFileWriter()
+	defer x.w.Wait()
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -170,6 +172,9 @@ func extractWith(ctx context.Context, r io.Reader, root string, record, always b
 		if err != nil {
 			return nil, fmt.Errorf("reading the tar stream: %w", err)
 		}
+		if err := x.w.Err(); err != nil {
+			return nil, err
+		}
 		if err := x.member(h, tr); err != nil {
 			return nil, err
 		}
@@ -177,6 +182,9 @@ func extractWith(ctx context.Context, r io.Reader, root string, record, always b
 	// Directory modes and times last (and deepest first), once nothing
 	// more is created in them.
 	x.closeLast()
+	if err := x.w.Wait(); err != nil {
+		return nil, err
+	}
 	for i := len(x.dirs) - 1; i >= 0; i-- {
 		d := x.dirs[i]
 		if err := x.finishDir(d); err != nil {
@@ -315,23 +323,7 @@ func (x *extractor) create(h *tar.Header, rel string, pfd int, base string, tr i
 		if err != nil {
 			return err
 		}
-		err = x.copyData(fd, tr, h.Size)
-		if err == nil {
-			err = unix.Fchown(fd, h.Uid, h.Gid)
-		}
-		if err == nil {
-			err = unix.Fchmod(fd, perm)
-		}
-		if err == nil {
-			err = setXattrs(h, func(name string, val []byte) error { return unix.Fsetxattr(fd, name, val, 0) })
-		}
-		if err == nil {
-			err = unix.UtimesNanoAt(fd, "", times(h.ModTime), unix.AT_EMPTY_PATH)
-		}
-		if cerr := unix.Close(fd); err == nil {
-			err = cerr
-		}
-		return err
+		return x.w.file(fd, h, tr)
 
 	case tar.TypeSymlink:
 		err := unix.Symlinkat(h.Linkname, pfd, base)
@@ -450,32 +442,6 @@ func removeAt(pfd int, base string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("replacing an existing entry: %w", err)
-	}
-	return nil
-}
-
-func (x *extractor) copyData(fd int, r io.Reader, size int64) error {
-	for size > 0 {
-		n := int64(len(x.buf))
-		if size < n {
-			n = size
-		}
-		m, err := io.ReadFull(r, x.buf[:n])
-		if err != nil {
-			return fmt.Errorf("reading data: %w", err)
-		}
-		b := x.buf[:m]
-		for len(b) > 0 {
-			w, err := unix.Write(fd, b)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("writing data: %w", err)
-			}
-			b = b[w:]
-		}
-		size -= int64(m)
 	}
 	return nil
 }
