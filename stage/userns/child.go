@@ -419,7 +419,7 @@ func confine(cfg *config, rep *reporter, carriedFDs []int) error {
 	defer s.close()
 	for _, p := range cfg.MountPoints {
 		if p == "/" {
-			continue // the stage is a mount of its own already
+			continue // "/" is left without a mount line (enterRoot)
 		}
 		id, err := selfBind(s.root, p)
 		if err != nil {

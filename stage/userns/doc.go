@@ -21,10 +21,16 @@
 //     written by newuidmap and newgidmap; as root the mapping is the identity
 //     on 0..65535 (the namespace still confines capabilities: no mknod, no
 //     module loading, no host sysctl changes).
-//   - With a Root, the process is confined by pivot_root, not chroot: the
-//     host's tree is detached from the namespace, so ".." and the classic
-//     chroot-escape tricks lead nowhere. Run opens Root once; the
-//     namespace's init enters it only if its path still leads to that
+//   - With a Root, the namespace pivots into a copy of Root's parent
+//     directory, so the host's tree is detached from it, and then chroots
+//     into Root: "/" is a plain directory, not a mount point, and
+//     /proc/self/mountinfo has no line for it, so findmnt does not name the
+//     build host's device as the source of "/" (target programs write
+//     that into images). The classic chroot-escape tricks lead to Root's
+//     parent directory and no further; when that directory is not the
+//     caller's own (owned by it, writable by nobody else), the namespace
+//     pivots into Root itself and "/" is a mount. Run opens Root once;
+//     the namespace's init enters it only if its path still leads to that
 //     directory, and Run restores the stage through that descriptor.
 //   - Every path in a Root is the image's. Init resolves each path it
 //     creates, mounts on, writes or reads there from the stage's root
@@ -50,7 +56,9 @@
 //     are closed before the command starts.
 //   - With a Tree, its MountPoints (the build's mounted filesystems) are
 //     bound onto themselves in the namespace, so the target's programs
-//     see them as mount points; and the mounts a KeepMounts command left
+//     see them as mount points (but for a Root's "/"); a bind shows the
+//     stage's filesystem as its source and the stage's host path as its
+//     root in mountinfo; and the mounts a KeepMounts command left
 //     in the Tree are kept in a [Carry] as detached mount copies (no mount
 //     namespace holds them: the host never does) and attached in the next
 //     commands given that Carry, each at a path resolved beneath the Tree

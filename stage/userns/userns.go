@@ -23,10 +23,14 @@ import (
 
 // Cmd describes one process to run inside a new set of namespaces.
 type Cmd struct {
-	// Root is the stage directory the process is confined to (with
-	// pivot_root: it becomes "/"). "" means no confinement: the host's
-	// files are visible, as the namespace's root sees them (used for the
-	// vmdb2 `shell` step and for mke2fs over the stage).
+	// Root is the stage directory the process is confined to: it becomes
+	// "/", a directory of the namespace's only other mount, a copy of
+	// Root's parent directory, so "/" is no mount point (see enterRoot).
+	// A process that escapes the chroot reaches that parent directory:
+	// give Root a parent that holds nothing else the command may not
+	// change. "" means no confinement: the host's files are visible, as
+	// the namespace's root sees them (used for the vmdb2 `shell` step and
+	// for mke2fs over the stage).
 	Root string
 
 	// Argv is the program and its arguments. A program name without "/" is
@@ -83,7 +87,8 @@ type Cmd struct {
 	// before the other mounts, so that the target's programs see the
 	// build's filesystems mounted (mountpoint, findmnt,
 	// /proc/self/mountinfo) as on a build that mounts real ones. "/" is
-	// Tree itself (already a mount point with a Root). Each is resolved
+	// Tree itself, bound onto itself without a Root and left as it is
+	// with one (a plain directory, see Root). Each is resolved
 	// beneath Tree with no symbolic link on the way: a link there (which
 	// could lead the bind out of the tree) makes Run fail.
 	MountPoints []string

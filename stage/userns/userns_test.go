@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,19 +133,25 @@ func goTool() string {
 func fileExists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
 // newStage makes a tiny stage: /nsprobe as its only program, /etc with a
-// resolv.conf, an empty /usr/sbin. It is removed with RemoveAll at the end.
+// resolv.conf, an empty /usr/sbin, alone in a directory of the test's own
+// (as a build's trees are in the stage). Both are removed with RemoveAll at
+// the end.
 func newStage(t *testing.T) string {
 	t.Helper()
 	src := probe(t)
-	dir, err := os.MkdirTemp("", "userns-stage-")
+	holder, err := os.MkdirTemp("", "userns-stage-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := RemoveAll(dir); err != nil {
+		if err := RemoveAll(holder); err != nil {
 			t.Errorf("RemoveAll(stage): %v", err)
 		}
 	})
+	dir := filepath.Join(holder, "root")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range []string{"etc", "usr/sbin"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -844,6 +851,48 @@ func TestCannotEscapeStage(t *testing.T) {
 	}
 	if !fileExists(filepath.Join(stage, "host-canary")) {
 		t.Errorf("the writes did not land in the stage either")
+	}
+	// The namespace's root may leave a chroot: the trick reaches the
+	// stage's own parent directory, and no further.
+	if !fileExists(filepath.Join(filepath.Dir(stage), "host-canary")) {
+		t.Errorf("the write after the chroot trick did not land in the stage's parent directory")
+	}
+}
+
+// TestRootHasNoMountLine: in a Root whose parent is the caller's own, "/"
+// is no mount point: /proc/self/mountinfo has no line for it, so the
+// target's findmnt cannot name the build host's device as the source of
+// "/" (raspi-firmware writes that into cmdline.txt). Root's parent, where
+// a chroot escape lands, is the caller's: a parent others may write to
+// gets "/" as a mount of its own instead.
+func TestRootHasNoMountLine(t *testing.T) {
+	needNS(t)
+	stage := newStage(t)
+	lines := func(root string) []string {
+		t.Helper()
+		out := mustRun(t, Cmd{Root: root, Virtual: true, Argv: []string{"/nsprobe", "cat", "/proc/self/mountinfo"}})
+		var points []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(l); len(f) > 4 {
+				points = append(points, f[4])
+			}
+		}
+		return points
+	}
+	points := lines(stage)
+	if slices.Contains(points, "/") {
+		t.Errorf("mountinfo in the stage has a line for /: %q", points)
+	}
+	if !slices.Contains(points, "/proc") {
+		t.Errorf("mountinfo in the stage lacks /proc (the test reads nothing): %q", points)
+	}
+	holder := filepath.Dir(stage)
+	if err := os.Chmod(holder, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(holder, 0o700)
+	if points := lines(stage); !slices.Contains(points, "/") {
+		t.Errorf("with a parent others may write to, / is not a mount of its own: %q", points)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,38 +80,85 @@ func prepare(cfg *config) (pre *prepared, err error) {
 	return pre, nil
 }
 
-// enterRoot makes the stage the namespace's root with pivot_root; the
-// host's tree is then detached and unreachable from the namespace. The
-// stage's path is resolved once, and must still lead to the directory Run
-// opened (a component replaced in between would lead elsewhere); from
-// then on only the descriptor is used.
+// enterRoot confines the namespace to the stage. The stage's parent
+// directory is bound onto itself and pivoted into (the host's tree is then
+// detached and unreachable), and the process chroots into the stage, a
+// plain directory of that mount: "/" is no mount point of its own, so
+// /proc/self/mountinfo has no line for it and findmnt finds no source for
+// "/", as in vmdb2's chroot, which has no /proc. A bind mount always shows
+// its filesystem's source, which is the build host's device or "tmpfs";
+// target programs write what findmnt says of "/" into the image
+// (raspi-firmware's kernel hook puts it into cmdline.txt as root=).
+//
+// The namespace's root may escape a chroot (it has CAP_SYS_CHROOT), and
+// reaches the parent directory that way, no further. So the parent must be
+// the caller's own: owned by the caller and writable by nobody else, as
+// the stage's directories are. When it is not (a stage made directly in
+// /tmp), the stage itself is bound onto itself and pivoted into, and "/"
+// is that mount.
+//
+// The stage's path is resolved once, and must still lead to the directory
+// Run opened (a component replaced in between would lead elsewhere); from
+// then on only descriptors are used.
 func enterRoot(cfg *config) error {
 	fd, err := unix.Open(cfg.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening the stage %s: %w", cfg.Root, err)
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("the stage %s: %w", cfg.Root, err)
-	}
-	if st.Dev != cfg.RootDev || st.Ino != cfg.RootIno {
+	if !sameDir(fd, cfg.RootDev, cfg.RootIno) {
 		return fmt.Errorf("the stage %s was replaced while the namespace started (the path leads to another directory now): not entering it", cfg.Root)
 	}
-	// Make the stage a mount point of its own, to pivot into.
+	parent, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the stage's parent directory: %w", err)
+	}
+	defer unix.Close(parent)
+	if !ownParent(parent, cfg) {
+		return pivotInto(fd, cfg.Root)
+	}
+	if err := pivotInto(parent, filepath.Dir(cfg.Root)); err != nil {
+		return err
+	}
+	return chrootChild(filepath.Base(cfg.Root), cfg.RootDev, cfg.RootIno)
+}
+
+// sameDir reports whether fd is the directory dev, ino.
+func sameDir(fd int, dev, ino uint64) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Dev == dev && st.Ino == ino
+}
+
+// ownParent reports whether the stage's parent directory is one only the
+// namespace's root may change (owned by it, not writable by group or
+// others), and not the stage itself.
+func ownParent(parent int, cfg *config) bool {
+	var st unix.Stat_t
+	if unix.Fstat(parent, &st) != nil {
+		return false
+	}
+	if st.Dev == cfg.RootDev && st.Ino == cfg.RootIno {
+		return false
+	}
+	return st.Uid == uint32(unix.Geteuid()) && st.Mode&0o022 == 0
+}
+
+// pivotInto makes the directory fd a mount point of its own (a recursive
+// bind onto itself) and pivots into it, detaching the host's tree.
+func pivotInto(fd int, name string) error {
 	mnt, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
 	if err != nil {
-		return fmt.Errorf("bind-mounting the stage %s: %w", cfg.Root, err)
+		return fmt.Errorf("bind-mounting %s: %w", name, err)
 	}
 	defer unix.Close(mnt)
 	if err := unix.MoveMount(mnt, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("bind-mounting the stage %s: %w", cfg.Root, err)
+		return fmt.Errorf("bind-mounting %s: %w", name, err)
 	}
 	if err := unix.Fchdir(mnt); err != nil {
-		return fmt.Errorf("entering the stage: %w", err)
+		return fmt.Errorf("entering %s: %w", name, err)
 	}
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root into %s: %w", cfg.Root, err)
+		return fmt.Errorf("pivot_root into %s: %w", name, err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching the host's tree: %w", err)
@@ -119,6 +167,64 @@ func enterRoot(cfg *config) error {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
+}
+
+// chrootChild chroots into the directory dev, ino of the current root:
+// the entry name when it is that directory (no link followed), else the
+// entry that is (the stage's path may end in a symbolic link).
+func chrootChild(name string, dev, ino uint64) error {
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := unix.Openat2(unix.AT_FDCWD, name, &how)
+	if err == nil && !sameDir(fd, dev, ino) {
+		unix.Close(fd)
+		fd, err = -1, unix.ENOENT
+	}
+	if err != nil {
+		if fd, err = findChild(dev, ino, &how); err != nil {
+			return err
+		}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchdir(fd); err != nil {
+		return fmt.Errorf("entering the stage: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot into the stage: %w", err)
+	}
+	return nil
+}
+
+// findChild opens the entry of the current directory that is the
+// directory dev, ino.
+func findChild(dev, ino uint64, how *unix.OpenHow) (int, error) {
+	names, err := readDirNames(".")
+	if err != nil {
+		return -1, fmt.Errorf("finding the stage in its parent directory: %w", err)
+	}
+	for _, n := range names {
+		fd, err := unix.Openat2(unix.AT_FDCWD, n, how)
+		if err != nil {
+			continue
+		}
+		if sameDir(fd, dev, ino) {
+			return fd, nil
+		}
+		unix.Close(fd)
+	}
+	return -1, errors.New("the stage is no longer in its parent directory: not entering it")
+}
+
+// readDirNames lists the directory at path.
+func readDirNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
 }
 
 // virtual mounts proc, /sys, /dev and its entries, /run and /tmp in the
