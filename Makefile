@@ -5,7 +5,7 @@
 GO ?= go
 PACKAGES := $(shell grep -v '^\#' .ci/host-packages | grep -v '^$$')
 
-.PHONY: all build deps binfmt check test-short example fuzz clean
+.PHONY: all build deps binfmt check check-long test-short example fuzz clean
 
 all: build
 
@@ -61,6 +61,11 @@ binfmt:
 check: deps
 	$(GO) vet ./...
 	$(GO) test -timeout 80m ./...
+
+# The tests beyond check's budget (testreq.Long): the Raspberry Pi 4
+# image built through qemu-user and booted.
+check-long: deps
+	VMDB2_TEST_LONG=1 $(GO) test -timeout 80m -run '^TestLong' -v ./cmd/vmdb2/
 
 test-short:
 	$(GO) test -short ./...

@@ -8,6 +8,10 @@
 // the group, whether or not the host could run it; an unknown name fails
 // the test, so that a typo cannot skip or run tests unnoticed.
 //
+// A test too long for make check's budget (60 minutes on a fresh 2-core
+// machine) is named TestLong… and calls Long: it runs only when
+// VMDB2_TEST_LONG=1, which `make check-long` sets.
+//
 // Probe runs a prerequisite check against a stand-in test with chosen
 // settings, so that a fast test can show that the check fails, with its
 // fix, when the prerequisite is missing.
@@ -121,6 +125,18 @@ func Need(t testing.TB, g Group, err error) {
 		t.Skipf("skipped with -short: %v", err)
 	default:
 		t.Fatalf("%v\nfix: %s\n(or skip the tests that %s on purpose: %s=%s)", err, info.fix, info.what, Env, g)
+	}
+}
+
+// LongEnv is the opt-in variable of the tests that Long guards.
+const LongEnv = "VMDB2_TEST_LONG"
+
+// Long lets the rest of t run only when LongEnv is 1; otherwise it skips
+// t, saying what the test costs (cost) and how to run it.
+func Long(t testing.TB, cost string) {
+	t.Helper()
+	if os.Getenv(LongEnv) != "1" {
+		t.Skipf("skipped: %s, beyond make check's budget; `make check-long` (%s=1) runs it", cost, LongEnv)
 	}
 }
 

@@ -95,3 +95,18 @@ func TestUnknownGroup(t *testing.T) {
 		t.Errorf("unknown group in the test: %s", o)
 	}
 }
+
+// TestLong: a long test is skipped unless VMDB2_TEST_LONG is 1, with the
+// way to run it, and runs when it is.
+func TestLong(t *testing.T) {
+	for val, skipped := range map[string]bool{"": true, "0": true, "yes": true, "1": false} {
+		t.Setenv(LongEnv, val)
+		o := Probe(t, false, "", func(tb testing.TB) { Long(tb, "35 minutes") })
+		if o.Skipped != skipped || o.Failed {
+			t.Errorf("%s=%q: %v, want skipped %v", LongEnv, val, o, skipped)
+		}
+		if skipped && !strings.Contains(o.Message, "make check-long") {
+			t.Errorf("%s=%q: the skip does not say how to run it: %q", LongEnv, val, o.Message)
+		}
+	}
+}
