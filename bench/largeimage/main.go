@@ -36,6 +36,7 @@ const spec = `steps:
   - mount: /
   - copy-dir: /srv/content
     src: %s
+  - create-dir: /etc
   - fstab: /
 `
 
