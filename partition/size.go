@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"os"
 	"strings"
 )
 
@@ -115,26 +114,6 @@ func sizeSuffix(s string) (*big.Int, bool) {
 		return nil, false
 	}
 	return new(big.Int).Exp(big.NewInt(base), big.NewInt(e), nil), true
-}
-
-// CreateImage creates (or truncates and resizes, like qemu-img create) a
-// sparse image file of size bytes.
-func CreateImage(path string, size int64) error {
-	if size <= 0 {
-		return fmt.Errorf("create image %s: size must be positive, got %d", path, size)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create image: %w", err)
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return fmt.Errorf("create image %s with %d bytes: %w", path, size, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("create image %s: %w", path, err)
-	}
-	return nil
 }
 
 // MaxImageSize is the largest image file CheckImageSize accepts: 1 PiB.
