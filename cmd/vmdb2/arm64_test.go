@@ -13,7 +13,8 @@ import (
 )
 
 // TestForeignBootHostMissing: without the emulator or the firmware of
-// the foreign boot tests (TestARM64Boot, TestIEEE1275Boot), they fail
+// the foreign boot tests (TestARM64Boot, TestIEEE1275Boot,
+// TestLongArmhfBoot), they fail
 // with the package to install whether or not CI is set (they used to
 // skip unless CI was set), and skip when boot tests are opted out. The
 // missing binfmt_misc handler goes through the same testreq.Need;
@@ -28,6 +29,8 @@ func TestForeignBootHostMissing(t *testing.T) {
 		{"qemu-system-ppc64", &qemuboot.QEMUPPC64, "install qemu-system-ppc", qemuboot.SLOF},
 		{"qemu-system-aarch64", &qemuboot.QEMUAArch64, "install qemu-system-arm", qemuboot.AAVMF},
 		{"AAVMF", &qemuboot.AAVMFCode, "install qemu-efi-aarch64", qemuboot.AAVMF},
+		{"qemu-system-arm", &qemuboot.QEMUArm, "install qemu-system-arm", qemuboot.AAVMF32},
+		{"AAVMF32", &qemuboot.AAVMF32Code, "install qemu-efi-arm", qemuboot.AAVMF32},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

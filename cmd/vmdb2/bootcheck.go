@@ -37,8 +37,8 @@ func (o *options) setBootCheck(v string) error {
 }
 
 // firmwareFor is the firmware that starts the boot loader l: SeaBIOS for
-// GRUB's BIOS flavour on a PC, OVMF (amd64) or AAVMF (arm64) for its UEFI
-// flavour, SLOF for IEEE 1275 on 64-bit POWER.
+// GRUB's BIOS flavour on a PC, OVMF (amd64), AAVMF (arm64) or AAVMF32
+// (armhf) for its UEFI flavour, SLOF for IEEE 1275 on 64-bit POWER.
 func firmwareFor(l steps.BootLoader) (qemuboot.Firmware, error) {
 	switch {
 	case l.Flavour == "bios" && (l.Arch == "amd64" || l.Arch == "i386"):
@@ -47,10 +47,12 @@ func firmwareFor(l steps.BootLoader) (qemuboot.Firmware, error) {
 		return qemuboot.UEFI, nil
 	case l.Flavour == "uefi" && l.Arch == "arm64":
 		return qemuboot.AAVMF, nil
+	case l.Flavour == "uefi" && l.Arch == "armhf":
+		return qemuboot.AAVMF32, nil
 	case l.Flavour == "ieee1275" && (l.Arch == "ppc64el" || l.Arch == "ppc64"):
 		return qemuboot.SLOF, nil
 	}
-	return 0, fmt.Errorf("no firmware to boot GRUB's %s flavour on %s: --boot-check boots bios on amd64 and i386, uefi on amd64 and arm64, ieee1275 on ppc64el and ppc64", l.Flavour, l.Arch)
+	return 0, fmt.Errorf("no firmware to boot GRUB's %s flavour on %s: --boot-check boots bios on amd64 and i386, uefi on amd64, arm64 and armhf, ieee1275 on ppc64el and ppc64", l.Flavour, l.Arch)
 }
 
 // bootCheckPlan refuses, before the build starts, a --boot-check that

@@ -84,11 +84,13 @@ func TestFirmwareFor(t *testing.T) {
 		{"bios", "i386", qemuboot.BIOS, true},
 		{"uefi", "amd64", qemuboot.UEFI, true},
 		{"uefi", "arm64", qemuboot.AAVMF, true},
+		{"uefi", "armhf", qemuboot.AAVMF32, true},
 		{"ieee1275", "ppc64el", qemuboot.SLOF, true},
 		{"ieee1275", "ppc64", qemuboot.SLOF, true},
 		{"bios", "arm64", 0, false},
 		{"uefi", "i386", 0, false},
 		{"uefi", "riscv64", 0, false},
+		{"uefi", "armel", 0, false},
 		{"ieee1275", "powerpc", 0, false},
 	} {
 		fw, err := firmwareFor(steps.BootLoader{Flavour: c.flavour, Arch: c.arch})
@@ -314,7 +316,7 @@ func TestBootCheckNoKernel(t *testing.T) {
 }
 
 // TestBootCheckUEFIFirmware boots a disk with nothing on it with the real
-// OVMF and AAVMF under TCG, as --boot-check would: each firmware starts
+// OVMF, AAVMF and AAVMF32 under TCG, as --boot-check would: each firmware starts
 // with the machine's arguments, prints on the serial console and, finding
 // nothing to boot, ends in the UEFI shell, where the check stops without
 // waiting for its timeout.
@@ -324,7 +326,7 @@ func TestBootCheckUEFIFirmware(t *testing.T) {
 	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, fw := range []qemuboot.Firmware{qemuboot.UEFI, qemuboot.AAVMF} {
+	for _, fw := range []qemuboot.Firmware{qemuboot.UEFI, qemuboot.AAVMF, qemuboot.AAVMF32} {
 		t.Run(fw.String(), func(t *testing.T) {
 			testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 			var stdout, stderr bytes.Buffer

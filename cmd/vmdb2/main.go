@@ -372,11 +372,11 @@ Options:
   --boot-check[=SECONDS]  after the build, boot the image in QEMU (snapshot
                           mode: the image is not changed) with the firmware
                           of each boot loader its grub steps installed
-                          (SeaBIOS, OVMF, AAVMF or SLOF), under KVM when
-                          /dev/kvm can be used, else TCG; wait up to SECONDS
-                          (default 300) for a login prompt on the serial
-                          console; exit 1 with the console's last lines if
-                          none came
+                          (SeaBIOS, OVMF, AAVMF, AAVMF32 or SLOF), under
+                          KVM when /dev/kvm can be used, else TCG; wait up
+                          to SECONDS (default 300) for a login prompt on
+                          the serial console; exit 1 with the console's
+                          last lines if none came
   --dry-run               check the spec and print the plan (each step, its
                           kind and its keys with defaults); change nothing;
                           exit 1 on what a build would refuse before starting

@@ -44,6 +44,9 @@ const (
 	// (a Raspberry Pi's kernel from its firmware partition: QEMU cannot
 	// run the Pi's GPU firmware). The image is the VM's disk.
 	ARM64Kernel
+	// AAVMF32 is UEFI on 32-bit ARM (armhf): qemu-system-arm's virt
+	// machine with AAVMF32 (Debian's qemu-efi-arm) as two pflash drives.
+	AAVMF32
 )
 
 func (f Firmware) String() string {
@@ -58,6 +61,8 @@ func (f Firmware) String() string {
 		return "Open Firmware (SLOF, pseries)"
 	case ARM64Kernel:
 		return "arm64 kernel loaded by QEMU (virt, no firmware)"
+	case AAVMF32:
+		return "armhf UEFI (AAVMF32)"
 	}
 	return "BIOS (SeaBIOS)"
 }
@@ -69,6 +74,8 @@ var (
 	QEMU = "qemu-system-x86_64"
 	// QEMUAArch64 is AAVMF's emulator (package qemu-system-arm).
 	QEMUAArch64 = "qemu-system-aarch64"
+	// QEMUArm is AAVMF32's emulator (package qemu-system-arm).
+	QEMUArm = "qemu-system-arm"
 	// QEMUPPC64 is SLOF's emulator (package qemu-system-ppc).
 	QEMUPPC64 = "qemu-system-ppc64"
 
@@ -82,6 +89,9 @@ var (
 	// AAVMFCode and AAVMFVars are AAVMF's (package qemu-efi-aarch64).
 	AAVMFCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
 	AAVMFVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
+	// AAVMF32Code and AAVMF32Vars are AAVMF32's (package qemu-efi-arm).
+	AAVMF32Code = "/usr/share/AAVMF/AAVMF32_CODE.fd"
+	AAVMF32Vars = "/usr/share/AAVMF/AAVMF32_VARS.fd"
 	// SLOFFile is the pseries firmware (package qemu-system-data, a
 	// dependency of qemu-system-ppc).
 	SLOFFile = "/usr/share/qemu/slof.bin"
@@ -110,6 +120,8 @@ func (f Firmware) machine() machine {
 		return machine{bin: QEMUPPC64, binPkg: "qemu-system-ppc", rom: SLOFFile, fwPkg: "qemu-system-data", arch: "ppc64el"}
 	case ARM64Kernel:
 		return machine{bin: QEMUAArch64, binPkg: "qemu-system-arm", arch: "arm64", kernel: true}
+	case AAVMF32:
+		return machine{bin: QEMUArm, binPkg: "qemu-system-arm", code: AAVMF32Code, vars: AAVMF32Vars, fwPkg: "qemu-efi-arm", arch: "armhf"}
 	}
 	return machine{bin: QEMU, binPkg: "qemu-system-x86", arch: "amd64"}
 }
@@ -217,7 +229,7 @@ func machineArgs(fw Firmware, accel Accel, abs, tmp string, k *Kernel) (string, 
 	case SecureBoot:
 		args = append(args, "-machine", "q35,smm=on",
 			"-global", "driver=cfi.pflash01,property=secure,value=on")
-	case AAVMF, ARM64Kernel:
+	case AAVMF, ARM64Kernel, AAVMF32:
 		a, _ := debarch.Get(fw.machine().arch)
 		args = append(args, "-machine", a.QEMUMachine)
 		if accel == TCG {
