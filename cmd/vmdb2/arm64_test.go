@@ -14,7 +14,7 @@ import (
 
 // TestForeignBootHostMissing: without the emulator or the firmware of
 // the foreign boot tests (TestARM64Boot, TestIEEE1275Boot,
-// TestLongArmhfBoot), they fail
+// TestArmhfBoot), they fail
 // with the package to install whether or not CI is set (they used to
 // skip unless CI was set), and skip when boot tests are opted out. The
 // missing binfmt_misc handler goes through the same testreq.Need;
@@ -70,7 +70,31 @@ func TestARM64Boot(t *testing.T) {
 	needMirror(t)
 	parallelForeign(t)
 	img := buildExample(t, "arm64")
+	root := checkARMUEFIImage(t, img)
+	out, err := exec.Command("mdir", "-b", "-i", fmt.Sprintf("%s@@%d", img, espOffset), "::/EFI/BOOT").CombinedOutput()
+	if err != nil || !strings.Contains(strings.ToUpper(string(out)), "/EFI/BOOT/BOOTAA64.EFI") {
+		t.Errorf("no EFI/BOOT/BOOTAA64.EFI on the ESP: %v\n%s", err, out)
+	}
+	// grub-efi-arm64's recommends bring shim-signed and the signed GRUB,
+	// so the removable-media path is shim, as on amd64.
+	if boot := espFile(t, img, "/EFI/BOOT/BOOTAA64.EFI"); len(boot) == 0 || !bytes.Equal(boot, espFile(t, img, "/EFI/debian/shimaa64.efi")) {
+		t.Errorf("EFI/BOOT/BOOTAA64.EFI (%d bytes) is not EFI/debian/shimaa64.efi", len(boot))
+	}
 
+	bootAndCheck(t, img, qemuboot.AAVMF, root, func(vm *qemuboot.VM) {
+		out, err := vm.Run("uname -m; cat /proc/cmdline", time.Minute)
+		if err != nil || !strings.HasPrefix(out, "aarch64") || !strings.Contains(out, "console=ttyAMA0") {
+			t.Errorf("uname -m / cmdline: %q %v; want aarch64, console=ttyAMA0", out, err)
+		}
+	})
+}
+
+// checkARMUEFIImage checks the layout of examples/arm64.vmdb and
+// armhf.vmdb in img: a GPT holding an ESP at espOffset and a root
+// partition, the root clean for e2fsck -fn and its grub.cfg giving the
+// kernel's console as ttyAMA0. It returns the root partition's offset.
+func checkARMUEFIImage(t *testing.T, img string) int64 {
+	t.Helper()
 	tab := readPartTable(t, img)
 	if tab.Label != "gpt" || len(tab.Partitions) != 2 || tab.Partitions[0].Type != espGUID {
 		t.Fatalf("want a GPT with an ESP and a root partition, sfdisk says %+v", tab)
@@ -82,23 +106,8 @@ func TestARM64Boot(t *testing.T) {
 	if out, err := exec.Command(sbin("e2fsck"), "-fn", fmt.Sprintf("%s?offset=%d", img, root)).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn of the root: %v\n%s", err, out)
 	}
-	out, err := exec.Command("mdir", "-b", "-i", fmt.Sprintf("%s@@%d", img, esp), "::/EFI/BOOT").CombinedOutput()
-	if err != nil || !strings.Contains(strings.ToUpper(string(out)), "/EFI/BOOT/BOOTAA64.EFI") {
-		t.Errorf("no EFI/BOOT/BOOTAA64.EFI on the ESP: %v\n%s", err, out)
-	}
-	// grub-efi-arm64's recommends bring shim-signed and the signed GRUB,
-	// so the removable-media path is shim, as on amd64.
-	if boot := espFile(t, img, "/EFI/BOOT/BOOTAA64.EFI"); len(boot) == 0 || !bytes.Equal(boot, espFile(t, img, "/EFI/debian/shimaa64.efi")) {
-		t.Errorf("EFI/BOOT/BOOTAA64.EFI (%d bytes) is not EFI/debian/shimaa64.efi", len(boot))
-	}
 	if cfg := debugfs(t, img, root, "cat /boot/grub/grub.cfg"); !strings.Contains(cfg, "console=ttyAMA0") {
 		t.Errorf("grub.cfg does not put the kernel's console on ttyAMA0:\n%s", tail(cfg, 40))
 	}
-
-	bootAndCheck(t, img, qemuboot.AAVMF, root, func(vm *qemuboot.VM) {
-		out, err := vm.Run("uname -m; cat /proc/cmdline", time.Minute)
-		if err != nil || !strings.HasPrefix(out, "aarch64") || !strings.Contains(out, "console=ttyAMA0") {
-			t.Errorf("uname -m / cmdline: %q %v; want aarch64, console=ttyAMA0", out, err)
-		}
-	})
+	return root
 }
