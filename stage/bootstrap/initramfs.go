@@ -20,12 +20,16 @@ import (
 // calls it again as the postinst did (install VERSION IMAGE, INITRD
 // unset): it keeps the /vmlinuz links as they are and adds the initrd
 // links, the same ones a run without INITRD=No makes.
+//
+// A kernel in /boot is vmlinuz-VERSION or vmlinux-VERSION: Debian names
+// the image vmlinux on ppc64el, riscv64 and the other architectures whose
+// kernel is not compressed, and both scripts look for either.
 
 // initrdEnv is added to the environment of apt's install run.
 const initrdEnv = "INITRD=No"
 
 // listKernelsScript prints the versions of the kernels in /boot.
-const listKernelsScript = `for k in /boot/vmlinuz-*; do [ -f "$k" ] && echo "${k#/boot/vmlinuz-}"; done; true`
+const listKernelsScript = `for k in /boot/vmlinuz-* /boot/vmlinux-*; do [ -f "$k" ] && echo "${k#/boot/vmlinu?-}"; done; true`
 
 // deferredHooksScript makes the initramfs of each kernel in /boot that is
 // not among its arguments and has none: it runs the hooks the kernel's
@@ -46,9 +50,9 @@ for h in "$d"/*; do
 	*) all=1 ;;
 	esac
 done
-for k in /boot/vmlinuz-*; do
+for k in /boot/vmlinuz-* /boot/vmlinux-*; do
 	[ -f "$k" ] || continue
-	v=${k#/boot/vmlinuz-}
+	v=${k#/boot/vmlinu?-}
 	for old in "$@"; do [ "$old" = "$v" ] && continue 2; done
 	[ -e "/boot/initrd.img-$v" ] && continue
 	if command -v linux-update-symlinks >/dev/null; then

@@ -105,3 +105,31 @@ func TestDeferredInitramfs(t *testing.T) {
 		t.Errorf("hooks run:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestDeferredInitramfsVmlinux: a kernel named vmlinux-VERSION (Debian's
+// name on ppc64el and riscv64) is listed and gets its initramfs too; a
+// ppc64el image once booted without one, since only vmlinuz-* was looked
+// for.
+func TestDeferredInitramfsVmlinux(t *testing.T) {
+	testreq.NeedTools(t, "run-parts")
+	dir := initramfsTree(t, "initramfs-tools")
+	for _, f := range []string{"vmlinuz-1", "vmlinuz-2", "vmlinuz-3", "initrd.img-3"} {
+		os.Remove(filepath.Join(dir, "boot", f))
+	}
+	k := filepath.Join(dir, "boot/vmlinux-6.1.0-50-powerpc64le")
+	if err := os.WriteFile(k, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+"/bin:"+os.Getenv("PATH"))
+	if got := strings.TrimSpace(runScript(t, dir, listKernelsScript)); got != "6.1.0-50-powerpc64le" {
+		t.Fatalf("kernels listed: %q", got)
+	}
+	runScript(t, dir, deferredHooksScript)
+	v := "6.1.0-50-powerpc64le "
+	if got, want := readLog(t, dir), "linux-update-symlinks install "+v+k+"\ninitramfs-tools "+v+k+"\n"; got != want {
+		t.Errorf("hooks run:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "boot/initrd.img-6.1.0-50-powerpc64le")); err != nil {
+		t.Error("the vmlinux kernel got no initramfs:", err)
+	}
+}
