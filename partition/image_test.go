@@ -50,13 +50,28 @@ func readsZeros(t *testing.T, path string, size int64) {
 func TestCreateImageReplacesOwnOutput(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "out.img")
-	old := writeOld(t, img, 0o640)
+	writeOld(t, img, 0o640)
+	// Holding the old file open keeps its inode: the new file cannot
+	// reuse its number, and the held one shows whether it was unlinked
+	// whole or truncated.
+	held, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	if err := CreateImage(img, 8<<20); err != nil {
 		t.Fatal(err)
 	}
+	var was syscall.Stat_t
+	if err := syscall.Fstat(int(held.Fd()), &was); err != nil {
+		t.Fatal(err)
+	}
 	now := statT(t, img)
-	if now.Ino == old.Ino {
+	if now.Ino == was.Ino || was.Nlink != 0 {
 		t.Error("the old image was truncated in place, not replaced")
+	}
+	if was.Size != 1<<20 {
+		t.Errorf("the old image was changed to %d bytes before its unlink", was.Size)
 	}
 	if perm := os.FileMode(now.Mode).Perm(); perm != 0o640 {
 		t.Errorf("new image's mode %v, want the old one's 0640", perm)
