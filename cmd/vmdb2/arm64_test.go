@@ -62,8 +62,9 @@ const espGUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 // -cpu max: the machine of --boot-check), logs in as root on ttyAMA0 and
 // checks that it runs an aarch64 kernel with / the image's root
 // filesystem (by UUID), mounted read-write. The rootfs cache is keyed by
-// the spec, so a suite run makes at most one emulated build; other tests
-// that need an arm64 system should unpack the same cache.
+// the spec and stage/bootstrap (treeCache), so a suite run makes at most
+// one emulated build; other tests that need an arm64 system should unpack
+// the same cache.
 func TestARM64Boot(t *testing.T) {
 	checkTools(t, "mmdebstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy")
 	needForeignHost(t, "arm64", qemuboot.AAVMF)

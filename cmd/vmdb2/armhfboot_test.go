@@ -16,7 +16,7 @@ import (
 // logs in as root on ttyAMA0 and checks that it runs a 32-bit ARM kernel
 // with / the image's root filesystem (by UUID), mounted read-write. Like
 // TestARM64Boot, it makes at most one emulated build per suite run (the
-// rootfs cache is keyed by the spec).
+// rootfs cache is keyed by the spec and stage/bootstrap).
 func TestArmhfBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy")
 	needForeignHost(t, "armhf", qemuboot.AAVMF32)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -112,14 +111,9 @@ func TestCorpusBootInputs(t *testing.T) {
 	}
 }
 
-// corpusCacheDir is where the corpus specs' rootfs caches are kept.
-func corpusCacheDir(t *testing.T, uid, gid int) string {
-	return testCacheDir(t, "corpus", uid, gid)
-}
-
 // buildCorpusSpec builds the rewritten spec as the ordinary user (or as
-// oneself when not root) with a rootfs cache keyed by the rewritten spec's
-// hash, and returns the image's path.
+// oneself when not root) with a rootfs cache keyed by the rewritten spec
+// (treeCache), and returns the image's path.
 func buildCorpusSpec(t *testing.T, c corpusBootCase, spec string) string {
 	t.Helper()
 	uid, gid := os.Getuid(), os.Getgid()
@@ -127,8 +121,7 @@ func buildCorpusSpec(t *testing.T, c corpusBootCase, spec string) string {
 		uid, gid = ordinaryUser(t)
 	}
 	name := strings.TrimSuffix(c.file, ".vmdb")
-	sum := sha256.Sum256([]byte(spec))
-	tarball := filepath.Join(corpusCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
+	tarball := treeCache(t, "corpus", name, []byte(spec))
 	_, cached := os.Stat(tarball)
 	dir := writeWorkDir(t, spec)
 	for _, f := range c.files {

@@ -4,22 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
-
-// exampleCacheDir is where the examples' rootfs caches are kept between
-// test runs, keyed by the spec's content.
-func exampleCacheDir(t *testing.T, uid, gid int) string {
-	return testCacheDir(t, "examples", uid, gid)
-}
 
 // testCacheDir is a directory for rootfs caches kept between test runs:
 // /var/cache/vmdb2-test/SUB as root (owned by the ordinary user who
@@ -59,9 +55,60 @@ func exampleSpec(t *testing.T, name string) (spec, tarball string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return string(data), treeCache(t, "examples", name, data)
+}
+
+// treeCache is the path of a rootfs cache in the test cache's sub
+// directory, keyed by inputs (the spec and whatever else goes into the
+// cached tree) and by the code that makes trees: a cache keyed by the spec
+// alone kept serving trees an older stage/bootstrap had made, and hid a
+// regression of its until a fresh machine built them again.
+func treeCache(t *testing.T, sub, name string, inputs ...[]byte) string {
+	t.Helper()
+	h := sha256.New()
+	h.Write(treeCodeDigest(t))
+	for _, in := range inputs {
+		fmt.Fprintf(h, "\x00%d\x00", len(in))
+		h.Write(in)
+	}
 	uid, gid := buildUser(t)
-	sum := sha256.Sum256(data)
-	return string(data), filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
+	return filepath.Join(testCacheDir(t, sub, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, h.Sum(nil)[:8]))
+}
+
+var treeCode struct {
+	once   sync.Once
+	digest []byte
+	err    error
+}
+
+// treeCodeDigest hashes the Go sources under stage/bootstrap, which runs
+// debootstrap and the deferred initramfs and so decides what a cached tree
+// holds.
+func treeCodeDigest(t *testing.T) []byte {
+	t.Helper()
+	treeCode.once.Do(func() {
+		treeCode.digest, treeCode.err = goSourcesDigest(filepath.Join(repoRoot(t), "stage", "bootstrap"))
+	})
+	if treeCode.err != nil {
+		t.Fatalf("hashing the tree-making code: %v", treeCode.err)
+	}
+	return treeCode.digest
+}
+
+// goSourcesDigest hashes the names and contents of the .go files under
+// root that are not tests.
+func goSourcesDigest(root string) ([]byte, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		fmt.Fprintf(h, "%s\x00%d\x00", strings.TrimPrefix(path, root), len(data))
+		h.Write(data)
+		return err
+	})
+	return h.Sum(nil), err
 }
 
 // buildUser is the user who builds the test images: the ordinary user when

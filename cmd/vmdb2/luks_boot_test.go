@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,9 +34,7 @@ func TestLUKSBoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			uid, gid := buildUser(t)
-			sum := sha256.Sum256(spec)
-			tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("luks-%s-%x.tar.zst", c.name, sum[:8]))
+			tarball := treeCache(t, "examples", "luks-"+c.name, spec)
 			img := buildSpec(t, c.name, string(spec), tarball)
 			bootEncrypted(t, img, "hunter2", func(vm *qemuboot.VM) {
 				run := func(cmd string) string {

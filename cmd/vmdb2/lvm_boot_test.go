@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,9 +24,7 @@ func TestPlainLVMBootsUEFI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, gid := buildUser(t)
-	sum := sha256.Sum256(spec)
-	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("lvm-uefi-%x.tar.zst", sum[:8]))
+	tarball := treeCache(t, "examples", "lvm-uefi", spec)
 	img := buildSpec(t, "lvm-uefi", string(spec), tarball)
 	// The root LV is the VG's first: extent 0 of the PV at 385 MiB, whose
 	// extents start 1 MiB in.

@@ -169,8 +169,7 @@ func raspiPi4(t *testing.T) (spec, tarball string) {
 		fmt.Fprintf(h, "\x00%s\x00%d\x00", src, len(b))
 		h.Write(b)
 	}
-	uid, gid := buildUser(t)
-	return string(data), filepath.Join(testCacheDir(t, "raspi", uid, gid), fmt.Sprintf("raspi-4-bookworm-%x.tar.zst", h.Sum(nil)[:8]))
+	return string(data), treeCache(t, "raspi", "raspi-4-bookworm", h.Sum(nil))
 }
 
 // cachedCopies returns the src of every copy-file step before the first

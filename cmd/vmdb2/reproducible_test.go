@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,8 +27,7 @@ func TestExamplesReproducible(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum := sha256.Sum256(spec)
-			cache := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("%s-%x.tar.zst", name, sum[:8]))
+			cache := treeCache(t, "examples", name, spec)
 			if _, err := os.Stat(cache); err != nil {
 				buildExample(t, name) // makes the cache
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,8 +38,7 @@ func TestSeparateBootBoots(t *testing.T) {
 		specs[name] = string(b)
 		h.Write(b)
 	}
-	uid, gid := buildUser(t)
-	tarball := filepath.Join(exampleCacheDir(t, uid, gid), fmt.Sprintf("separate-boot-%x.tar.zst", h.Sum(nil)[:8]))
+	tarball := treeCache(t, "examples", "separate-boot", h.Sum(nil))
 	cases := []struct {
 		name                string
 		fw                  qemuboot.Firmware
