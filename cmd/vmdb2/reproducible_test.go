@@ -23,11 +23,7 @@ func TestExamplesReproducible(t *testing.T) {
 	uid, gid := ordinaryUser(t)
 	for _, name := range []string{"bios", "uefi", "hybrid"} {
 		t.Run(name, func(t *testing.T) {
-			spec, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cache := treeCache(t, "examples", name, spec)
+			spec, cache := exampleSpec(t, name)
 			if _, err := os.Stat(cache); err != nil {
 				buildExample(t, name) // makes the cache
 			}
