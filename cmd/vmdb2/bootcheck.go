@@ -148,6 +148,7 @@ func bootOnce(ctx context.Context, image string, fw qemuboot.Firmware, timeout t
 	patterns := append([]string{`login:`}, bootFailures...)
 	i, err := vm.Expect(timeout, patterns...)
 	elapsed := vm.Elapsed().Round(100 * time.Millisecond)
+	quiet := vm.Quiet().Round(time.Second)
 	vm.Close()
 	text := cleanConsole(vm.Output())
 	disp.logf("INFO", "boot check: the console (%v):\n%s", fw, text)
@@ -160,7 +161,7 @@ func bootOnce(ctx context.Context, image string, fw qemuboot.Firmware, timeout t
 	case ctx.Err() != nil:
 		disp.errorf("boot check: stopped after %v", elapsed)
 	case errors.Is(err, qemuboot.ErrTimeout):
-		disp.errorf("boot check: no login prompt on the serial console of %s within %v with %v (%v); the console's last lines:\n%s", image, timeout, fw, accel, lastLines(text, 20))
+		disp.errorf("boot check: no login prompt on the serial console of %s within %v with %v (%v); the console printed nothing in the last %v; its last lines:\n%s", image, timeout, fw, accel, quiet, lastLines(text, 20))
 	case errors.Is(err, qemuboot.ErrExited):
 		disp.errorf("boot check: QEMU stopped after %v, before a login prompt (%v); the console's last lines:\n%s", elapsed, vm.ExitError(), lastLines(text, 20))
 	default:

@@ -25,8 +25,9 @@ type VM struct {
 	started time.Time
 
 	mu      sync.Mutex
-	out     []byte // everything the console printed
-	pos     int    // how far WaitFor has consumed out
+	out     []byte    // everything the console printed
+	outAt   time.Time // when it last printed (started until it does)
+	pos     int       // how far WaitFor has consumed out
 	changed chan struct{}
 	exited  chan struct{}
 	waitErr error
@@ -159,6 +160,15 @@ func (vm *VM) ExitError() error {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	return vm.waitErr
+}
+
+// Quiet returns how long the console has printed nothing: since its last
+// output, or since QEMU started. A timed-out boot whose console went quiet
+// early stalled; one that kept printing was only slow.
+func (vm *VM) Quiet() time.Duration {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return time.Since(vm.outAt)
 }
 
 // Output returns everything the console has printed so far.
@@ -395,7 +405,8 @@ func launch(ctx context.Context, bin string, args []string, tmp string, log io.W
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("qemu: starting %s: %w", bin, err)
 	}
-	vm := &VM{cmd: cmd, stdin: stdin, tmp: tmp, started: time.Now(),
+	now := time.Now()
+	vm := &VM{cmd: cmd, stdin: stdin, tmp: tmp, started: now, outAt: now,
 		changed: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 4096)
@@ -407,6 +418,7 @@ func launch(ctx context.Context, bin string, args []string, tmp string, log io.W
 				}
 				vm.mu.Lock()
 				vm.out = append(vm.out, buf[:n]...)
+				vm.outAt = time.Now()
 				close(vm.changed)
 				vm.changed = make(chan struct{})
 				vm.mu.Unlock()

@@ -88,8 +88,12 @@ func TestConsoleDialogue(t *testing.T) {
 	if err != nil || out != "one\ntwo\nthree" {
 		t.Fatalf("Run = %q, %v", out, err)
 	}
+	before := time.Now()
 	if out, err := vm.Run("true", 5*time.Second); err != nil || out != "" {
 		t.Fatalf("Run(true) = %q, %v", out, err)
+	}
+	if q, since := vm.Quiet(), time.Since(before); q > since {
+		t.Errorf("Quiet() = %v after a command's prompt printed %v ago at most", q, since)
 	}
 	out, err = vm.Run("echo no; sh -c 'exit 3'", 5*time.Second)
 	if err == nil || out != "no" || !strings.Contains(err.Error(), "status 3") {
@@ -97,6 +101,9 @@ func TestConsoleDialogue(t *testing.T) {
 	}
 	if err := vm.WaitFor(`never printed`, 300*time.Millisecond); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("want a timeout, got %v", err)
+	}
+	if q := vm.Quiet(); q < 300*time.Millisecond {
+		t.Errorf("Quiet() = %v after waiting 300ms for output that never came", q)
 	}
 	pid := vm.cmd.Process.Pid
 	if err := vm.Close(); err != nil {
