@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -336,6 +337,67 @@ func TestBootCheckUEFIFirmware(t *testing.T) {
 			}
 			if want := `the console showed "Shell>"`; !strings.Contains(stderr.String(), want) {
 				t.Fatalf("no %q in\n%s", want, stderr.String())
+			}
+			t.Log(stderr.String())
+		})
+	}
+}
+
+// TestBootCheckFirmwareStall: a UEFI firmware (a stand-in OVMF) that prints
+// its banner and then nothing is restarted once: a second start that
+// reaches its boot manager and a login prompt passes; a firmware that
+// stalls again fails as a boot without a login prompt, after two starts.
+func TestBootCheckFirmwareStall(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, make([]byte, 512), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"CODE.fd", "VARS.fd"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldCode, oldVars, oldStall := qemuboot.OVMFCode, qemuboot.OVMFVars, firmwareStall
+	qemuboot.OVMFCode, qemuboot.OVMFVars = filepath.Join(dir, "CODE.fd"), filepath.Join(dir, "VARS.fd")
+	firmwareStall = time.Second
+	t.Cleanup(func() { qemuboot.OVMFCode, qemuboot.OVMFVars, firmwareStall = oldCode, oldVars, oldStall })
+	for _, c := range []struct {
+		name   string
+		stalls int // starts that stall before the good one
+		ok     bool
+	}{{"once", 1, true}, {"twice", 2, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			starts := filepath.Join(t.TempDir(), "starts")
+			fakeConsoleQEMU(t, "")
+			script := fmt.Sprintf("#!/bin/sh\necho x >> %s\nprintf 'UEFI firmware\\r\\n'\n"+
+				"if [ $(wc -l < %s) -le %d ]; then exec sleep 60; fi\n"+
+				"printf 'BdsDxe: loading Boot0001\\r\\nDebian GNU/Linux 12 uefi ttyS0\\r\\nuefi login: '\nexec sleep 60\n",
+				starts, starts, c.stalls)
+			if err := os.WriteFile(qemuboot.QEMU, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			disp := &display{stdout: &stdout, stderr: &stderr, now: time.Now}
+			if ok := bootOnce(t.Context(), img, qemuboot.UEFI, 3*time.Second, disp); ok != c.ok {
+				t.Errorf("passed: %v, want %v", ok, c.ok)
+			}
+			want := []string{"boot check: UEFI (OVMF) stalled before its boot manager started", "restarting the machine once", "  | UEFI firmware"}
+			if c.ok {
+				want = append(want, "boot check: login prompt after ")
+			} else {
+				want = append(want, "no login prompt on the serial console of "+img)
+			}
+			for _, w := range want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("no %q in\n%s", w, stderr.String())
+				}
+			}
+			if n := strings.Count(stderr.String(), "restarting the machine once"); n != 1 {
+				t.Errorf("restarted %d times, want once:\n%s", n, stderr.String())
+			}
+			if b, err := os.ReadFile(starts); err != nil || strings.Count(string(b), "x") != 2 {
+				t.Errorf("QEMU started %q times (%v), want twice", b, err)
 			}
 			t.Log(stderr.String())
 		})

@@ -108,6 +108,10 @@ type machine struct {
 	kernel     bool   // QEMU loads a Kernel itself (BootKernel), no firmware
 }
 
+// IsUEFI says that f is an EDK II firmware (OVMF, AAVMF, AAVMF32), whose
+// boot manager prints a "BdsDxe: " line for each boot option it tries.
+func (f Firmware) IsUEFI() bool { return f.machine().code != "" }
+
 func (f Firmware) machine() machine {
 	switch f {
 	case UEFI:

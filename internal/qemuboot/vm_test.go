@@ -102,7 +102,8 @@ func TestConsoleDialogue(t *testing.T) {
 	if err := vm.WaitFor(`never printed`, 300*time.Millisecond); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("want a timeout, got %v", err)
 	}
-	if q := vm.Quiet(); q < 300*time.Millisecond {
+	// The last prompt may arrive a moment after the wait began.
+	if q := vm.Quiet(); q < 200*time.Millisecond {
 		t.Errorf("Quiet() = %v after waiting 300ms for output that never came", q)
 	}
 	pid := vm.cmd.Process.Pid
