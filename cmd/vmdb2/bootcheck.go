@@ -137,9 +137,11 @@ func bootOnce(ctx context.Context, image string, fw qemuboot.Firmware, timeout t
 	if disp.verbose {
 		console = disp.stdout
 	}
-	vmCtx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
+	// Room for a restart after a firmware stall (startFirmware) too, so
+	// that a slow second start ends as a timeout, not as a killed QEMU.
+	vmCtx, cancel := context.WithTimeout(ctx, timeout+stallLimit(timeout)+time.Minute)
 	defer cancel()
-	vm, err := startFirmware(vmCtx, image, fw, accel, console, disp)
+	vm, err := startFirmware(vmCtx, image, fw, accel, console, timeout, disp)
 	if err != nil {
 		disp.errorf("boot check: %v", err)
 		return false
@@ -176,6 +178,10 @@ func bootOnce(ctx context.Context, image string, fw qemuboot.Firmware, timeout t
 // host) before the boot check takes it for stalled.
 var firmwareStall = 90 * time.Second
 
+// stallLimit is firmwareStall, or the boot's whole timeout when that is
+// shorter: a check the user gave 30 seconds does not wait 90 for it.
+func stallLimit(timeout time.Duration) time.Duration { return min(firmwareStall, timeout) }
+
 // startFirmware boots image with fw and, for a UEFI firmware, waits for its
 // boot manager to start; a firmware that stalled before it does is
 // restarted once. Debian bookworm's AAVMF32 under QEMU 7.2's TCG sometimes
@@ -183,21 +189,22 @@ var firmwareStall = 90 * time.Second
 // option (5 of 367 boots of an all-zero disk on a loaded 2-core
 // host, at the same address each time, with -cpu max and cortex-a15
 // alike): the emulator's fault, not the image's, which the firmware had
-// not yet read.
-func startFirmware(ctx context.Context, image string, fw qemuboot.Firmware, accel qemuboot.Accel, console io.Writer, disp *display) (*qemuboot.VM, error) {
+// not yet read. Each start has the boot's timeout.
+func startFirmware(ctx context.Context, image string, fw qemuboot.Firmware, accel qemuboot.Accel, console io.Writer, timeout time.Duration, disp *display) (*qemuboot.VM, error) {
+	limit := stallLimit(timeout)
 	for attempt := 1; ; attempt++ {
 		vm, err := qemuboot.BootAccel(ctx, image, fw, accel, console)
 		if err != nil || !fw.IsUEFI() {
 			return vm, err
 		}
-		err = vm.WaitFor(`BdsDxe: `, firmwareStall)
+		err = vm.WaitFor(`BdsDxe: `, limit)
 		if err == nil || !errors.Is(err, qemuboot.ErrTimeout) || attempt == 2 {
 			// A second stall, or QEMU's exit, is reported by the caller's wait.
 			return vm, nil
 		}
 		text := cleanConsole(vm.Output())
 		vm.Close()
-		bootSay(disp, "boot check: %v stalled before its boot manager started (no \"BdsDxe:\" line within %v; an intermittent fault of the firmware under emulation); restarting the machine once. Its console:\n%s", fw, firmwareStall, lastLines(text, 5))
+		bootSay(disp, "boot check: %v stalled before its boot manager started (no \"BdsDxe:\" line within %v; an intermittent fault of the firmware under emulation); restarting the machine once. Its console:\n%s", fw, limit, lastLines(text, 5))
 	}
 }
 

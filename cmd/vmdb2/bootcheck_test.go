@@ -360,13 +360,15 @@ func TestBootCheckFirmwareStall(t *testing.T) {
 	}
 	oldCode, oldVars, oldStall := qemuboot.OVMFCode, qemuboot.OVMFVars, firmwareStall
 	qemuboot.OVMFCode, qemuboot.OVMFVars = filepath.Join(dir, "CODE.fd"), filepath.Join(dir, "VARS.fd")
-	firmwareStall = time.Second
 	t.Cleanup(func() { qemuboot.OVMFCode, qemuboot.OVMFVars, firmwareStall = oldCode, oldVars, oldStall })
 	for _, c := range []struct {
 		name   string
 		stalls int // starts that stall before the good one
 		ok     bool
-	}{{"once", 1, true}, {"twice", 2, false}} {
+		// The limit of the stall wait: firmwareStall, or the boot's
+		// timeout when that is shorter.
+		limit time.Duration
+	}{{"once", 1, true, 1 * time.Second}, {"twice", 2, false, 1 * time.Second}, {"timeout shorter", 1, true, 2 * time.Second}} {
 		t.Run(c.name, func(t *testing.T) {
 			starts := filepath.Join(t.TempDir(), "starts")
 			fakeConsoleQEMU(t, "")
@@ -379,10 +381,16 @@ func TestBootCheckFirmwareStall(t *testing.T) {
 			}
 			var stdout, stderr bytes.Buffer
 			disp := &display{stdout: &stdout, stderr: &stderr, now: time.Now}
-			if ok := bootOnce(t.Context(), img, qemuboot.UEFI, 3*time.Second, disp); ok != c.ok {
+			firmwareStall = 1 * time.Second
+			timeout := 3 * time.Second
+			if c.name == "timeout shorter" {
+				firmwareStall, timeout = time.Hour, c.limit
+			}
+			if ok := bootOnce(t.Context(), img, qemuboot.UEFI, timeout, disp); ok != c.ok {
 				t.Errorf("passed: %v, want %v", ok, c.ok)
 			}
-			want := []string{"boot check: UEFI (OVMF) stalled before its boot manager started", "restarting the machine once", "  | UEFI firmware"}
+			want := []string{"boot check: UEFI (OVMF) stalled before its boot manager started (no \"BdsDxe:\" line within " + c.limit.String() + ";",
+				"restarting the machine once", "  | UEFI firmware"}
 			if c.ok {
 				want = append(want, "boot check: login prompt after ")
 			} else {

@@ -184,7 +184,7 @@ func bootAndCheck(t *testing.T, img string, fw qemuboot.Firmware, rootOffset int
 	// before its boot manager is restarted once.
 	var said bytes.Buffer
 	disp := &display{stdout: io.Discard, stderr: &said, now: time.Now}
-	vm, err := startFirmware(ctx, img, fw, qemuboot.TCG, &console, disp)
+	vm, err := startFirmware(ctx, img, fw, qemuboot.TCG, &console, 5*time.Minute, disp)
 	if said.Len() > 0 {
 		t.Log(said.String())
 	}
