@@ -83,6 +83,7 @@ func checkAnsibleTools(t *testing.T) {
 func TestAnsibleStep(t *testing.T) {
 	checkAnsibleTools(t)
 	needMirror(t)
+	parallelBuild(t)
 	tarball := ansibleBase(t)
 
 	check := func(who, dir string, r result, took time.Duration) {

@@ -67,6 +67,7 @@ func (b builder) command(dir string, env []string, args ...string) *exec.Cmd {
 func TestConcurrentColdBuilds(t *testing.T) {
 	checkTools(t, "mmdebstrap", "mke2fs")
 	needMirror(t)
+	parallelBuild(t)
 	for _, b := range builders(t) {
 		t.Run(b.name, func(t *testing.T) {
 			cache := t.TempDir()

@@ -48,6 +48,7 @@ const debootstrap041Spec = `steps:
 func TestDebootstrapExcludeAndCACerts(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck")
 	needMirror(t)
+	parallelBuild(t)
 	uid, gid := ordinaryUser(t)
 	dir := writeWorkDir(t, debootstrap041Spec)
 	certPEM := testCACert(t)

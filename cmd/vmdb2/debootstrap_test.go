@@ -54,6 +54,7 @@ func checkDebianImage(t *testing.T, img string) {
 func TestDebootstrapImage(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck")
 	needMirror(t)
+	parallelBuild(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "debootstrap.vmdb"))
 	if err != nil {
 		t.Fatal(err)

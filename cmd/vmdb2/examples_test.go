@@ -145,6 +145,9 @@ func buildInDir(t *testing.T, dir, name, tarball string, extra ...string) (strin
 	uid, gid := buildUser(t)
 	args := append([]string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}, extra...)
 	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
+	if tarball != "" {
+		defer lockTreeCache(t, tarball)()
+	}
 	start := time.Now()
 	var r result
 	if os.Geteuid() == 0 {
@@ -223,6 +226,7 @@ func tail(s string, n int) string {
 func TestExamplesBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
+	parallelBuild(t)
 	cases := []struct {
 		name       string
 		firmware   []qemuboot.Firmware
@@ -235,6 +239,7 @@ func TestExamplesBoot(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each example has a rootfs cache of its own
 			for _, fw := range c.firmware {
 				testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 			}

@@ -21,6 +21,7 @@ import (
 func TestLUKSBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "cryptsetup")
 	needMirror(t)
+	parallelBuild(t)
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.BIOS))
 	for _, c := range []struct {
 		name, spec, mapper, crypt string
@@ -30,6 +31,7 @@ func TestLUKSBoot(t *testing.T) {
 		{"luks-lvm", "examples/luks-lvm.vmdb", "/dev/mapper/vg0-root", "pv0", []string{"lvm", "crypt", "part", "disk"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each case has a rootfs cache of its own
 			spec, err := os.ReadFile(filepath.Join(repoRoot(t), c.spec))
 			if err != nil {
 				t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 func TestPlainLVMBootsUEFI(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
+	parallelBuild(t)
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.UEFI))
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "lvm", "uefi.vmdb"))
 	if err != nil {

@@ -1,28 +1,47 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
-// parallelForeign lets a test that builds an image for a foreign
-// architecture (and most often boots it) run beside one other such test
-// (go test's -parallel is GOMAXPROCS). Such a build spends its time in
-// qemu-user running one target program after another, which keeps one
-// core busy: on a 2-core CI machine two of them at once take about the
-// time of one. Parallel tests start only when every sequential test of
-// the package is done, so they run beside each other and never beside a
-// test that asserts on state shared by the host's builds (stage
-// directories, loop devices, process lists); they must not assert on such
-// state themselves. Their ordinary user's builds get a package cache of
-// their own (userCacheHome).
+// The tests that build or boot whole images run in parallel, two at a time
+// (go test's -parallel is GOMAXPROCS: 2 on the CI machine). One such test
+// keeps about one core busy: a build's dpkg and maintainer scripts run one
+// after another (a cold example build and boot used 104% of the 2-core
+// machine), a TCG guest has one vCPU (internal/qemuboot), a foreign build
+// spends its time in qemu-user running one target program at a time. Two
+// at once take little more than the time of one.
 //
-// amd64 builds and boots stay sequential: two amd64 TCG guests of two
-// vCPUs each, beside other builds, starved each other (a soft lockup of
-// 164 s in TestCorpusSpecsBoot's OVMF boot). TCG guests now get one vCPU
-// (internal/qemuboot), so a guest cannot wait on its own descheduled
-// second vCPU.
+// Parallel tests start only when every sequential test of the package is
+// done, so they never run beside a test that asserts on state shared by
+// every build of the host (its mount table, its loop devices, all of its
+// processes: TestInterruptLeavesNothing, the treemounts tests), and must
+// not assert on such state themselves; they also cannot use t.Setenv.
+// What they share with each other is made for concurrent builds: the
+// package caches and base-tree caches take the program's own locks, and
+// a rootfs cache of the tests is built by one test at a time
+// (lockTreeCache).
+//
+// Two amd64 TCG guests of two vCPUs each, beside other builds, once
+// starved each other (a soft lockup of 164 s in TestCorpusSpecsBoot's OVMF
+// boot); with one vCPU a guest cannot wait on its own descheduled second
+// vCPU.
+
+// parallelBuild lets a test that builds or boots amd64 images run beside
+// one other such test (see above).
+func parallelBuild(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}
+
+// parallelForeign is parallelBuild for a test that builds an image for a
+// foreign architecture: its ordinary user's builds also get a package
+// cache of their own (userCacheHome), as a foreign debootstrap holds its
+// package cache's lock for its whole emulated run.
 func parallelForeign(t *testing.T) {
 	t.Helper()
 	parallelTests.Store(topTest(t), true)
@@ -33,8 +52,9 @@ func parallelForeign(t *testing.T) {
 // parallelForeign.
 var parallelTests sync.Map
 
-// ownPackageCache reports whether the top-level test named top runs in
-// parallel with others, and so keeps a package cache of its own.
+// ownPackageCache reports whether the top-level test named top builds for
+// a foreign architecture in parallel with others, and so keeps a package
+// cache of its own.
 func ownPackageCache(top string) bool {
 	_, ok := parallelTests.Load(top)
 	return ok
@@ -44,4 +64,22 @@ func ownPackageCache(top string) bool {
 func topTest(t *testing.T) string {
 	top, _, _ := strings.Cut(t.Name(), "/")
 	return top
+}
+
+// lockTreeCache holds an exclusive lock on the rootfs cache tarball (a
+// file beside it, TARBALL.lock) until unlock is called, so that of two
+// parallel tests building a spec whose cache is missing, one builds it
+// and the other, waiting, then unpacks it instead of building it again.
+// The program writes a cache atomically, so the lock only saves the work.
+func lockTreeCache(t *testing.T, tarball string) (unlock func()) {
+	t.Helper()
+	f, err := os.OpenFile(tarball+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatalf("locking the rootfs cache: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("locking the rootfs cache %s: %v", tarball, err)
+	}
+	return func() { f.Close() }
 }

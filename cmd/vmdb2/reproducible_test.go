@@ -19,6 +19,7 @@ import (
 func TestExamplesReproducible(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
+	parallelBuild(t)
 	testreq.NeedRoot(t, "to compare root and ordinary-user builds")
 	uid, gid := ordinaryUser(t)
 	for _, name := range []string{"bios", "uefi", "hybrid"} {
@@ -67,6 +68,7 @@ func TestExamplesReproducible(t *testing.T) {
 func TestColdBuildsReproducible(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
+	parallelBuild(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "bench", "cold.vmdb"))
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func espFile(t *testing.T, img, path string) []byte {
 func TestSecureBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "mcopy")
 	needMirror(t)
+	parallelBuild(t)
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.SecureBoot))
 	img := buildExample(t, "secureboot")
 

@@ -27,6 +27,7 @@ var bootUUIDRE = regexp.MustCompile(`(?m)^UUID=([0-9a-f-]{36}) /boot `)
 func TestSeparateBootBoots(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
+	parallelBuild(t)
 	dir := filepath.Join(repoRoot(t), "testdata", "separate-boot")
 	specs := map[string]string{}
 	h := sha256.New()

@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
@@ -15,12 +16,18 @@ import (
 // gives it /etc/subuid and /etc/subgid ranges for the user namespace.
 const testUser = "vmdb2-test"
 
+// userAdd serialises ordinaryUser's lookup and useradd.
+var userAdd sync.Mutex
+
 // ordinaryUser makes sure testUser exists (creating it when running as
 // root) and returns its uid and gid; not being root fails the test with
 // the fix (testreq.NeedRoot).
 func ordinaryUser(t *testing.T) (int, int) {
 	t.Helper()
 	testreq.NeedRoot(t, "to switch to the test user "+testUser)
+	// Parallel tests may be the first to ask for the user.
+	userAdd.Lock()
+	defer userAdd.Unlock()
 	u, err := user.Lookup(testUser)
 	if err != nil {
 		if out, err := exec.Command("useradd", "-m", testUser).CombinedOutput(); err != nil {
