@@ -18,13 +18,15 @@ import (
 // TestARM64Boot, it makes at most one emulated build per suite run (the
 // rootfs cache is keyed by the spec and stage/bootstrap).
 func TestArmhfBoot(t *testing.T) {
-	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy")
+	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy", "unshare")
 	needForeignHost(t, "armhf", qemuboot.AAVMF32)
 	needMirror(t)
 	parallelForeign(t)
 	img := buildExample(t, "armhf")
 
 	root := checkARMUEFIImage(t, img)
+	// The tree qemu-debootstrap made as the user, run under qemu-user.
+	checkArmhfTree(t, rootTree(t, img, root))
 	if boot := espFile(t, img, "/EFI/BOOT/BOOTARM.EFI"); len(boot) < 2 || string(boot[:2]) != "MZ" {
 		t.Errorf("EFI/BOOT/BOOTARM.EFI on the ESP is no PE image (%d bytes)", len(boot))
 	}
