@@ -12,53 +12,48 @@ import (
 	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
-// TestExamplesReproducible builds each example twice from the same cached
-// rootfs, in different stage directories some seconds apart, once as root
-// and once as an ordinary user, with SOURCE_DATE_EPOCH set: the images must
-// have the same sha256.
-func TestExamplesReproducible(t *testing.T) {
-	checkTools(t, "debootstrap", "mke2fs", "debugfs")
-	needMirror(t)
-	parallelBuild(t)
+// checkExampleReproducible builds examples/NAME.vmdb twice from its
+// rootfs cache (TestExamplesBoot calls it after building the example, so
+// the cache is there and no parallel test holds it), in different stage directories some seconds
+// apart, once as root and once as an ordinary user, with
+// SOURCE_DATE_EPOCH set: the images must have the same sha256.
+func checkExampleReproducible(t *testing.T, name string) {
+	t.Helper()
 	testreq.NeedRoot(t, "to compare root and ordinary-user builds")
 	uid, gid := ordinaryUser(t)
-	for _, name := range []string{"bios", "uefi", "hybrid"} {
-		t.Run(name, func(t *testing.T) {
-			spec, cache := exampleSpec(t, name)
-			if _, err := os.Stat(cache); err != nil {
-				buildExample(t, name) // makes the cache
-			}
-			data, err := os.ReadFile(cache)
-			if err != nil {
-				t.Fatal(err)
-			}
-			env := []string{"SOURCE_DATE_EPOCH=1700000000"}
-			// As root.
-			rootDir := writeWorkDir(t, string(spec))
-			os.WriteFile(filepath.Join(rootDir, "cache.tar.zst"), data, 0o644)
-			cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--rootfs-tarball", "cache.tar.zst")
-			cmd.Dir = rootDir
-			cmd.Env = append(os.Environ(), append(env, "TMPDIR="+filepath.Join(rootDir, "tmp"))...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("build as root: %v\n%s", err, out)
-			}
-			time.Sleep(2 * time.Second)
-			// As the ordinary user, elsewhere.
-			userDir := writeWorkDir(t, string(spec))
-			os.WriteFile(filepath.Join(userDir, "cache.tar.zst"), data, 0o644)
-			chownTree(t, userDir, uid, gid)
-			r := runAs(t, uid, gid, userDir, append(env, "TMPDIR="+filepath.Join(userDir, "tmp")), userBinary(t),
-				"spec.vmdb", "--output", "out.img", "--rootfs-tarball", "cache.tar.zst")
-			if r.code != 0 {
-				t.Fatalf("build as %s: %s", testUser, r.stderr)
-			}
-			a, b := fileSHA(t, filepath.Join(rootDir, "out.img")), fileSHA(t, filepath.Join(userDir, "out.img"))
-			if a != b {
-				t.Errorf("root and ordinary-user builds differ: %s vs %s", a, b)
-			} else {
-				t.Logf("%s.img sha256 %s from both builds", name, a)
-			}
-		})
+	spec, cache := exampleSpec(t, name)
+	if _, err := os.Stat(cache); err != nil {
+		buildExample(t, name) // makes the cache
+	}
+	data, err := os.ReadFile(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SOURCE_DATE_EPOCH=1700000000"}
+	// As root.
+	rootDir := writeWorkDir(t, string(spec))
+	os.WriteFile(filepath.Join(rootDir, "cache.tar.zst"), data, 0o644)
+	cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--rootfs-tarball", "cache.tar.zst")
+	cmd.Dir = rootDir
+	cmd.Env = append(os.Environ(), append(env, "TMPDIR="+filepath.Join(rootDir, "tmp"))...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build as root: %v\n%s", err, out)
+	}
+	time.Sleep(2 * time.Second)
+	// As the ordinary user, elsewhere.
+	userDir := writeWorkDir(t, string(spec))
+	os.WriteFile(filepath.Join(userDir, "cache.tar.zst"), data, 0o644)
+	chownTree(t, userDir, uid, gid)
+	r := runAs(t, uid, gid, userDir, append(env, "TMPDIR="+filepath.Join(userDir, "tmp")), userBinary(t),
+		"spec.vmdb", "--output", "out.img", "--rootfs-tarball", "cache.tar.zst")
+	if r.code != 0 {
+		t.Fatalf("build as %s: %s", testUser, r.stderr)
+	}
+	a, b := fileSHA(t, filepath.Join(rootDir, "out.img")), fileSHA(t, filepath.Join(userDir, "out.img"))
+	if a != b {
+		t.Errorf("root and ordinary-user builds differ: %s vs %s", a, b)
+	} else {
+		t.Logf("%s.img sha256 %s from both builds", name, a)
 	}
 }
 
