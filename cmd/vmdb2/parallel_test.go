@@ -11,10 +11,9 @@ import (
 // The tests that build or boot whole images run in parallel, two at a time
 // (go test's -parallel is GOMAXPROCS: 2 on the CI machine). One such test
 // keeps about one core busy: a build's dpkg and maintainer scripts run one
-// after another (a cold example build and boot used 104% of the 2-core
-// machine), a TCG guest has one vCPU (internal/qemuboot), a foreign build
-// spends its time in qemu-user running one target program at a time. Two
-// at once take little more than the time of one.
+// after another, a TCG guest has one vCPU (internal/qemuboot), a foreign
+// build spends its time in qemu-user running one target program at a
+// time. Two at once use the machine's second core.
 //
 // Parallel tests start only when every sequential test of the package is
 // done, so they never run beside a test that asserts on state shared by
