@@ -50,14 +50,50 @@ func buildExample(t *testing.T, name string) string {
 }
 
 // exampleSpec returns examples/NAME.vmdb and the rootfs cache its builds
-// share.
+// share. The cache is keyed by the spec's tree steps (treeSteps), so
+// examples that make the same tree (bios, uefi and hybrid) share one and
+// a cold run bootstraps it once.
 func exampleSpec(t *testing.T, name string) (spec, tarball string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", name+".vmdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data), treeCache(t, "examples", name, data)
+	steps := treeSteps(data)
+	label := name
+	if m := treeSuiteRE.FindSubmatch(steps); m != nil {
+		arch := "amd64"
+		if a := treeArchRE.FindSubmatch(steps); a != nil {
+			arch = string(a[1])
+		}
+		label = string(m[1]) + "-" + arch
+	}
+	return string(data), treeCache(t, "examples", label, steps)
+}
+
+var (
+	treeStepsRE = regexp.MustCompile(`(?ms)^  - mount:.*?^  - cache-rootfs:.*?(?:^  - |\z)`)
+	treeSuiteRE = regexp.MustCompile(`(?m)^  - (?:qemu-)?debootstrap: (\S+)`)
+	treeArchRE  = regexp.MustCompile(`(?m)^    arch: (\S+)`)
+)
+
+// treeSteps is the text of the steps that make a spec's cached tree: from
+// its first mount through its cache-rootfs step (what comes before writes
+// only partition tables, what comes after is not in the cache), or the
+// whole spec when it has no cache-rootfs step.
+func treeSteps(spec []byte) []byte {
+	m := treeStepsRE.Find(spec)
+	if m == nil {
+		return spec
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(string(m), "  - "), "\n")
+	for len(lines) > 0 { // the comments and blank lines before the next step
+		if l := strings.TrimSpace(lines[len(lines)-1]); l != "" && !strings.HasPrefix(l, "#") {
+			break
+		}
+		lines = lines[:len(lines)-1]
+	}
+	return []byte(strings.Join(lines, ""))
 }
 
 // treeCache is the path of a rootfs cache in the test cache's sub
@@ -224,7 +260,8 @@ func tail(s string, n int) string {
 // own --boot-check, which must pick SeaBIOS and OVMF from its two grub
 // steps and see a login prompt under each); then, from the rootfs cache
 // the build made, root and the ordinary user must build the same bytes
-// (checkExampleReproducible).
+// (checkExampleReproducible). The bios example's cache also serves
+// checkBootCheckNoKernel.
 func TestExamplesBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs")
 	needMirror(t)
@@ -239,9 +276,15 @@ func TestExamplesBoot(t *testing.T) {
 		{"uefi", []qemuboot.Firmware{qemuboot.UEFI}, 129 << 20, false},
 		{"hybrid", []qemuboot.Firmware{qemuboot.BIOS, qemuboot.UEFI}, 130 << 20, true},
 	}
-	for _, c := range cases {
+	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel() // each example has a rootfs cache of its own
+			// The three share a rootfs cache (exampleSpec): the first
+			// makes it in this test's turn, and then the others unpack
+			// it in parallel, neither of them holding a turn while it
+			// waits for the cache.
+			if i > 0 {
+				t.Parallel()
+			}
 			for _, fw := range c.firmware {
 				testreq.Need(t, testreq.Boot, qemuboot.Available(fw))
 			}
@@ -257,6 +300,44 @@ func TestExamplesBoot(t *testing.T) {
 				}
 			}
 			t.Run("reproducible", func(t *testing.T) { checkExampleReproducible(t, c.name) })
+			if c.name == "bios" {
+				t.Run("boot-check-without-kernel", checkBootCheckNoKernel)
+			}
 		})
+	}
+}
+
+// TestExamplesShareTrees: the examples whose steps up to cache-rootfs are
+// the same share one rootfs cache, and the others have their own.
+// Sharing only saves builds: specs whose tree steps differ get caches of
+// their own.
+func TestExamplesShareTrees(t *testing.T) {
+	caches := map[string]string{}
+	for _, name := range []string{"bios", "uefi", "hybrid", "secureboot", "luks-lvm", "arm64", "armhf", "ppc64el"} {
+		_, caches[name] = exampleSpec(t, name)
+	}
+	if caches["bios"] != caches["uefi"] || caches["bios"] != caches["hybrid"] {
+		t.Errorf("bios, uefi and hybrid make one tree but have caches %s, %s, %s", caches["bios"], caches["uefi"], caches["hybrid"])
+	}
+	if !strings.HasPrefix(filepath.Base(caches["arm64"]), "bookworm-arm64-") {
+		t.Errorf("arm64's cache is %s", caches["arm64"])
+	}
+	seen := map[string]string{}
+	for _, name := range []string{"bios", "secureboot", "luks-lvm", "arm64", "armhf", "ppc64el"} {
+		if other, ok := seen[caches[name]]; ok {
+			t.Errorf("%s and %s make different trees but share the cache %s", name, other, caches[name])
+		}
+		seen[caches[name]] = name
+	}
+	spec := []byte("steps:\n  - mkimg: x\n  - mount: /\n  - debootstrap: bookworm\n")
+	if got := treeSteps(spec); !bytes.Equal(got, spec) {
+		t.Errorf("a spec without cache-rootfs: tree steps %q", got)
+	}
+	tree := "  - mount: /\n  - debootstrap: bookworm\n  - cache-rootfs: /\n    unless: rootfs_unpacked\n"
+	if got := string(treeSteps([]byte("steps:\n  - mkimg: x\n" + tree + "  - fstab: /\n"))); got != tree {
+		t.Errorf("tree steps %q, want %q", got, tree)
+	}
+	if got := string(treeSteps([]byte("steps:\n" + tree))); got != tree {
+		t.Errorf("tree steps at the end: %q, want %q", got, tree)
 	}
 }
