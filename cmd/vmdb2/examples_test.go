@@ -329,6 +329,18 @@ func TestExamplesShareTrees(t *testing.T) {
 		}
 		seen[caches[name]] = name
 	}
+	// TestLUKSBoot's two specs share a cache too.
+	luksRoot, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "luks", "root-bios.vmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	luksLVM, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "luks-lvm.vmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(treeSteps(luksRoot), treeSteps(luksLVM)) {
+		t.Errorf("testdata/luks/root-bios.vmdb and examples/luks-lvm.vmdb make different trees:\n%s\n%s", treeSteps(luksRoot), treeSteps(luksLVM))
+	}
 	spec := []byte("steps:\n  - mkimg: x\n  - mount: /\n  - debootstrap: bookworm\n")
 	if got := treeSteps(spec); !bytes.Equal(got, spec) {
 		t.Errorf("a spec without cache-rootfs: tree steps %q", got)
