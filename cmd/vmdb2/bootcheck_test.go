@@ -324,6 +324,7 @@ func checkBootCheckNoKernel(t *testing.T) {
 // waiting for its timeout.
 func TestBootCheckUEFIFirmware(t *testing.T) {
 	checkTools(t)
+	parallelBuild(t)
 	img := filepath.Join(t.TempDir(), "empty.img")
 	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)

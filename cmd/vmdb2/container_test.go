@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +82,10 @@ func (r *rootless) stop() {
 	}
 }
 
+// containerImage is held while the container image's tarball is made, so
+// that of the podman tests, which run in parallel, one makes it.
+var containerImage sync.Mutex
+
 // importImage makes the container image (once; cached in the test cache
 // under a name from its package list) and imports it.
 func (r *rootless) importImage(t *testing.T) {
@@ -88,6 +93,8 @@ func (r *rootless) importImage(t *testing.T) {
 	needMirror(t)
 	sum := sha256.Sum256([]byte(containerSuite + "\n" + containerPackages))
 	tarball := filepath.Join("/var/cache/vmdb2-test", "podman-"+containerSuite+"-"+hex.EncodeToString(sum[:6])+".tar")
+	containerImage.Lock()
+	defer containerImage.Unlock()
 	if _, err := os.Stat(tarball); err != nil {
 		if err := os.MkdirAll(filepath.Dir(tarball), 0o755); err != nil {
 			t.Fatal(err)
@@ -113,9 +120,18 @@ func (r *rootless) importImage(t *testing.T) {
 }
 
 // aptCache is the test user's package cache for the builds in podman,
-// kept between runs so that only the first one downloads.
+// kept between runs so that only the first one downloads. Rootful podman's
+// builds, whose files belong to the real root, have one of their own: in
+// the user's, a directory root made first would refuse the user's builds.
 func (r *rootless) aptCache(t *testing.T) string {
 	t.Helper()
+	if r.rootful {
+		dir := "/var/cache/vmdb2-test/podman-rootful-apt"
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
 	u, err := user.LookupId(strconv.Itoa(r.uid))
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +208,7 @@ const cachedDebootstrapSpec = `steps:
 // cold build leaves a rootfs cache (cache-rootfs), and a second, cached
 // build in a new container starts from it (unpack-rootfs).
 func TestRootlessPodman(t *testing.T) {
+	parallelBuild(t)
 	r := newRootless(t)
 	r.importImage(t)
 	work := writeWorkDir(t, cachedDebootstrapSpec)
@@ -219,6 +236,7 @@ func TestRootlessPodman(t *testing.T) {
 // refuses new user namespaces (as Docker's default does): the build must
 // stop before writing anything, naming the seccomp profile and its fix.
 func TestRootlessPodmanNoUserns(t *testing.T) {
+	parallelBuild(t)
 	r := newRootless(t)
 	r.importImage(t)
 	spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "debootstrap.vmdb"))
@@ -255,6 +273,7 @@ func TestRootlessPodmanNoUserns(t *testing.T) {
 // whose root has only the default capabilities: no --privileged, no
 // CAP_SYS_ADMIN, no /dev/loop*.
 func TestRootfulPodmanDefaultCaps(t *testing.T) {
+	parallelBuild(t)
 	r := newRootless(t)
 	r.rootful = true
 	// podman refuses a runroot path longer than 50 characters.
@@ -326,6 +345,7 @@ const ownersSpec = `steps:
 // are two ranges around its own uid, and newuidmap has file capabilities
 // instead of its set-user-ID bit, which cannot work without CAP_SYS_ADMIN.
 func TestRootlessPodmanOrdinaryUser(t *testing.T) {
+	parallelBuild(t)
 	r := newRootless(t)
 	r.importImage(t)
 	work := writeWorkDir(t, ownersSpec)
