@@ -63,7 +63,7 @@ check: deps
 	$(GO) test -timeout 80m ./...
 
 # The tests beyond check's budget (testreq.Long): the Raspberry Pi 4
-# image built through qemu-user and booted.
+# image and the armhf example, built through qemu-user and booted.
 check-long: deps
 	VMDB2_TEST_LONG=1 $(GO) test -timeout 80m -run '^TestLong' -v ./cmd/vmdb2/
 

@@ -14,7 +14,7 @@ import (
 
 // TestForeignBootHostMissing: without the emulator or the firmware of
 // the foreign boot tests (TestARM64Boot, TestIEEE1275Boot,
-// TestArmhfBoot), they fail
+// TestLongArmhfBoot), they fail
 // with the package to install whether or not CI is set (they used to
 // skip unless CI was set), and skip when boot tests are opted out. The
 // missing binfmt_misc handler goes through the same testreq.Need;
@@ -62,7 +62,7 @@ const espGUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 // -cpu max: the machine of --boot-check), logs in as root on ttyAMA0 and
 // checks that it runs an aarch64 kernel with / the image's root
 // filesystem (by UUID), mounted read-write. The rootfs cache is keyed by
-// the spec and stage/bootstrap (treeCache), so a suite run makes at most
+// its tree steps and stage/bootstrap (treeCache), so a suite run makes at most
 // one emulated build; other tests that need an arm64 system should unpack
 // the same cache.
 func TestARM64Boot(t *testing.T) {

@@ -48,15 +48,13 @@ const armhfSpec = `steps:
 // armhfRootOffset is where armhfSpec's root filesystem starts.
 const armhfRootOffset = 1 << 20
 
-// TestArmhfBootstrap builds armhfSpec on this (amd64) host as root with
-// the debootstrap step and arch: armhf, which runs mmdebstrap. With the
-// example builds, every engine builds a foreign tree once as root or as
-// the ordinary user:
+// TestArmhfBootstrap builds armhfSpec on this (amd64) host both ways a
+// spec installs a foreign base system, each through its own engine:
 //
 //	step                           engine       built as   test
 //	debootstrap with arch: armhf   mmdebstrap   root       this one
+//	qemu-debootstrap, arch: armhf  debootstrap  the user   this one
 //	debootstrap with arch: arm64   mmdebstrap   the user   TestARM64Boot
-//	qemu-debootstrap, arch: armhf  debootstrap  the user   TestArmhfBoot
 //	qemu-debootstrap, ppc64el      debootstrap  the user   TestIEEE1275Boot
 //
 // The pairings left out (debootstrap as root) add nothing foreign: what
@@ -67,20 +65,42 @@ const armhfRootOffset = 1 << 20
 // stage/bootstrap), and what is foreign (mmdebstrap's arch and its
 // skipped qemu check, debootstrap's second stage and apt-get update run
 // under qemu-user, the binfmt_misc handler reached from the namespace)
-// depends on the engine. The image's root filesystem, taken out with
-// debugfs, must hold an armhf tree (checkArmhfTree), and the build's
-// chroot step must have run the target's dpkg.
+// depends on the engine. The two builds run at once. Each image's root
+// filesystem, taken out with debugfs, must hold an armhf tree
+// (checkArmhfTree), and the build's chroot step must have run the
+// target's dpkg. The armhf example, which boots, is built and booted by
+// TestLongArmhfBoot (make check-long).
 func TestArmhfBootstrap(t *testing.T) {
 	checkTools(t, "debootstrap", "mmdebstrap", "mke2fs", "debugfs", "unshare")
 	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("armhf"))
 	needMirror(t)
 	parallelForeign(t)
-	dir := writeWorkDir(t, strings.Replace(armhfSpec, "BOOTSTRAP", "debootstrap", 1))
-	start := time.Now()
-	cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--log", "build.log")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(dir, "tmp"))
-	r := runCommand(t, cmd)
+	uid, gid := ordinaryUser(t)
+	t.Run("debootstrap as root", func(t *testing.T) {
+		t.Parallel()
+		dir := writeWorkDir(t, strings.Replace(armhfSpec, "BOOTSTRAP", "debootstrap", 1))
+		start := time.Now()
+		cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--log", "build.log")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(dir, "tmp"))
+		checkArmhfBuild(t, dir, runCommand(t, cmd), start)
+	})
+	t.Run("qemu-debootstrap as "+testUser, func(t *testing.T) {
+		t.Parallel()
+		dir := writeWorkDir(t, strings.Replace(armhfSpec, "BOOTSTRAP", "qemu-debootstrap", 1))
+		chownTree(t, dir, uid, gid)
+		start := time.Now()
+		r := runAs(t, uid, gid, dir, []string{"TMPDIR=" + filepath.Join(dir, "tmp")}, userBinary(t),
+			"spec.vmdb", "--output", "out.img", "--log", "build.log")
+		checkArmhfBuild(t, dir, r, start)
+	})
+}
+
+// checkArmhfBuild checks that the build r in dir succeeded, left no stage
+// and made an image with an armhf root (checkArmhfTree) in which the
+// build's chroot step ran the target's dpkg.
+func checkArmhfBuild(t *testing.T, dir string, r result, start time.Time) {
+	t.Helper()
 	if r.code != 0 {
 		log, _ := os.ReadFile(filepath.Join(dir, "build.log"))
 		t.Fatalf("exit %d: %s\n…\n%s", r.code, r.stderr, tail(string(log), 40))

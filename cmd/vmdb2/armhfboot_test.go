@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/vmdb2-go/vmdb2/internal/qemuboot"
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
-// TestArmhfBoot builds examples/armhf.vmdb as an ordinary user (Debian
+// TestLongArmhfBoot builds examples/armhf.vmdb as an ordinary user (Debian
 // bookworm armhf through qemu-debootstrap and qemu-user: GPT, ESP, ext4
 // root, GRUB's arm-efi image as EFI/BOOT/BOOTARM.EFI, the LPAE kernel),
 // checks the image's table and filesystems, boots it on qemu-system-arm's
@@ -16,8 +17,11 @@ import (
 // logs in as root on ttyAMA0 and checks that it runs a 32-bit ARM kernel
 // with / the image's root filesystem (by UUID), mounted read-write. Like
 // TestARM64Boot, it makes at most one emulated build per suite run (the
-// rootfs cache is keyed by the spec and stage/bootstrap).
-func TestArmhfBoot(t *testing.T) {
+// rootfs cache is keyed by its tree steps and stage/bootstrap). It is beyond
+// make check's budget (make check-long runs it); TestArmhfBootstrap
+// builds armhf trees with both engines in make check.
+func TestLongArmhfBoot(t *testing.T) {
+	testreq.Long(t, "the armhf example's cold build takes about 9 minutes through qemu-user on 2 cores, and its boot under AAVMF32 one more")
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir", "mcopy", "unshare")
 	needForeignHost(t, "armhf", qemuboot.AAVMF32)
 	needMirror(t)
