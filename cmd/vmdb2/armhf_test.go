@@ -74,10 +74,10 @@ func TestArmhfBootstrap(t *testing.T) {
 	checkTools(t, "debootstrap", "mmdebstrap", "mke2fs", "debugfs", "unshare")
 	testreq.Need(t, testreq.Foreign, bootstrap.CheckArch("armhf"))
 	needMirror(t)
-	parallelForeign(t)
+	parallelParent(t, true)
 	uid, gid := ordinaryUser(t)
 	t.Run("debootstrap as root", func(t *testing.T) {
-		t.Parallel()
+		parallelSub(t)
 		dir := writeWorkDir(t, strings.Replace(armhfSpec, "BOOTSTRAP", "debootstrap", 1))
 		start := time.Now()
 		cmd := exec.Command(binary, "spec.vmdb", "--output", "out.img", "--log", "build.log")
@@ -86,7 +86,7 @@ func TestArmhfBootstrap(t *testing.T) {
 		checkArmhfBuild(t, dir, runCommand(t, cmd), start)
 	})
 	t.Run("qemu-debootstrap as "+testUser, func(t *testing.T) {
-		t.Parallel()
+		parallelSub(t)
 		dir := writeWorkDir(t, strings.Replace(armhfSpec, "BOOTSTRAP", "qemu-debootstrap", 1))
 		chownTree(t, dir, uid, gid)
 		start := time.Now()

@@ -269,12 +269,12 @@ func checkCorpusSmoke(t *testing.T, img string, off int64) {
 func TestCorpusSpecsBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "e2fsck", "sfdisk", "mdir")
 	needMirror(t)
-	parallelBuild(t)
+	parallelParent(t, false)
 	dir := corpusDir(t)
 	for _, c := range corpusBootCases {
 		t.Run(strings.TrimSuffix(c.file, ".vmdb"), func(t *testing.T) {
 			// Each spec has a rootfs cache of its own.
-			t.Parallel()
+			parallelSub(t)
 			testreq.Need(t, testreq.Boot, qemuboot.Available(c.firmware))
 			orig, err := os.ReadFile(filepath.Join(dir, c.file))
 			if err != nil {

@@ -21,7 +21,7 @@ import (
 func TestLUKSBoot(t *testing.T) {
 	checkTools(t, "debootstrap", "mke2fs", "debugfs", "cryptsetup")
 	needMirror(t)
-	parallelBuild(t)
+	defer parallelBuild(t)()
 	testreq.Need(t, testreq.Boot, qemuboot.Available(qemuboot.BIOS))
 	for _, c := range []struct {
 		name, spec, mapper, crypt string
@@ -35,7 +35,7 @@ func TestLUKSBoot(t *testing.T) {
 			// first case makes it in this test's turn, then the second
 			// unpacks it, in parallel with other tests.
 			if c.name != "root" {
-				t.Parallel()
+				parallelSub(t)
 			}
 			spec, err := os.ReadFile(filepath.Join(repoRoot(t), c.spec))
 			if err != nil {

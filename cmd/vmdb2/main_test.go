@@ -16,6 +16,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	setUpTurns()
 	dir, err := os.MkdirTemp("", "vmdb2-bin-")
 	if err != nil {
 		panic(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -8,8 +9,10 @@ import (
 	"testing"
 )
 
-// The tests that build or boot whole images run in parallel, two at a time
-// (go test's -parallel is GOMAXPROCS: 2 on the CI machine). One such test
+// The tests that build or boot whole images run in parallel, as many at a
+// time as go test's -parallel says (GOMAXPROCS by default: 2 on the CI
+// machine), each in a turn (turns_test.go: longest first, and a test that
+// waits for another's rootfs cache gives its turn back). One such test
 // keeps about one core busy: a build's dpkg and maintainer scripts run one
 // after another, a TCG guest has one vCPU (internal/qemuboot), a foreign
 // build spends its time in qemu-user running one target program at a
@@ -31,20 +34,42 @@ import (
 // vCPU.
 
 // parallelBuild lets a test that builds or boots amd64 images run beside
-// one other such test (see above).
-func parallelBuild(t *testing.T) {
+// other such tests (see above) and gives it a turn (takeTurn). A test whose
+// subtests run in parallel defers the release to the end of its body,
+// `defer parallelBuild(t)()`, so that its turn goes to them; for the
+// others the turn ends with the test.
+func parallelBuild(t *testing.T) (release func()) {
 	t.Helper()
 	t.Parallel()
+	return takeTurn(t)
+}
+
+// parallelParent is for a test whose body only starts subtests that run in
+// parallel, each taking its own turn (parallelSub): it runs in parallel
+// and takes no turn itself. foreign is parallelForeign's.
+func parallelParent(t *testing.T, foreign bool) {
+	t.Helper()
+	if foreign {
+		parallelTests.Store(topTest(t), true)
+	}
+	t.Parallel()
+}
+
+// parallelSub is parallelBuild for a subtest.
+func parallelSub(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+	takeTurn(t)
 }
 
 // parallelForeign is parallelBuild for a test that builds an image for a
 // foreign architecture: its ordinary user's builds also get a package
 // cache of their own (userCacheHome), as a foreign debootstrap holds its
 // package cache's lock for its whole emulated run.
-func parallelForeign(t *testing.T) {
+func parallelForeign(t *testing.T) (release func()) {
 	t.Helper()
 	parallelTests.Store(topTest(t), true)
-	t.Parallel()
+	return parallelBuild(t)
 }
 
 // parallelTests holds the names of the top-level tests that called
@@ -76,7 +101,15 @@ func lockTreeCache(t *testing.T, tarball string) (unlock func()) {
 	if err != nil {
 		t.Fatalf("locking the rootfs cache: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		// Another test builds the cache: wait for it without holding a
+		// turn, so that a third test can use the core meanwhile.
+		pause := pauseTurn(t)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		pause()
+	}
+	if err != nil {
 		f.Close()
 		t.Fatalf("locking the rootfs cache %s: %v", tarball, err)
 	}
