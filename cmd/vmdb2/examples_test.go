@@ -59,7 +59,15 @@ func exampleSpec(t *testing.T, name string) (spec, tarball string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := treeSteps(data)
+	return string(data), specTreeCache(t, name, data)
+}
+
+// specTreeCache is the rootfs cache of spec's tree steps (treeSteps),
+// named by their suite and architecture (name if they have no debootstrap
+// step): specs whose steps up to cache-rootfs are the same share it.
+func specTreeCache(t *testing.T, name string, spec []byte) string {
+	t.Helper()
+	steps := treeSteps(spec)
 	label := name
 	if m := treeSuiteRE.FindSubmatch(steps); m != nil {
 		arch := "amd64"
@@ -68,7 +76,7 @@ func exampleSpec(t *testing.T, name string) (spec, tarball string) {
 		}
 		label = string(m[1]) + "-" + arch
 	}
-	return string(data), treeCache(t, "examples", label, steps)
+	return treeCache(t, "examples", label, steps)
 }
 
 var (
@@ -332,17 +340,23 @@ func TestExamplesShareTrees(t *testing.T) {
 		}
 		seen[caches[name]] = name
 	}
-	// TestLUKSBoot's two specs share a cache too.
-	luksRoot, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "luks", "root-bios.vmdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The LUKS, LVM and separate-boot tests' specs share one cache
+	// (specTreeCache).
 	luksLVM, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "luks-lvm.vmdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(treeSteps(luksRoot), treeSteps(luksLVM)) {
-		t.Errorf("testdata/luks/root-bios.vmdb and examples/luks-lvm.vmdb make different trees:\n%s\n%s", treeSteps(luksRoot), treeSteps(luksLVM))
+	for _, name := range []string{"luks/root-bios", "lvm/uefi", "separate-boot/bios", "separate-boot/uefi"} {
+		spec, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", name+".vmdb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(treeSteps(spec), treeSteps(luksLVM)) {
+			t.Errorf("testdata/%s.vmdb and examples/luks-lvm.vmdb make different trees:\n%s\n%s", name, treeSteps(spec), treeSteps(luksLVM))
+		}
+	}
+	if got := specTreeCache(t, "separate-boot", []byte(strings.Replace(string(luksLVM), "      - lvm2\n", "      - lvm2\n      - gdisk\n", 1))); got == caches["luks-lvm"] {
+		t.Errorf("a spec with one more package shares luks-lvm's cache %s", got)
 	}
 	spec := []byte("steps:\n  - mkimg: x\n  - mount: /\n  - debootstrap: bookworm\n")
 	if got := treeSteps(spec); !bytes.Equal(got, spec) {

@@ -25,7 +25,7 @@ func TestPlainLVMBootsUEFI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tarball := treeCache(t, "examples", "lvm-uefi", spec)
+	tarball := specTreeCache(t, "lvm-uefi", spec) // shared with TestLUKSBoot
 	img := buildSpec(t, "lvm-uefi", string(spec), tarball)
 	// The root LV is the VG's first: extent 0 of the PV at 385 MiB, whose
 	// extents start 1 MiB in.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,16 +29,14 @@ func TestSeparateBootBoots(t *testing.T) {
 	parallelBuild(t)
 	dir := filepath.Join(repoRoot(t), "testdata", "separate-boot")
 	specs := map[string]string{}
-	h := sha256.New()
 	for _, name := range []string{"bios", "uefi"} {
 		b, err := os.ReadFile(filepath.Join(dir, name+".vmdb"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		specs[name] = string(b)
-		h.Write(b)
 	}
-	tarball := treeCache(t, "examples", "separate-boot", h.Sum(nil))
+	tarball := specTreeCache(t, "separate-boot", []byte(specs["bios"])) // shared with TestLUKSBoot
 	cases := []struct {
 		name                string
 		fw                  qemuboot.Firmware
