@@ -189,10 +189,10 @@ func buildInDir(t *testing.T, dir, name, tarball string, extra ...string) (strin
 	uid, gid := buildUser(t)
 	args := append([]string{"spec.vmdb", "--output", name + ".img", "--rootfs-tarball", tarball, "--log", "build.log"}, extra...)
 	env := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
+	// A missing cache is built by one test while the others wait; a cache
+	// that is there is only read (the program writes caches atomically),
+	// by any number of builds at once.
 	if _, err := os.Stat(tarball); tarball != "" && err != nil {
-		// The cache is missing: one test builds it, the others wait. A
-		// cache that is there is only read (the program writes caches
-		// atomically), by any number of builds at once.
 		defer lockTreeCache(t, tarball)()
 	}
 	start := time.Now()

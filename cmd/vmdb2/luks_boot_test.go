@@ -31,9 +31,11 @@ func TestLUKSBoot(t *testing.T) {
 		{"luks-lvm", "examples/luks-lvm.vmdb", "/dev/mapper/vg0-root", "pv0", []string{"lvm", "crypt", "part", "disk"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			// The two make one tree and share its rootfs cache: the
-			// first case makes it in this test's turn, then the second
-			// unpacks it, in parallel with other tests.
+			// The two make one tree, and so do the separate-boot and
+			// LVM tests' specs (TestExamplesShareTrees): whichever
+			// comes first builds its rootfs cache, the others wait for
+			// it without holding a turn. The root case runs in this
+			// test's turn, the second in a turn of its own.
 			if c.name != "root" {
 				parallelSub(t)
 			}
@@ -41,9 +43,6 @@ func TestLUKSBoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The separate-boot and LVM tests' specs make the same tree
-			// (TestExamplesShareTrees): whichever test comes first builds
-			// its cache, the others wait without holding a turn.
 			tarball := specTreeCache(t, c.name, spec)
 			img := buildSpec(t, c.name, string(spec), tarball)
 			bootEncrypted(t, img, "hunter2", func(vm *qemuboot.VM) {

@@ -127,15 +127,7 @@ func takeTurn(t *testing.T) (release func()) {
 // it runs inside) while it waits, and returns what takes it again.
 func pauseTurn(t *testing.T) (resume func()) {
 	turns.mu.Lock()
-	var h *heldTurn
-	for name := t.Name(); h == nil; {
-		h = turns.held[name]
-		i := strings.LastIndex(name, "/")
-		if i < 0 {
-			break
-		}
-		name = name[:i]
-	}
+	h := turns.heldBy(t.Name())
 	if h == nil || !h.held {
 		turns.mu.Unlock()
 		return func() {}
@@ -148,6 +140,21 @@ func pauseTurn(t *testing.T) (resume func()) {
 		turns.mu.Lock()
 		h.held = true
 		turns.mu.Unlock()
+	}
+}
+
+// heldBy is the turn the test named name runs in: its own, or else that of
+// the nearest test it runs inside; nil if none has one. q.mu is held.
+func (q *turnQueue) heldBy(name string) *heldTurn {
+	for {
+		if h := q.held[name]; h != nil {
+			return h
+		}
+		i := strings.LastIndex(name, "/")
+		if i < 0 {
+			return nil
+		}
+		name = name[:i]
 	}
 }
 
