@@ -12,14 +12,18 @@
 //     every build of it downloads everything).
 //
 // Peak RSS is the largest resident set of the command or any descendant it
-// waited for (wait4). The vmdb2 side needs root and loop devices.
+// waited for (wait4). The vmdb2 side needs root and loop devices. Under the
+// table, each of this program's builds is broken down by its --progress=json
+// events: the time of each step and teardown, and of its longest commands.
 //
 //	sudo go run ./bench/compare [-cache ROOTFS.tar.zst] [-runs 3] [-cached-only]
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,10 +32,12 @@ import (
 	"time"
 )
 
-// measurement is one build's wall time and peak RSS.
+// measurement is one build's wall time and peak RSS, and for this
+// program's builds where the time went.
 type measurement struct {
 	secs  float64
 	rssMB float64
+	where string
 }
 
 // row is one kind of build, measured on both sides.
@@ -49,13 +55,16 @@ func main() {
 	check(err)
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "vmdb2")
-	_, err = measure(exec.Command("go", "build", "-o", bin, "./cmd/vmdb2"))
+	_, err = measure(exec.Command("go", "build", "-o", bin, "./cmd/vmdb2"), os.Stderr)
 	check(err)
 	ours := func(spec string, env ...string) measurement {
-		cmd := exec.Command(bin, spec, "--output", filepath.Join(dir, "out.img"), "--rootfs-tarball", *cache, "--log", filepath.Join(dir, "build.log"))
+		cmd := exec.Command(bin, spec, "--output", filepath.Join(dir, "out.img"), "--rootfs-tarball", *cache,
+			"--log", filepath.Join(dir, "build.log"), "--progress=json")
 		cmd.Env = append(os.Environ(), env...)
-		m, err := measure(cmd)
+		var events bytes.Buffer
+		m, err := measure(cmd, &events)
 		check(err)
+		m.where = breakdown(events.Bytes())
 		return m
 	}
 	if _, err := os.Stat(*cache); err != nil {
@@ -66,7 +75,7 @@ func main() {
 	var a, b []measurement
 	for range *runs {
 		a = append(a, ours("bench/from-cache.vmdb"))
-		m, err := measure(exec.Command("sh", "bench/vmdb2-from-cache.sh", *cache))
+		m, err := measure(exec.Command("sh", "bench/vmdb2-from-cache.sh", *cache), os.Stderr)
 		check(err)
 		b = append(b, m)
 	}
@@ -75,7 +84,7 @@ func main() {
 		pkgs := "VMDB2_CACHE_DIR=" + filepath.Join(dir, "packages")
 		cold := ours("bench/cold.vmdb", pkgs)
 		warm := ours("bench/cold.vmdb", pkgs)
-		v, err := measure(exec.Command("sh", "bench/vmdb2-equivalent.sh"))
+		v, err := measure(exec.Command("sh", "bench/vmdb2-equivalent.sh"), os.Stderr)
 		check(err)
 		rows = append(rows, row{"cold", cold, v}, row{"warm package cache", warm, v})
 	}
@@ -84,18 +93,22 @@ func main() {
 		x, y := r.this, r.vmdb2
 		fmt.Printf("%-20s %10.1f %9.0f %12.1f %9.0f %7.2f\n", r.build, x.secs, x.rssMB, y.secs, y.rssMB, x.secs/y.secs)
 	}
+	fmt.Println("\nwhere this program's time went (seconds):")
+	for _, r := range rows {
+		fmt.Printf("%-20s %s\n", r.build, r.this.where)
+	}
 }
 
-// measure runs cmd (its output to stderr) and returns its wall time and
-// peak RSS.
-func measure(cmd *exec.Cmd) (measurement, error) {
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+// measure runs cmd (its standard output to stdout, its errors to stderr)
+// and returns its wall time and peak RSS.
+func measure(cmd *exec.Cmd, stdout io.Writer) (measurement, error) {
+	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		return measurement{}, fmt.Errorf("%v: %w", cmd.Args, err)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return measurement{time.Since(start).Seconds(), float64(ru.Maxrss) / 1024}, nil
+	return measurement{secs: time.Since(start).Seconds(), rssMB: float64(ru.Maxrss) / 1024}, nil
 }
 
 // median returns the run with the median wall time.

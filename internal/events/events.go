@@ -53,6 +53,9 @@ const (
 	Failed = "failed"
 )
 
+// TimeFormat is the layout of Event.Time (time.Format's).
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
 // Event is one line of the stream. Fields that do not apply to a type are
 // left out of its JSON.
 type Event struct {
@@ -109,7 +112,7 @@ func NewWriter(w io.Writer, now func() time.Time) *Writer {
 func (w *Writer) Write(e Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e.Time = w.now().UTC().Format("2006-01-02T15:04:05.000Z")
+	e.Time = w.now().UTC().Format(TimeFormat)
 	var line bytes.Buffer
 	enc := json.NewEncoder(&line)
 	enc.SetEscapeHTML(false) // shell commands are full of < > &
