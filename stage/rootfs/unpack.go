@@ -313,108 +313,124 @@ func (x *extractor) member(h *tar.Header, tr io.Reader) error {
 }
 
 func (x *extractor) create(h *tar.Header, rel string, pfd int, base string, tr io.Reader) error {
-	perm := uint32(h.Mode) & 0o7777
 	switch h.Typeflag {
 	case tar.TypeDir:
 		return x.dir(h, rel, pfd, base)
-
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
 		fd, err := createFile(pfd, base)
 		if err != nil {
 			return err
 		}
 		return x.w.file(fd, h, tr)
-
 	case tar.TypeSymlink:
-		err := unix.Symlinkat(h.Linkname, pfd, base)
-		if err == unix.EEXIST {
-			if err = removeAt(pfd, base); err == nil {
-				err = unix.Symlinkat(h.Linkname, pfd, base)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("creating symlink: %w", err)
-		}
-		return x.finishAt(h, pfd, base, false)
-
+		return x.symlink(h, pfd, base)
 	case tar.TypeLink:
-		trel, err := cleanName(h.Linkname)
-		if err != nil || trel == "" {
-			return fmt.Errorf("hard link to %q: refused", h.Linkname)
-		}
-		if trel == rel {
-			// GNU tar archives a directory named twice (vmdb2's ". ./boot/efi"
-			// over one filesystem) with links of files to themselves.
-			var st unix.Stat_t
-			return unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-		}
-		if d, ok := x.devAt[trel]; ok {
-			d.Path = "/" + rel
-			x.devAt[rel] = d
-			x.devices = append(x.devices, d)
-			return nil
-		}
-		tdir, tbase := path.Split(trel)
-		tfd, err := openInRoot(x.rootFd, strings.TrimSuffix(tdir, "/"), unix.O_PATH|unix.O_DIRECTORY)
-		if tdir == "" {
-			tfd, err = unix.Dup(x.rootFd)
-		}
-		if err != nil {
-			return fmt.Errorf("hard link to %q: %w", h.Linkname, err)
-		}
-		defer unix.Close(tfd)
-		err = unix.Linkat(tfd, tbase, pfd, base, 0)
-		if err == unix.EEXIST {
-			if err = removeAt(pfd, base); err == nil {
-				err = unix.Linkat(tfd, tbase, pfd, base, 0)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("hard link to %q: %w", h.Linkname, err)
-		}
-		return nil
-
+		return x.hardLink(h, rel, pfd, base)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		mode := perm
-		switch h.Typeflag {
-		case tar.TypeChar:
-			mode |= unix.S_IFCHR
-		case tar.TypeBlock:
-			mode |= unix.S_IFBLK
-		default:
-			mode |= unix.S_IFIFO
-		}
-		dev := unix.Mkdev(uint32(h.Devmajor), uint32(h.Devminor))
-		var err error
-		if x.always && h.Typeflag != tar.TypeFifo {
-			err = unix.EPERM // recorded, as an unprivileged unpack would
-		} else {
-			err = unix.Mknodat(pfd, base, mode, int(dev))
-		}
-		if err == unix.EEXIST {
-			if err = removeAt(pfd, base); err == nil {
-				err = unix.Mknodat(pfd, base, mode, int(dev))
-			}
-		}
-		if err == unix.EPERM && h.Typeflag != tar.TypeFifo {
-			if !x.record {
-				return fmt.Errorf("cannot create device node (%v) and no device manifest was given to record it", err)
-			}
-			d := Device{Path: "/" + rel, Type: "c", Major: uint32(h.Devmajor), Minor: uint32(h.Devminor),
-				Mode: fmt.Sprintf("%04o", perm), UID: h.Uid, GID: h.Gid, Mtime: h.ModTime.Unix()}
-			if h.Typeflag == tar.TypeBlock {
-				d.Type = "b"
-			}
-			x.devAt[rel] = d
-			x.devices = append(x.devices, d)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("creating node: %w", err)
-		}
-		return x.finishAt(h, pfd, base, true)
+		return x.node(h, rel, pfd, base)
 	}
 	return fmt.Errorf("unsupported member type %q", h.Typeflag)
+}
+
+// symlink creates the symbolic link h at base in pfd, replacing what was
+// there.
+func (x *extractor) symlink(h *tar.Header, pfd int, base string) error {
+	err := unix.Symlinkat(h.Linkname, pfd, base)
+	if err == unix.EEXIST {
+		if err = removeAt(pfd, base); err == nil {
+			err = unix.Symlinkat(h.Linkname, pfd, base)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("creating symlink: %w", err)
+	}
+	return x.finishAt(h, pfd, base, false)
+}
+
+// hardLink links base in pfd to h's target, resolved inside the root (a
+// link to a recorded device node is recorded as that device).
+func (x *extractor) hardLink(h *tar.Header, rel string, pfd int, base string) error {
+	trel, err := cleanName(h.Linkname)
+	if err != nil || trel == "" {
+		return fmt.Errorf("hard link to %q: refused", h.Linkname)
+	}
+	if trel == rel {
+		// GNU tar archives a directory named twice (vmdb2's ". ./boot/efi"
+		// over one filesystem) with links of files to themselves.
+		var st unix.Stat_t
+		return unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if d, ok := x.devAt[trel]; ok {
+		d.Path = "/" + rel
+		x.devAt[rel] = d
+		x.devices = append(x.devices, d)
+		return nil
+	}
+	tdir, tbase := path.Split(trel)
+	var tfd int
+	if tdir == "" {
+		tfd, err = unix.Dup(x.rootFd)
+	} else {
+		tfd, err = openInRoot(x.rootFd, strings.TrimSuffix(tdir, "/"), unix.O_PATH|unix.O_DIRECTORY)
+	}
+	if err != nil {
+		return fmt.Errorf("hard link to %q: %w", h.Linkname, err)
+	}
+	defer unix.Close(tfd)
+	err = unix.Linkat(tfd, tbase, pfd, base, 0)
+	if err == unix.EEXIST {
+		if err = removeAt(pfd, base); err == nil {
+			err = unix.Linkat(tfd, tbase, pfd, base, 0)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("hard link to %q: %w", h.Linkname, err)
+	}
+	return nil
+}
+
+// node creates the device node or FIFO h at base in pfd; a device node
+// that cannot be made (no CAP_MKNOD) is recorded for the manifest.
+func (x *extractor) node(h *tar.Header, rel string, pfd int, base string) error {
+	perm := uint32(h.Mode) & 0o7777
+	mode := perm
+	switch h.Typeflag {
+	case tar.TypeChar:
+		mode |= unix.S_IFCHR
+	case tar.TypeBlock:
+		mode |= unix.S_IFBLK
+	default:
+		mode |= unix.S_IFIFO
+	}
+	dev := unix.Mkdev(uint32(h.Devmajor), uint32(h.Devminor))
+	var err error
+	if x.always && h.Typeflag != tar.TypeFifo {
+		err = unix.EPERM // recorded, as an unprivileged unpack would
+	} else {
+		err = unix.Mknodat(pfd, base, mode, int(dev))
+	}
+	if err == unix.EEXIST {
+		if err = removeAt(pfd, base); err == nil {
+			err = unix.Mknodat(pfd, base, mode, int(dev))
+		}
+	}
+	if err == unix.EPERM && h.Typeflag != tar.TypeFifo {
+		if !x.record {
+			return fmt.Errorf("cannot create device node (%v) and no device manifest was given to record it", err)
+		}
+		d := Device{Path: "/" + rel, Type: "c", Major: uint32(h.Devmajor), Minor: uint32(h.Devminor),
+			Mode: fmt.Sprintf("%04o", perm), UID: h.Uid, GID: h.Gid, Mtime: h.ModTime.Unix()}
+		if h.Typeflag == tar.TypeBlock {
+			d.Type = "b"
+		}
+		x.devAt[rel] = d
+		x.devices = append(x.devices, d)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating node: %w", err)
+	}
+	return x.finishAt(h, pfd, base, true)
 }
 
 // createFile creates base in pfd for writing, replacing what was there.
