@@ -39,63 +39,20 @@ func AddDevices(ctx context.Context, run Runner, image string, offset int64, dev
 	}
 	target := fmt.Sprintf("%s?offset=%d", image, offset)
 	env := Env(Options{Time: epoch})
-	debugfs := func(args ...string) (string, error) {
-		return fstool.Run(ctx, run, append([]string{"debugfs"}, args...), env)
+	byDir, dirs, err := devicesByDir(devs)
+	if err != nil {
+		return nil, err
 	}
-	byDir := map[string][]Device{}
-	for _, d := range devs {
-		p := path.Clean("/" + d.Path)
-		if strings.ContainsAny(p, " \t\n\"") {
-			return nil, fmt.Errorf("device node %q: debugfs cannot handle this name", d.Path)
-		}
-		d.Path = p
-		byDir[path.Dir(p)] = append(byDir[path.Dir(p)], d)
-	}
-	dirs := make([]string, 0, len(byDir))
-	for dir := range byDir {
-		dirs = append(dirs, dir)
-	}
-	sort.Strings(dirs)
 	var script strings.Builder
 	for _, dir := range dirs {
-		out, err := debugfs("-R", "stat "+dir, target)
+		out, err := fstool.Run(ctx, run, []string{"debugfs", "-R", "stat " + dir, target}, env)
 		times := statTimeRE.FindAllStringSubmatch(out, -1)
 		if err != nil || len(times) == 0 {
 			skipped = append(skipped, byDir[dir]...)
 			continue
 		}
-		list := byDir[dir]
-		sort.Slice(list, func(i, j int) bool { return list[i].Path < list[j].Path })
-		for _, d := range list {
-			kind, typeBits := "c", 0o020000
-			if d.Block {
-				kind, typeBits = "b", 0o060000
-			}
-			mode := typeBits | int(d.Perm.Perm())
-			if d.Perm&os.ModeSetuid != 0 {
-				mode |= 0o4000
-			}
-			if d.Perm&os.ModeSetgid != 0 {
-				mode |= 0o2000
-			}
-			if d.Perm&os.ModeSticky != 0 {
-				mode |= 0o1000
-			}
-			mtime := d.Mtime
-			if !epoch.IsZero() && mtime.After(epoch) {
-				mtime = epoch
-			}
-			other := epoch
-			if other.IsZero() {
-				other = mtime
-			}
-			fmt.Fprintf(&script, "cd %s\nmknod %s %s %d %d\ncd /\n", dir, path.Base(d.Path), kind, d.Major, d.Minor)
-			fmt.Fprintf(&script, "set_inode_field %s mode 0%o\n", d.Path, mode)
-			fmt.Fprintf(&script, "set_inode_field %s uid %d\nset_inode_field %s gid %d\n", d.Path, d.UID, d.Path, d.GID)
-			fmt.Fprintf(&script, "set_inode_field %s mtime @%d\n", d.Path, mtime.Unix())
-			for _, f := range []string{"atime", "ctime", "crtime"} {
-				fmt.Fprintf(&script, "set_inode_field %s %s @%d\n", d.Path, f, other.Unix())
-			}
+		for _, d := range byDir[dir] {
+			writeNode(&script, dir, d, epoch)
 		}
 		// Adding entries changed the directory's times: put them back.
 		for _, m := range times {
@@ -105,31 +62,94 @@ func AddDevices(ctx context.Context, run Runner, image string, offset int64, dev
 	if script.Len() == 0 {
 		return skipped, nil
 	}
-	f, err := os.CreateTemp("", "vmdb2-debugfs-*.cmd")
-	if err != nil {
+	if err := runDebugfsScript(ctx, run, target, env, script.String()); err != nil {
 		return nil, err
 	}
+	return skipped, nil
+}
+
+// devicesByDir groups devs by their directory, each group sorted by path,
+// and returns the directories sorted.
+func devicesByDir(devs []Device) (map[string][]Device, []string, error) {
+	byDir := map[string][]Device{}
+	for _, d := range devs {
+		p := path.Clean("/" + d.Path)
+		if strings.ContainsAny(p, " \t\n\"") {
+			return nil, nil, fmt.Errorf("device node %q: debugfs cannot handle this name", d.Path)
+		}
+		d.Path = p
+		byDir[path.Dir(p)] = append(byDir[path.Dir(p)], d)
+	}
+	dirs := make([]string, 0, len(byDir))
+	for dir, list := range byDir {
+		dirs = append(dirs, dir)
+		sort.Slice(list, func(i, j int) bool { return list[i].Path < list[j].Path })
+	}
+	sort.Strings(dirs)
+	return byDir, dirs, nil
+}
+
+// writeNode writes the debugfs requests that make d in dir with its mode,
+// owner and times (mtime clamped to epoch, the others epoch when set).
+func writeNode(script *strings.Builder, dir string, d Device, epoch time.Time) {
+	kind, typeBits := "c", 0o020000
+	if d.Block {
+		kind, typeBits = "b", 0o060000
+	}
+	mode := typeBits | int(d.Perm.Perm())
+	if d.Perm&os.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if d.Perm&os.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if d.Perm&os.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	mtime := d.Mtime
+	if !epoch.IsZero() && mtime.After(epoch) {
+		mtime = epoch
+	}
+	other := epoch
+	if other.IsZero() {
+		other = mtime
+	}
+	fmt.Fprintf(script, "cd %s\nmknod %s %s %d %d\ncd /\n", dir, path.Base(d.Path), kind, d.Major, d.Minor)
+	fmt.Fprintf(script, "set_inode_field %s mode 0%o\n", d.Path, mode)
+	fmt.Fprintf(script, "set_inode_field %s uid %d\nset_inode_field %s gid %d\n", d.Path, d.UID, d.Path, d.GID)
+	fmt.Fprintf(script, "set_inode_field %s mtime @%d\n", d.Path, mtime.Unix())
+	for _, f := range []string{"atime", "ctime", "crtime"} {
+		fmt.Fprintf(script, "set_inode_field %s %s @%d\n", d.Path, f, other.Unix())
+	}
+}
+
+// runDebugfsScript runs script's requests with `debugfs -w` on target.
+func runDebugfsScript(ctx context.Context, run Runner, target string, env []string, script string) error {
+	f, err := os.CreateTemp("", "vmdb2-debugfs-*.cmd")
+	if err != nil {
+		return err
+	}
 	defer os.Remove(f.Name())
-	if _, err := f.WriteString(script.String()); err != nil {
+	if _, err := f.WriteString(script); err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
 	f.Close()
 	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return nil, err
+		return err
 	}
 	var stdout, stderr strings.Builder
 	if run == nil {
 		run = fstool.Exec
 	}
 	if err := run(ctx, fstool.Command{Args: []string{"debugfs", "-w", "-f", f.Name(), target}, Env: env, Stdout: &stdout, Stderr: &stderr}); err != nil {
-		return nil, fmt.Errorf("adding device nodes with debugfs: %w: %s", err, stderr.String())
+		return fmt.Errorf("adding device nodes with debugfs: %w: %s", err, stderr.String())
 	}
 	// debugfs reports a failed request on stderr but still exits 0.
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "debugfs ") {
-			return nil, fmt.Errorf("adding device nodes with debugfs: %s", line)
+			return fmt.Errorf("adding device nodes with debugfs: %s", line)
 		}
 	}
-	return skipped, nil
+	return nil
 }
