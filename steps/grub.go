@@ -72,44 +72,12 @@ func runGrub(b *Build, s *Step) (err error) {
 	var esp *Tag
 	switch flavour {
 	case "uefi":
-		esp, err = b.State.Tags.Get(firstNonEmpty(s.Str("efi"), s.Str("efi-part")))
-		if err != nil {
-			return fmt.Errorf("grub: the EFI system partition: %w", err)
-		}
-		if esp.PartNumber == 0 {
-			return fmt.Errorf("grub: the EFI system partition %s is not a partition", esp.Name)
-		}
-		if esp.FSType != "vfat" {
-			return fmt.Errorf("grub: the EFI system partition %s must be vfat, not %q", esp.Name, esp.FSType)
-		}
-		if _, err := grub.EFIArch(b.State.Arch); err != nil {
+		if esp, err = b.grubESP(s); err != nil {
 			return err
-		}
-		if !esp.hasTree() {
-			// Not mounted by the spec (vmdb2's grub mounts the ESP at
-			// /boot/efi only while it installs): GRUB's files get their own
-			// staging directory, built into the ESP at mkfs's teardown.
-			st, err := b.Stage()
-			if err != nil {
-				return err
-			}
-			if esp.stageDir, err = st.NewFilesystemDir(); err != nil {
-				return err
-			}
 		}
 	case "bios":
-		d, err := partition.Open(disk)
-		if err != nil {
+		if err := checkCoreGap(disk); err != nil {
 			return err
-		}
-		// core.img is known only once built; no GRUB 2 core.img with the
-		// modules a disk boot needs is smaller than minCoreSectors, so a
-		// smaller gap is refused before anything is written. The exact
-		// size is checked again before core.img is written.
-		_, err = bootcode.Place(d, minCoreSectors)
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("grub: no room for GRUB's core.img: %w", err)
 		}
 	}
 	b.Progress("Installing GRUB for %s", strings.ToUpper(flavour))
@@ -136,23 +104,78 @@ func runGrub(b *Build, s *Step) (err error) {
 		}
 		return bootcode.InstallBIOS(disk, boot, core)
 	case "uefi":
-		img, err := grub.BuildEFI(b.ctx, t, layout, b.State.Arch)
-		if err != nil {
-			return err
-		}
-		espDir, err := b.tagDir(esp)
-		if err != nil {
-			return err
-		}
-		if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: "/EFI", Perm: 0o755}); err != nil {
-			return err
-		}
-		if err := b.installEFI(root, esp, layout, img); err != nil {
-			return err
-		}
-		return b.setESPFlag(esp)
+		return b.installGrubEFI(t, root, esp, layout)
 	}
 	return nil
+}
+
+// grubESP returns the EFI system partition of a `grub: uefi` step (`efi`
+// or `efi-part`), checked: a vfat partition, on an architecture GRUB has
+// an EFI target for. An ESP the spec did not mount gets a staging
+// directory of its own (vmdb2's grub mounts it at /boot/efi only while it
+// installs), built into the ESP at mkfs's teardown.
+func (b *Build) grubESP(s *Step) (*Tag, error) {
+	esp, err := b.State.Tags.Get(firstNonEmpty(s.Str("efi"), s.Str("efi-part")))
+	if err != nil {
+		return nil, fmt.Errorf("grub: the EFI system partition: %w", err)
+	}
+	if esp.PartNumber == 0 {
+		return nil, fmt.Errorf("grub: the EFI system partition %s is not a partition", esp.Name)
+	}
+	if esp.FSType != "vfat" {
+		return nil, fmt.Errorf("grub: the EFI system partition %s must be vfat, not %q", esp.Name, esp.FSType)
+	}
+	if _, err := grub.EFIArch(b.State.Arch); err != nil {
+		return nil, err
+	}
+	if !esp.hasTree() {
+		st, err := b.Stage()
+		if err != nil {
+			return nil, err
+		}
+		if esp.stageDir, err = st.NewFilesystemDir(); err != nil {
+			return nil, err
+		}
+	}
+	return esp, nil
+}
+
+// checkCoreGap refuses a disk whose gap before the first partition cannot
+// hold GRUB's core.img. core.img is known only once built; no GRUB 2
+// core.img with the modules a disk boot needs is smaller than
+// minCoreSectors, so a smaller gap is refused before anything is written.
+// The exact size is checked again before core.img is written.
+func checkCoreGap(disk string) error {
+	d, err := partition.Open(disk)
+	if err != nil {
+		return err
+	}
+	_, err = bootcode.Place(d, minCoreSectors)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("grub: no room for GRUB's core.img: %w", err)
+	}
+	return nil
+}
+
+// installGrubEFI builds GRUB's EFI image in the target and installs it
+// on the ESP, which it flags as such in the partition table.
+func (b *Build) installGrubEFI(t grub.Target, root, esp *Tag, layout grub.Layout) error {
+	img, err := grub.BuildEFI(b.ctx, t, layout, b.State.Arch)
+	if err != nil {
+		return err
+	}
+	espDir, err := b.tagDir(esp)
+	if err != nil {
+		return err
+	}
+	if err := b.FileOp(stage.FileOp{Op: "create-dir", Root: espDir, Path: "/EFI", Perm: 0o755}); err != nil {
+		return err
+	}
+	if err := b.installEFI(root, esp, layout, img); err != nil {
+		return err
+	}
+	return b.setESPFlag(esp)
 }
 
 // grubRoot returns the root filesystem's tag of a grub step (`tag`, or
