@@ -228,32 +228,146 @@ func Run(ctx context.Context, c Cmd) (err error) {
 		defer root.Close()
 	}
 
-	cfgR, cfgW, err := os.Pipe()
+	p, err := openInitPipes()
 	if err != nil {
 		return fmt.Errorf("userns: %w", err)
 	}
-	defer cfgR.Close()
-	defer cfgW.Close()
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("userns: %w", err)
-	}
-	defer syncR.Close()
-	// syncW doubles as the lifeline: the child checks it is still open.
-	defer syncW.Close()
-	statR, statW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("userns: %w", err)
-	}
-	defer statR.Close()
-	defer statW.Close()
-	carryHost, carryChild, err := carrySockets()
-	if err != nil {
-		return fmt.Errorf("userns: %w", err)
-	}
-	defer carryHost.Close()
-	defer carryChild.Close()
+	defer p.close()
+	cmd := initCommand(ctx, c, m, p)
 
+	// The namespace's PID 1 asks for SIGKILL when the thread that forked
+	// it ends (PR_SET_PDEATHSIG is per thread), so keep this goroutine on
+	// one thread until the namespace is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("userns: starting %s: %w", what, err)
+	}
+	p.statW.Close()
+	p.cfgR.Close()
+	p.syncR.Close()
+	p.carryChild.Close()
+	if testHookStarted != nil {
+		testHookStarted(cmd.Process.Pid)
+	}
+	reports, lent, setupErr, waitErr := superviseInit(cmd, p, cfg, c, m, what)
+
+	final, cleanup := splitReports(reports)
+	cleanErr := undo(root, cleanup)
+	<-lent
+	if err := keepMounts(c, final, p.carryHost, what); err != nil {
+		cleanErr = errors.Join(cleanErr, err)
+	}
+	err = runError(ctx, what, setupErr, waitErr, final)
+	if cleanErr != nil {
+		err = errors.Join(err, cleanErr)
+	}
+	return err
+}
+
+// superviseInit talks to the namespace's init until it has ended: it sends
+// the config, lends the carried mounts, writes the id maps when they are
+// not direct, gives the go-ahead, and collects init's reports. lent is
+// closed once the lending is over.
+func superviseInit(cmd *exec.Cmd, p *initPipes, cfg config, c Cmd, m IDMapping, what string) (reports []report, lent chan struct{}, setupErr, waitErr error) {
+	// Read the child's reports until every holder of statW is gone.
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		reports = readReports(p.statR)
+	}()
+	// The config may exceed a pipe's buffer; the child reads it only once
+	// it is in its namespace, so write it concurrently.
+	go func() {
+		_ = json.NewEncoder(p.cfgW).Encode(cfg)
+		p.cfgW.Close()
+	}()
+
+	lent = make(chan struct{})
+	if len(cfg.Carried) > 0 {
+		go func() {
+			defer close(lent)
+			c.Carry.lend(int(p.carryHost.Fd()), cfg.Carried)
+		}()
+	} else {
+		close(lent)
+	}
+	if !m.Direct {
+		setupErr = writeMaps(cmd.Process.Pid, m)
+	}
+	if setupErr != nil {
+		_ = cmd.Process.Kill()
+	} else if _, err := p.syncW.Write([]byte{1}); err != nil {
+		setupErr = fmt.Errorf("userns: starting %s: the namespace's init died before its setup: %w", what, err)
+	}
+	waitErr = cmd.Wait()
+	p.syncW.Close()
+	p.cfgW.Close()
+	<-readDone
+	return reports, lent, setupErr, waitErr
+}
+
+// keepMounts takes back, for a KeepMounts command, the mounts init kept
+// and puts them in c's Carry.
+func keepMounts(c Cmd, final *report, carryHost *os.File, what string) error {
+	var err error
+	if final != nil && final.Kept && c.KeepMounts {
+		kept, rerr := receiveKept(int(carryHost.Fd()))
+		if rerr != nil {
+			err = fmt.Errorf("userns: %s: %w", what, rerr)
+		} else {
+			c.Carry.replace(kept)
+		}
+	}
+	if final != nil && final.KeepError != "" {
+		err = errors.Join(err, fmt.Errorf("userns: %s: keeping its mounts: %s", what, final.KeepError))
+	}
+	return err
+}
+
+// initPipes are the channels between Run and the namespace's init: the
+// config (fd 3 in the child), the go-ahead once the id maps are written,
+// which doubles as the lifeline the child checks is still open (fd 4),
+// the child's reports (fd 5) and the socket that lends and returns kept
+// mounts (fd 6).
+type initPipes struct {
+	cfgR, cfgW, syncR, syncW, statR, statW, carryHost, carryChild *os.File
+}
+
+func openInitPipes() (*initPipes, error) {
+	p := &initPipes{}
+	var err error
+	if p.cfgR, p.cfgW, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	if p.syncR, p.syncW, err = os.Pipe(); err == nil {
+		if p.statR, p.statW, err = os.Pipe(); err == nil {
+			p.carryHost, p.carryChild, err = carrySockets()
+		}
+	}
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// close closes every end still open (Run closes the child's ends once the
+// child has started).
+func (p *initPipes) close() {
+	for _, f := range []*os.File{p.cfgR, p.cfgW, p.syncR, p.syncW, p.statR, p.statW, p.carryHost, p.carryChild} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// initCommand is the namespace's init for c: this binary re-executed in
+// new namespaces, with the id maps set by the kernel when the mapping is
+// direct (else Run writes them with newuidmap and newgidmap, and init waits
+// for them), SIGTERM on cancellation and SIGKILL after the grace period.
+func initCommand(ctx context.Context, c Cmd, m IDMapping, p *initPipes) *exec.Cmd {
 	stage := stageSetup
 	if !m.Direct {
 		stage = stageWait
@@ -262,7 +376,7 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	cmd.Args = []string{initArgv0}
 	cmd.Env = initEnv(stage)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
-	cmd.ExtraFiles = []*os.File{cfgR, syncR, statW, carryChild} // fds 3, 4, 5, 6
+	cmd.ExtraFiles = []*os.File{p.cfgR, p.syncR, p.statW, p.carryChild} // fds 3, 4, 5, 6
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 			syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
@@ -277,70 +391,27 @@ func Run(ctx context.Context, c Cmd) (err error) {
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = defaultGrace
 	}
+	return cmd
+}
 
-	// The namespace's PID 1 asks for SIGKILL when the thread that forked
-	// it ends (PR_SET_PDEATHSIG is per thread), so keep this goroutine on
-	// one thread until the namespace is gone.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("userns: starting %s: %w", what, err)
-	}
-	statW.Close()
-	cfgR.Close()
-	syncR.Close()
-	carryChild.Close()
-	if testHookStarted != nil {
-		testHookStarted(cmd.Process.Pid)
-	}
-
-	// Read the child's reports until every holder of statW is gone.
+// readReports reads the child's JSON reports, one per line, until every
+// writer of r is gone.
+func readReports(r io.Reader) []report {
 	var reports []report
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(statR)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var r report
-			if json.Unmarshal(sc.Bytes(), &r) == nil {
-				reports = append(reports, r)
-			}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var rep report
+		if json.Unmarshal(sc.Bytes(), &rep) == nil {
+			reports = append(reports, rep)
 		}
-	}()
-	// The config may exceed a pipe's buffer; the child reads it only once
-	// it is in its namespace, so write it concurrently.
-	go func() {
-		_ = json.NewEncoder(cfgW).Encode(cfg)
-		cfgW.Close()
-	}()
+	}
+	return reports
+}
 
-	lent := make(chan struct{})
-	if len(cfg.Carried) > 0 {
-		go func() {
-			defer close(lent)
-			c.Carry.lend(int(carryHost.Fd()), cfg.Carried)
-		}()
-	} else {
-		close(lent)
-	}
-	var setupErr error
-	if !m.Direct {
-		setupErr = writeMaps(cmd.Process.Pid, m)
-	}
-	if setupErr != nil {
-		_ = cmd.Process.Kill()
-	} else if _, err := syncW.Write([]byte{1}); err != nil {
-		setupErr = fmt.Errorf("userns: starting %s: the namespace's init died before its setup: %w", what, err)
-	}
-	waitErr := cmd.Wait()
-	syncW.Close()
-	cfgW.Close()
-	<-readDone
-
-	var final *report
-	var cleanup []report
+// splitReports separates init's final report (the last marked Done) from
+// the changes to the stage it reported, which Run undoes.
+func splitReports(reports []report) (final *report, cleanup []report) {
 	for i := range reports {
 		if reports[i].Done {
 			final = &reports[i]
@@ -348,40 +419,28 @@ func Run(ctx context.Context, c Cmd) (err error) {
 			cleanup = append(cleanup, reports[i])
 		}
 	}
-	cleanErr := undo(root, cleanup)
-	<-lent
-	if final != nil && final.Kept && c.KeepMounts {
-		kept, err := receiveKept(int(carryHost.Fd()))
-		if err != nil {
-			cleanErr = errors.Join(cleanErr, fmt.Errorf("userns: %s: %w", what, err))
-		} else {
-			c.Carry.replace(kept)
-		}
-	}
-	if final != nil && final.KeepError != "" {
-		cleanErr = errors.Join(cleanErr, fmt.Errorf("userns: %s: keeping its mounts: %s", what, final.KeepError))
-	}
+	return final, cleanup
+}
 
+// runError is Run's result from how the namespace ended.
+func runError(ctx context.Context, what string, setupErr, waitErr error, final *report) error {
 	switch {
 	case ctx.Err() != nil:
-		err = fmt.Errorf("userns: %s stopped: %w", what, ctx.Err())
+		return fmt.Errorf("userns: %s stopped: %w", what, ctx.Err())
 	case setupErr != nil:
-		err = setupErr
+		return setupErr
 	case final == nil:
-		err = fmt.Errorf("userns: %s: the namespace's init ended without a report: %v", what, waitErr)
+		return fmt.Errorf("userns: %s: the namespace's init ended without a report: %v", what, waitErr)
 	case final.SetupError != "":
-		err = fmt.Errorf("userns: setting up the namespace for %s: %s", what, final.SetupError)
+		return fmt.Errorf("userns: setting up the namespace for %s: %s", what, final.SetupError)
 	case final.HelperError != "":
-		err = &ExitError{What: what, Code: 1, Message: final.HelperError}
+		return &ExitError{What: what, Code: 1, Message: final.HelperError}
 	case final.Signal != 0:
-		err = &ExitError{What: what, Code: -1, Signal: syscall.Signal(final.Signal)}
+		return &ExitError{What: what, Code: -1, Signal: syscall.Signal(final.Signal)}
 	case final.Exit != 0:
-		err = &ExitError{What: what, Code: final.Exit}
+		return &ExitError{What: what, Code: final.Exit}
 	}
-	if cleanErr != nil {
-		err = errors.Join(err, cleanErr)
-	}
-	return err
+	return nil
 }
 
 func sysMaps(rs []IDRange) []syscall.SysProcIDMap {
