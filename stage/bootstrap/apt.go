@@ -120,22 +120,9 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	if err := checkAptGet(root); err != nil {
 		return err
 	}
-	cache := o.CacheDir
-	switch cache {
-	case "-":
-		cache = ""
-	case "":
-		if cache, err = DefaultCacheDir(); err != nil {
-			return err
-		}
-	}
-	if cache != "" {
-		if cache, err = filepath.Abs(cache); err != nil {
-			return fmt.Errorf("apt: %w", err)
-		}
-		if err := ensureCache(cache); err != nil {
-			return err
-		}
+	cache, err := aptCacheDir(o.CacheDir)
+	if err != nil {
+		return err
 	}
 
 	removeResolv := addResolvConf(root)
@@ -157,24 +144,7 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 	installArgs = append(installArgs, "install")
 	installArgs = append(installArgs, o.Packages...)
 
-	// Download with the cache locked; other builds wait.
-	err = func() error {
-		if cache != "" {
-			unlock, err := lockCache(ctx, cache, o.Progress)
-			if err != nil {
-				return fmt.Errorf("apt: %w", err)
-			}
-			defer unlock()
-		}
-		if err := a.update(binds); err != nil {
-			return err
-		}
-		if !install || cache == "" {
-			return nil
-		}
-		return a.apt(binds, append([]string{"--download-only"}, installArgs...)...)
-	}()
-	if err != nil || !install {
+	if err := a.updateAndDownload(cache, binds, install, installArgs); err != nil || !install {
 		return err
 	}
 	var ro []userns.Bind
@@ -193,6 +163,47 @@ func aptRun(ctx context.Context, o AptOptions, install bool) (err error) {
 		return a.apt(nil, "clean")
 	}
 	return nil
+}
+
+// aptCacheDir is the package cache an apt run uses: dir made absolute and
+// created; DefaultCacheDir for ""; none ("") for "-".
+func aptCacheDir(dir string) (string, error) {
+	var err error
+	switch dir {
+	case "-":
+		return "", nil
+	case "":
+		if dir, err = DefaultCacheDir(); err != nil {
+			return "", err
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", fmt.Errorf("apt: %w", err)
+	}
+	if err := ensureCache(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// updateAndDownload updates the package lists and, for an install with a
+// package cache, downloads the packages into it, holding the cache's lock
+// (other builds wait).
+func (a *aptRunner) updateAndDownload(cache string, binds []userns.Bind, install bool, installArgs []string) error {
+	if cache != "" {
+		unlock, err := lockCache(a.ctx, cache, a.o.Progress)
+		if err != nil {
+			return fmt.Errorf("apt: %w", err)
+		}
+		defer unlock()
+	}
+	if err := a.update(binds); err != nil {
+		return err
+	}
+	if !install || cache == "" {
+		return nil
+	}
+	return a.apt(binds, append([]string{"--download-only"}, installArgs...)...)
 }
 
 // aptRunner runs apt-get and the commands around it in one target.
