@@ -62,6 +62,18 @@ func Pack(ctx context.Context, root string, dirs []string, tarball string, opts 
 	} else if !st.IsDir() {
 		return fmt.Errorf("packing rootfs: %s is not a directory", root)
 	}
+	cfg, err := newPackConfig(abs, dirs, opts)
+	if err != nil {
+		return fmt.Errorf("packing %s: %w", root, err)
+	}
+	if err := writeTarball(ctx, cfg, tarball); err != nil {
+		return fmt.Errorf("packing %s into %s: %w", root, tarball, err)
+	}
+	return nil
+}
+
+// newPackConfig is the tree walk's configuration for Pack's arguments.
+func newPackConfig(abs string, dirs []string, opts PackOptions) (packConfig, error) {
 	cfg := packConfig{Root: abs}
 	if len(dirs) == 0 {
 		dirs = []string{"."}
@@ -69,14 +81,14 @@ func Pack(ctx context.Context, root string, dirs []string, tarball string, opts 
 	for _, d := range dirs {
 		rel, err := cleanName(d)
 		if err != nil {
-			return fmt.Errorf("packing %s: directory %w", root, err)
+			return cfg, fmt.Errorf("directory %w", err)
 		}
 		cfg.Dirs = append(cfg.Dirs, rel)
 	}
 	for _, d := range opts.Exclude {
 		rel, err := cleanName(d)
 		if err != nil || rel == "" {
-			return fmt.Errorf("packing %s: bad excluded directory %q", root, d)
+			return cfg, fmt.Errorf("bad excluded directory %q", d)
 		}
 		cfg.Exclude = append(cfg.Exclude, rel)
 	}
@@ -85,14 +97,21 @@ func Pack(ctx context.Context, root string, dirs []string, tarball string, opts 
 		cfg.Clamp = true
 	}
 	if opts.DeviceManifest != "" {
+		var err error
 		if cfg.Devices, err = ReadManifest(opts.DeviceManifest); err != nil {
-			return fmt.Errorf("packing %s: %w", root, err)
+			return cfg, err
 		}
 	}
+	return cfg, nil
+}
 
+// writeTarball writes cfg's tree, compressed as tarball's name says, into
+// a temporary file beside tarball and renames it into place once it is
+// complete and synced; on failure the temporary file is removed.
+func writeTarball(ctx context.Context, cfg packConfig, tarball string) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(tarball), filepath.Base(tarball)+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("packing %s: %w", root, err)
+		return err
 	}
 	tmp := f.Name()
 	defer func() {
@@ -104,7 +123,7 @@ func Pack(ctx context.Context, root string, dirs []string, tarball string, opts 
 	bw := bufio.NewWriterSize(f, 1<<20)
 	cw, err := compressor(FormatFor(tarball), bw)
 	if err != nil {
-		return fmt.Errorf("packing %s into %s: %w", root, tarball, err)
+		return err
 	}
 	if inProcess() {
 		err = writeTree(ctx, cw, cfg)
@@ -132,10 +151,7 @@ func Pack(ctx context.Context, root string, dirs []string, tarball string, opts 
 	if err == nil {
 		err = os.Rename(tmp, tarball)
 	}
-	if err != nil {
-		return fmt.Errorf("packing %s into %s: %w", root, tarball, err)
-	}
-	return nil
+	return err
 }
 
 // packConfig is what the tree walk needs; it is passed to the namespace
