@@ -199,31 +199,8 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 		}
 		taken = append(taken, s)
 		b.current, b.index = s, i+1
-		skip, err := b.unless(s)
-		start := time.Now()
-		if err == nil && skip {
-			b.emit(Event{Kind: StepSkipped})
-			if s.Kind.RunEvenIfSkipped != nil {
-				err = s.Kind.RunEvenIfSkipped(b, s)
-			}
-		} else if err == nil {
-			b.emit(Event{Kind: StepStart})
-			err = b.call(s.Kind.Run, s)
-			if err == nil && s.Kind.RunEvenIfSkipped != nil {
-				err = b.call(s.Kind.RunEvenIfSkipped, s)
-			}
-		}
-		if err == nil && ctx.Err() != nil {
-			err = ErrInterrupted
-		}
-		if err != nil && ctx.Err() != nil {
-			res.Interrupted = true
-			err = fmt.Errorf("%w: %v", ErrInterrupted, err)
-		}
-		if !skip || err != nil {
-			b.emit(Event{Kind: StepEnd, Duration: time.Since(start), Err: err})
-		}
-		if err != nil {
+		if err := b.runStep(ctx, s); err != nil {
+			res.Interrupted = errors.Is(err, ErrInterrupted) // runStep decided it
 			res.Failed = s
 			res.Err = fmt.Errorf("%s: %s: %w", s.Where(), s.Name(), b.explainNoSpace(err))
 			break
@@ -237,18 +214,67 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 	b.dropCarried()
 	b.ctx = teardownCtx
 	b.failed = res.Err != nil || res.Interrupted
-	if res.Err != nil || res.Interrupted {
-		b.current, b.index = nil, 0
-		err := res.Err
-		if err == nil {
-			err = ErrInterrupted
-		}
-		failed := Event{Kind: RunFailed, Err: err, Step: res.Failed}
-		if res.Failed != nil {
-			failed.Index = res.Failed.Index + 1
-		}
-		b.emit(failed)
+	if b.failed {
+		b.reportFailure(res)
 	}
+	b.tearDown(taken, &res)
+	b.current, b.index = nil, 0
+	if err := b.removeStage(); err != nil {
+		res.TeardownErrors = append(res.TeardownErrors, err)
+	}
+	if err := b.syncDevices(); err != nil {
+		res.TeardownErrors = append(res.TeardownErrors, err)
+	}
+	return res
+}
+
+// runStep runs one step (or, when its `unless` holds, only its
+// RunEvenIfSkipped part) and emits its events. An error while ctx is done
+// is an interruption.
+func (b *Build) runStep(ctx context.Context, s *Step) error {
+	skip, err := b.unless(s)
+	start := time.Now()
+	if err == nil && skip {
+		b.emit(Event{Kind: StepSkipped})
+		if s.Kind.RunEvenIfSkipped != nil {
+			err = s.Kind.RunEvenIfSkipped(b, s)
+		}
+	} else if err == nil {
+		b.emit(Event{Kind: StepStart})
+		err = b.call(s.Kind.Run, s)
+		if err == nil && s.Kind.RunEvenIfSkipped != nil {
+			err = b.call(s.Kind.RunEvenIfSkipped, s)
+		}
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ErrInterrupted
+	}
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %v", ErrInterrupted, err)
+	}
+	if !skip || err != nil {
+		b.emit(Event{Kind: StepEnd, Duration: time.Since(start), Err: err})
+	}
+	return err
+}
+
+// reportFailure emits the event of a failed or interrupted run.
+func (b *Build) reportFailure(res Result) {
+	b.current, b.index = nil, 0
+	err := res.Err
+	if err == nil {
+		err = ErrInterrupted
+	}
+	failed := Event{Kind: RunFailed, Err: err, Step: res.Failed}
+	if res.Failed != nil {
+		failed.Index = res.Failed.Index + 1
+	}
+	b.emit(failed)
+}
+
+// tearDown runs the teardowns of the steps taken, in reverse order, each
+// unless its `unless` holds now, and adds their errors to res.
+func (b *Build) tearDown(taken []*Step, res *Result) {
 	for i := len(taken) - 1; i >= 0; i-- {
 		s := taken[i]
 		b.current, b.index = s, s.Index+1
@@ -270,14 +296,6 @@ func (b *Build) Run(ctx, teardownCtx context.Context) Result {
 			res.TeardownErrors = append(res.TeardownErrors, fmt.Errorf("%s: teardown of %s: %w", s.Where(), s.Name(), err))
 		}
 	}
-	b.current, b.index = nil, 0
-	if err := b.removeStage(); err != nil {
-		res.TeardownErrors = append(res.TeardownErrors, err)
-	}
-	if err := b.syncDevices(); err != nil {
-		res.TeardownErrors = append(res.TeardownErrors, err)
-	}
-	return res
 }
 
 // syncDevices flushes every block device the build wrote to. Commands in
