@@ -337,61 +337,16 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 		vals: map[string]*Value{}, given: map[string]bool{}, written: writtenName(reg, kind, keys)}
 	bad := false
 	for _, e := range item.Map {
-		name := e.Key
-		if canon, legacyKind := reg.canonicalKey(name); legacyKind == kind {
-			report(e.KeyLine, Warning, "`%s` is an old name of the `%s` step (vmdb2 0.26 does not know it); running it as `%s`", name, canon, canon)
-			name = canon
-		}
-		if name == "unless" {
-			switch {
-			case e.Value.Kind == String:
-			case e.Value.Kind == List && allStrings(e.Value):
-			default:
-				report(e.KeyLine, Error, "`unless` must be a flag name or a list of flag names (like `unless: rootfs_unpacked`), not a %s", e.Value.Kind)
-				bad = true
-			}
-			s.Unless = e.Value
-			continue
-		}
-		if msg := checkScalarKinds(e.Value); msg != "" {
-			report(e.Value.Line, Error, "%s: key `%s` %s", s.Name(), e.Key, msg)
+		if !planKey(reg, s, e, report) {
 			bad = true
-			continue
 		}
-		key := kind.key(name)
-		if key == nil {
-			msg := fmt.Sprintf("%s: unknown key `%s`, ignored (as vmdb2 does)", s.Name(), e.Key)
-			var names []string
-			for _, k := range kind.Keys {
-				names = append(names, k.Name)
-			}
-			if c := closest(e.Key, names); c != "" {
-				msg += fmt.Sprintf("; did you mean `%s`?", c)
-			}
-			report(e.KeyLine, Warning, "%s", msg)
-			continue
-		}
-		if key.Legacy != "" {
-			report(e.KeyLine, Warning, "%s: `%s` is not a vmdb2 0.26 key: %s", s.Name(), e.Key, key.Legacy)
-		}
-		if msg := typeMismatch(key, e.Value); msg != "" {
-			report(e.Value.Line, Error, "%s: %s", s.Name(), msg)
-			bad = true
-			continue
-		}
-		s.vals[name] = e.Value
-		s.given[name] = true
 	}
 	for _, key := range kind.Keys {
-		if _, ok := s.vals[key.Name]; ok {
-			continue
+		// Match guarantees required keys exist; one missing here was
+		// present but rejected above.
+		if _, ok := s.vals[key.Name]; !ok && !key.Required {
+			s.vals[key.Name] = defaultValue(key.Default, item.Line)
 		}
-		if key.Required {
-			// Match guarantees required keys exist; reaching here means the
-			// key was present but rejected above.
-			continue
-		}
-		s.vals[key.Name] = defaultValue(key.Default, item.Line)
 	}
 	if bad || !checks {
 		return nil
@@ -404,6 +359,52 @@ func planStep(reg *Registry, file string, index int, item *Value, checks bool, d
 		}
 	}
 	return s
+}
+
+// planKey checks one key of step s and records its value; false means an
+// error was reported (an unknown key is only warned about and ignored).
+func planKey(reg *Registry, s *Step, e *Entry, report func(line int, sev Severity, format string, args ...any)) bool {
+	kind := s.Kind
+	name := e.Key
+	if canon, legacyKind := reg.canonicalKey(name); legacyKind == kind {
+		report(e.KeyLine, Warning, "`%s` is an old name of the `%s` step (vmdb2 0.26 does not know it); running it as `%s`", name, canon, canon)
+		name = canon
+	}
+	if name == "unless" {
+		s.Unless = e.Value
+		if e.Value.Kind == String || e.Value.Kind == List && allStrings(e.Value) {
+			return true
+		}
+		report(e.KeyLine, Error, "`unless` must be a flag name or a list of flag names (like `unless: rootfs_unpacked`), not a %s", e.Value.Kind)
+		return false
+	}
+	if msg := checkScalarKinds(e.Value); msg != "" {
+		report(e.Value.Line, Error, "%s: key `%s` %s", s.Name(), e.Key, msg)
+		return false
+	}
+	key := kind.key(name)
+	if key == nil {
+		msg := fmt.Sprintf("%s: unknown key `%s`, ignored (as vmdb2 does)", s.Name(), e.Key)
+		var names []string
+		for _, k := range kind.Keys {
+			names = append(names, k.Name)
+		}
+		if c := closest(e.Key, names); c != "" {
+			msg += fmt.Sprintf("; did you mean `%s`?", c)
+		}
+		report(e.KeyLine, Warning, "%s", msg)
+		return true
+	}
+	if key.Legacy != "" {
+		report(e.KeyLine, Warning, "%s: `%s` is not a vmdb2 0.26 key: %s", s.Name(), e.Key, key.Legacy)
+	}
+	if msg := typeMismatch(key, e.Value); msg != "" {
+		report(e.Value.Line, Error, "%s: %s", s.Name(), msg)
+		return false
+	}
+	s.vals[name] = e.Value
+	s.given[name] = true
+	return true
 }
 
 // writtenName is the key among keys that names kind: its primary key or a
