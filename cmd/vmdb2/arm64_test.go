@@ -59,7 +59,7 @@ const espGUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 // bookworm arm64 through qemu-user: GPT, ESP, ext4 root, GRUB's arm64-efi
 // image and shim, which is EFI/BOOT/BOOTAA64.EFI), checks the image's
 // table and filesystems, boots it on QEMU's virt machine with AAVMF (TCG,
-// -cpu max: the machine of --boot-check), logs in as root on ttyAMA0 and
+// -cpu max,pauth-impdef=on: the machine of --boot-check), logs in as root on ttyAMA0 and
 // checks that it runs an aarch64 kernel with / the image's root
 // filesystem (by UUID), mounted read-write. The rootfs cache is keyed by
 // its tree steps and stage/bootstrap (treeCache), so a suite run makes at most

@@ -48,6 +48,14 @@ type Arch struct {
 	// QEMUSystem and QEMUMachine are the QEMU system emulator and
 	// machine that boot its images ("" when none is known here).
 	QEMUSystem, QEMUMachine string
+	// QEMUCPU is the CPU of that machine under TCG ("" for QEMU's
+	// default). arm64's is the max CPU with QEMU's own pointer
+	// authentication algorithm instead of the architected QARMA5, which
+	// is slow to emulate and runs on every call of a kernel and userland
+	// built with branch protection, as Debian's are: a bookworm image
+	// reaches its login prompt in 45 s instead of 104 s on the 2-core CI
+	// host. Programs see the same CPU features.
+	QEMUCPU string
 	// Compat are the architectures whose programs its kernel runs
 	// without emulation (i386 on amd64).
 	Compat []string
@@ -80,10 +88,10 @@ var table = map[string]Arch{
 		QEMUSystem: "qemu-system-x86_64", QEMUMachine: "pc"},
 	"arm64": {Name: "arm64", GOARCH: "arm64", QEMU: "aarch64", ELFMachine: elf.EM_AARCH64, ELFClass: elf.ELFCLASS64,
 		GrubEFI: "arm64-efi", EFIBoot: "BOOTAA64.EFI", GrubEFIPackage: "grub-efi-arm64", Console: ttyAM,
-		QEMUSystem: "qemu-system-aarch64", QEMUMachine: "virt", Compat: []string{"armhf", "armel"}},
+		QEMUSystem: "qemu-system-aarch64", QEMUMachine: "virt", QEMUCPU: "max,pauth-impdef=on", Compat: []string{"armhf", "armel"}},
 	"armhf": {Name: "armhf", GOARCH: "arm", QEMU: "arm", ELFMachine: elf.EM_ARM, ELFClass: elf.ELFCLASS32,
 		GrubEFI: "arm-efi", EFIBoot: "BOOTARM.EFI", GrubEFIPackage: "grub-efi-arm", Console: ttyAM,
-		QEMUSystem: "qemu-system-arm", QEMUMachine: "virt"},
+		QEMUSystem: "qemu-system-arm", QEMUMachine: "virt", QEMUCPU: "max"},
 	"armel": {Name: "armel", QEMU: "arm", ELFMachine: elf.EM_ARM, ELFClass: elf.ELFCLASS32, Console: ttyAM},
 	"ppc64el": {Name: "ppc64el", GOARCH: "ppc64le", QEMU: "ppc64le", ELFMachine: elf.EM_PPC64, ELFClass: elf.ELFCLASS64,
 		GrubIEEE1275: true, Console: hvc, QEMUSystem: "qemu-system-ppc64", QEMUMachine: "pseries"},

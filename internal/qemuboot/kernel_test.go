@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestKernelArgs: ARM64Kernel gives QEMU the virt machine with -cpu max
-// under TCG, the kernel, initrd (by absolute path: QEMU runs in its own
+// TestKernelArgs: ARM64Kernel gives QEMU the virt machine with the max CPU
+// and QEMU's fast pointer authentication under TCG, the kernel, initrd (by absolute path: QEMU runs in its own
 // directory) and command line, the disk, and no firmware; it refuses to
 // start without a kernel, and the machines with firmware refuse one.
 func TestKernelArgs(t *testing.T) {
@@ -26,7 +26,7 @@ func TestKernelArgs(t *testing.T) {
 	out := printedArgs(t, vm, err)
 	defer vm.Close()
 	for _, want := range []string{
-		"ARG -machine\nARG virt\n", "ARG -cpu\nARG max\n",
+		"ARG -machine\nARG virt\n", "ARG -cpu\nARG max,pauth-impdef=on\n",
 		"ARG -kernel\nARG " + filepath.Join(dir, "vmlinuz") + "\n",
 		"ARG -initrd\nARG " + filepath.Join(dir, "initrd.img") + "\n",
 		"ARG -append\nARG root=LABEL=RASPIROOT console=ttyAMA0\n",

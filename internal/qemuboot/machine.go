@@ -236,8 +236,8 @@ func machineArgs(fw Firmware, accel Accel, abs, tmp string, k *Kernel) (string, 
 	case AAVMF, ARM64Kernel, AAVMF32:
 		a, _ := debarch.Get(fw.machine().arch)
 		args = append(args, "-machine", a.QEMUMachine)
-		if accel == TCG {
-			args = append(args, "-cpu", "max")
+		if accel == TCG && a.QEMUCPU != "" {
+			args = append(args, "-cpu", a.QEMUCPU)
 		}
 	case SLOF:
 		args = append([]string{"-M", ppc64Machine}, args...)

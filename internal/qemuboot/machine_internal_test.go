@@ -41,3 +41,24 @@ func TestMachineArgsCPUs(t *testing.T) {
 		}
 	}
 }
+
+// TestMachineArgsARMCPU: under TCG, arm64 machines get the max CPU with
+// QEMU's fast pointer authentication (the architected algorithm doubles an
+// arm64 boot's time), armhf's the max CPU (qemu-system-arm has no such
+// property), and KVM the host's CPU.
+func TestMachineArgsARMCPU(t *testing.T) {
+	for _, c := range []struct {
+		fw    Firmware
+		accel Accel
+		want  string
+	}{{AAVMF, TCG, "max,pauth-impdef=on"}, {AAVMF32, TCG, "max"}, {AAVMF, KVM, "host"}} {
+		_, args, err := machineArgs(c.fw, c.accel, "/img", t.TempDir(), nil)
+		if err != nil {
+			t.Skipf("%v: %v (its firmware is not installed)", c.fw, err)
+		}
+		i := slices.Index(args, "-cpu")
+		if i < 0 || i+1 >= len(args) || args[i+1] != c.want {
+			t.Errorf("%v %v: %q, want -cpu %s", c.fw, c.accel, args, c.want)
+		}
+	}
+}
