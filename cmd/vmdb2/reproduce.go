@@ -28,43 +28,71 @@ func checkReproducible(opts *options, disp *display) int {
 		os.Setenv("SOURCE_DATE_EPOCH", now)
 		fmt.Fprintf(disp.stdout, "SOURCE_DATE_EPOCH=%s for both builds\n", now)
 	}
-	first := *opts
-	plan, ok := loadPlan(&first, nil, disp)
-	if !ok {
-		return exitFailure
-	}
-	if first.seed == "" {
-		first.seed = plan.DefaultSeed()
-	}
 	digests, err := os.MkdirTemp("", "vmdb2-digests-")
 	if err != nil {
 		disp.errorf("%v", err)
 		return exitFailure
 	}
 	defer os.RemoveAll(digests)
-	first.cleartextDigests = filepath.Join(digests, "first")
-	fmt.Fprintf(disp.stdout, "first build: %s\n", first.output)
-	if code := build(&first, plan, disp); code != exitOK {
+	first, code := buildFirst(opts, filepath.Join(digests, "first"), disp)
+	if code != exitOK {
 		return code
 	}
+	second, code := buildSecond(first, filepath.Join(digests, "second"), disp)
+	if code != exitOK {
+		return code
+	}
+	code = compareBuilds(opts.specFile, first, second, disp)
+	if code == exitOK {
+		os.RemoveAll(filepath.Dir(second.output))
+	}
+	return code
+}
+
+// buildFirst plans and builds the spec into OUTPUT, fixing the seed the
+// second build reuses.
+func buildFirst(opts *options, digests string, disp *display) (*options, int) {
+	first := *opts
+	plan, ok := loadPlan(&first, nil, disp)
+	if !ok {
+		return nil, exitFailure
+	}
+	if first.seed == "" {
+		first.seed = plan.DefaultSeed()
+	}
+	first.cleartextDigests = digests
+	fmt.Fprintf(disp.stdout, "first build: %s\n", first.output)
+	return &first, build(&first, plan, disp)
+}
+
+// buildSecond builds the spec again, with the first build's seed, into
+// a directory of its own beside the first image; a failed build removes
+// that directory.
+func buildSecond(first *options, digests string, disp *display) (*options, int) {
 	checkDir, err := os.MkdirTemp(filepath.Dir(first.output), ".vmdb2-check-")
 	if err != nil {
 		disp.errorf("creating the directory of the second build: %v", err)
-		return exitFailure
+		return nil, exitFailure
 	}
-	second := first
+	second := *first
 	second.exportTargets = nil // the first build's image is exported
 	second.output = filepath.Join(checkDir, filepath.Base(first.output)+".check")
-	second.cleartextDigests = filepath.Join(digests, "second")
-	plan2, ok := loadPlan(&second, nil, disp)
+	second.cleartextDigests = digests
+	plan, ok := loadPlan(&second, nil, disp)
 	if !ok {
-		return exitFailure
+		return nil, exitFailure
 	}
 	fmt.Fprintf(disp.stdout, "second build: %s\n", second.output)
-	if code := build(&second, plan2, disp); code != exitOK {
+	if code := build(&second, plan, disp); code != exitOK {
 		os.RemoveAll(checkDir)
-		return code
+		return nil, code
 	}
+	return &second, exitOK
+}
+
+// compareBuilds compares the two images, LUKS containers by their
+// cleartexts, and says whether they are identical.
+func compareBuilds(specFile string, first, second *options, disp *display) int {
 	skip, why, err := encryptedAreas(first.cleartextDigests, second.cleartextDigests)
 	if err != nil {
 		disp.errorf("comparing the LUKS containers: %v", err)
@@ -79,20 +107,18 @@ func checkReproducible(opts *options, disp *display) int {
 		disp.errorf("comparing the images: %v", err)
 		return exitFailure
 	}
-	if diff == nil && len(skip) > 0 {
-		os.RemoveAll(checkDir)
+	if diff != nil {
+		fmt.Fprintf(disp.stdout, "NOT reproducible: %s and %s differ; %s\n", first.output, second.output, diff)
+		return exitFailure
+	}
+	if len(skip) > 0 {
 		fmt.Fprintf(disp.stdout, "reproducible: both builds of %s gave identical images, except the expected differences: "+
 			"the header, key slots and ciphertext of %d LUKS container(s), whose volume keys and salts are random; their cleartexts are identical\n",
-			opts.specFile, len(skip))
+			specFile, len(skip))
 		return exitOK
 	}
-	if diff == nil {
-		os.RemoveAll(checkDir)
-		fmt.Fprintf(disp.stdout, "reproducible: both builds of %s gave identical images\n", opts.specFile)
-		return exitOK
-	}
-	fmt.Fprintf(disp.stdout, "NOT reproducible: %s and %s differ; %s\n", first.output, second.output, diff)
-	return exitFailure
+	fmt.Fprintf(disp.stdout, "reproducible: both builds of %s gave identical images\n", specFile)
+	return exitOK
 }
 
 // encryptedAreas reads the cleartext digests the two builds recorded
