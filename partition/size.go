@@ -21,78 +21,100 @@ import (
 // 1024. Whitespace, signs, empty or zero sizes, unknown suffixes and sizes of
 // 8 EiB or more are errors.
 func ParseImageSize(s string) (int64, error) {
-	bad := func(why string) (int64, error) {
+	n, why := imageSize(s)
+	if why != "" {
 		return 0, fmt.Errorf("invalid image size %q: %s (use bytes or a suffix: k, M, G, T, P, E, e.g. 4G or 1.5G)", s, why)
 	}
-	if s == "" {
-		return bad("empty")
+	return n, nil
+}
+
+// imageSize is ParseImageSize's work; a refused size gives why.
+func imageSize(s string) (n int64, why string) {
+	switch {
+	case s == "":
+		return 0, "empty"
+	case strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\n\r\v\f"):
+		return 0, "contains whitespace"
+	case s[0] == '-' || s[0] == '+':
+		return 0, "a sign is not allowed"
 	}
-	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\n\r\v\f") {
-		return bad("contains whitespace")
-	}
-	if s[0] == '-' || s[0] == '+' {
-		return bad("a sign is not allowed")
-	}
-	var val *big.Rat
-	rest := ""
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		v, ok := new(big.Int).SetString(s[2:], 16)
-		if !ok {
-			return bad("not a hexadecimal number")
-		}
-		val = new(big.Rat).SetInt(v)
-	} else {
-		i := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		intPart := s[:i]
-		frac := ""
-		if i < len(s) && s[i] == '.' {
-			j := i + 1
-			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			frac = s[i+1 : j]
-			i = j
-		}
-		if intPart == "" {
-			return bad("not a number")
-		}
-		num := intPart
-		if frac != "" {
-			num += "." + frac
-		}
-		if len(num) > 64 {
-			return bad("too long")
-		}
-		var ok bool
-		val, ok = new(big.Rat).SetString(num)
-		if !ok {
-			return bad("not a number")
-		}
-		rest = s[i:]
-		if frac != "" && rest == "" || (frac != "" && strings.EqualFold(rest, "b")) {
-			return bad("a fraction needs a unit suffix such as K, M or G")
-		}
+	val, rest, why := sizeNumber(s)
+	if why != "" {
+		return 0, why
 	}
 	mul, ok := sizeSuffix(rest)
 	if !ok {
-		return bad(fmt.Sprintf("unknown suffix %q", rest))
+		return 0, fmt.Sprintf("unknown suffix %q", rest)
 	}
-	val.Mul(val, new(big.Rat).SetInt(mul))
-	// Round half up to a whole byte, then up to a 512-byte sector.
-	n := new(big.Int).Quo(new(big.Int).Add(new(big.Int).Mul(val.Num(), big.NewInt(2)), val.Denom()), new(big.Int).Mul(val.Denom(), big.NewInt(2)))
+	return wholeSectors(val.Mul(val, new(big.Rat).SetInt(mul)))
+}
+
+// sizeNumber reads the number at the start of s: hexadecimal after 0x
+// (the whole of s), else decimal with an optional fraction, which needs a
+// unit suffix. rest is what follows the number.
+func sizeNumber(s string) (val *big.Rat, rest, why string) {
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		v, ok := new(big.Int).SetString(s[2:], 16)
+		if !ok {
+			return nil, "", "not a hexadecimal number"
+		}
+		return new(big.Rat).SetInt(v), "", ""
+	}
+	intPart, frac, rest := splitDecimal(s)
+	if intPart == "" {
+		return nil, "", "not a number"
+	}
+	num := intPart
+	if frac != "" {
+		num += "." + frac
+	}
+	if len(num) > 64 {
+		return nil, "", "too long"
+	}
+	val, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return nil, "", "not a number"
+	}
+	if frac != "" && (rest == "" || strings.EqualFold(rest, "b")) {
+		return nil, "", "a fraction needs a unit suffix such as K, M or G"
+	}
+	return val, rest, ""
+}
+
+// splitDecimal splits s into its leading digits, the digits after a
+// following '.', and the rest.
+func splitDecimal(s string) (intPart, frac, rest string) {
+	digits := func(from int) int {
+		for from < len(s) && s[from] >= '0' && s[from] <= '9' {
+			from++
+		}
+		return from
+	}
+	i := digits(0)
+	intPart = s[:i]
+	if i < len(s) && s[i] == '.' {
+		j := digits(i + 1)
+		frac = s[i+1 : j]
+		i = j
+	}
+	return intPart, frac, s[i:]
+}
+
+// wholeSectors rounds val half up to a whole byte, then up to a 512-byte
+// sector, as qemu-img's raw driver does.
+func wholeSectors(val *big.Rat) (int64, string) {
+	two := big.NewInt(2)
+	n := new(big.Int).Quo(new(big.Int).Add(new(big.Int).Mul(val.Num(), two), val.Denom()), new(big.Int).Mul(val.Denom(), two))
 	n.Add(n, big.NewInt(511))
 	n.Quo(n, big.NewInt(512))
 	n.Mul(n, big.NewInt(512))
 	if n.Sign() <= 0 {
-		return bad("the size must be greater than zero")
+		return 0, "the size must be greater than zero"
 	}
 	if !n.IsInt64() || n.Int64() > math.MaxInt64-511 {
-		return bad("the size must be less than 8 EiB")
+		return 0, "the size must be less than 8 EiB"
 	}
-	return n.Int64(), nil
+	return n.Int64(), ""
 }
 
 func sizeSuffix(s string) (*big.Int, bool) {
