@@ -24,74 +24,81 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Load parses spec text with vmdb2's YAML 1.1 reading and checks its shape:
 // a mapping with a `steps` list of mappings. file is used in messages only.
 func Load(file string, data []byte) (*RawSpec, Diagnostics) {
-	var ds Diagnostics
-	errAt := func(line int, format string, args ...any) {
-		ds = append(ds, Diagnostic{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	errAt := func(line int, msg string) (*RawSpec, Diagnostics) {
+		return nil, Diagnostics{{File: file, Line: line, Msg: msg}}
 	}
-
 	if line, msg := badText(data); msg != "" {
-		errAt(line, "%s", msg)
-		return nil, ds
+		return errAt(line, msg)
 	}
+	doc, line, msg := decodeOne(data)
+	if msg != "" {
+		return errAt(line, msg)
+	}
+	budget := 200000 // values; real specs have a few thousand
+	root, err := convertNode(doc, 0, &budget)
+	if err != nil {
+		return errAt(lineFromConvertError(err))
+	}
+	sv, line, msg := stepsList(root)
+	if msg != "" {
+		return errAt(line, msg)
+	}
+	var ds Diagnostics
+	spec := &RawSpec{File: file}
+	for _, item := range sv.List {
+		if item.Kind != Map {
+			ds = append(ds, Diagnostic{File: file, Line: item.Line, Msg: fmt.Sprintf("each step must be a mapping of keys (like `- mkimg: x.img`), not a %s", item.Kind)})
+			continue
+		}
+		if len(item.Map) == 0 {
+			ds = append(ds, Diagnostic{File: file, Line: item.Line, Msg: "empty step"})
+			continue
+		}
+		spec.Steps = append(spec.Steps, item)
+	}
+	return spec, ds
+}
+
+// decodeOne decodes the one YAML document data must hold, or says at
+// which line it fails.
+func decodeOne(data []byte) (doc *yaml.Node, line int, msg string) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	doc = new(yaml.Node)
+	if err := dec.Decode(doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			errAt(1, "spec is empty; it needs a top-level `steps:` list")
-			return nil, ds
+			return nil, 1, "spec is empty; it needs a top-level `steps:` list"
 		}
 		line, msg := yamlErrorLine(err)
 		if strings.Contains(msg, "tab character") {
 			line = firstTabIndent(data, line)
 			msg += " (indent with spaces, not tabs)"
 		}
-		errAt(line, "YAML syntax error: %s", msg)
-		return nil, ds
+		return nil, line, "YAML syntax error: " + msg
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		errAt(extra.Line, "a spec file must hold one YAML document, found a second one")
-		return nil, ds
+		return nil, extra.Line, "a spec file must hold one YAML document, found a second one"
 	} else if !errors.Is(err, io.EOF) {
 		line, msg := yamlErrorLine(err)
-		errAt(line, "YAML syntax error: %s", msg)
-		return nil, ds
+		return nil, line, "YAML syntax error: " + msg
 	}
+	return doc, 0, ""
+}
 
-	budget := 200000 // values; real specs have a few thousand
-	root, err := convertNode(&doc, 0, &budget)
-	if err != nil {
-		line, msg := lineFromConvertError(err)
-		errAt(line, "%s", msg)
-		return nil, ds
-	}
+// stepsList is the value of the spec's `steps:` key, which must be a list,
+// or says why the spec has none.
+func stepsList(root *Value) (*Value, int, string) {
 	if root.Kind != Map {
-		errAt(root.Line, "the spec must be a mapping with a `steps:` list, not a %s", root.Kind)
-		return nil, ds
+		return nil, root.Line, fmt.Sprintf("the spec must be a mapping with a `steps:` list, not a %s", root.Kind)
 	}
 	stepsEntry := root.entry("steps")
 	if stepsEntry == nil {
-		errAt(root.Line, "the spec has no `steps:` key; vmdb2 specs are a mapping with a `steps:` list")
-		return nil, ds
+		return nil, root.Line, "the spec has no `steps:` key; vmdb2 specs are a mapping with a `steps:` list"
 	}
-	sv := stepsEntry.Value
-	if sv.Kind != List {
-		errAt(stepsEntry.KeyLine, "`steps:` must be a list of steps, not a %s", sv.Kind)
-		return nil, ds
+	if sv := stepsEntry.Value; sv.Kind != List {
+		return nil, stepsEntry.KeyLine, fmt.Sprintf("`steps:` must be a list of steps, not a %s", sv.Kind)
 	}
-	spec := &RawSpec{File: file}
-	for _, item := range sv.List {
-		if item.Kind != Map {
-			errAt(item.Line, "each step must be a mapping of keys (like `- mkimg: x.img`), not a %s", item.Kind)
-			continue
-		}
-		if len(item.Map) == 0 {
-			errAt(item.Line, "empty step")
-			continue
-		}
-		spec.Steps = append(spec.Steps, item)
-	}
-	return spec, ds
+	return stepsEntry.Value, 0, ""
 }
 
 // badText finds the first byte sequence YAML refuses without saying where:
