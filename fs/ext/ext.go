@@ -99,16 +99,8 @@ func mib(n int64) string {
 // on: on a regular file it is what lets mke2fs skip the inode tables and
 // mark them zeroed, and without it the group descriptors' flags differ.
 func Args(image string, offset, size int64, srcDir string, opts Options, zeroed bool) ([]string, error) {
-	switch opts.Type {
-	case "ext2", "ext3", "ext4":
-	default:
-		return nil, fmt.Errorf("ext: unsupported filesystem type %q (want ext2, ext3 or ext4)", opts.Type)
-	}
-	if opts.UUID == ([16]byte{}) {
-		return nil, errors.New("ext: no filesystem UUID given (the caller derives it from the build seed)")
-	}
-	if size < 1024 {
-		return nil, fmt.Errorf("ext: region of %d bytes is too small for a filesystem", size)
+	if err := checkArgs(size, opts); err != nil {
+		return nil, err
 	}
 	seed := opts.HashSeed
 	if seed == ([16]byte{}) {
@@ -132,7 +124,35 @@ func Args(image string, offset, size int64, srcDir string, opts Options, zeroed 
 		// older GRUB and e2fsprogs.
 		args = append(args, "-O", "^large_dir", "-O", "^metadata_csum_seed")
 	}
-	extra := opts.ExtraArgs
+	args, ext, err := addExtraArgs(args, ext, opts.ExtraArgs)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "-E", strings.Join(ext, ","), "-d", srcDir, image,
+		strconv.FormatInt(size/1024, 10)+"k")
+	return args, nil
+}
+
+// checkArgs refuses what Args cannot make a command line of.
+func checkArgs(size int64, opts Options) error {
+	switch opts.Type {
+	case "ext2", "ext3", "ext4":
+	default:
+		return fmt.Errorf("ext: unsupported filesystem type %q (want ext2, ext3 or ext4)", opts.Type)
+	}
+	if opts.UUID == ([16]byte{}) {
+		return errors.New("ext: no filesystem UUID given (the caller derives it from the build seed)")
+	}
+	if size < 1024 {
+		return fmt.Errorf("ext: region of %d bytes is too small for a filesystem", size)
+	}
+	return nil
+}
+
+// addExtraArgs adds the spec's mke2fs options: -E values join the
+// extended options (ext), the rest go on the command line; -d and an
+// offset of the spec's own are refused.
+func addExtraArgs(args, ext, extra []string) ([]string, []string, error) {
 	for i := 0; i < len(extra); i++ {
 		a := extra[i]
 		var val string
@@ -141,30 +161,28 @@ func Args(image string, offset, size int64, srcDir string, opts Options, zeroed 
 			continue
 		case a == "-E":
 			if i+1 >= len(extra) {
-				return nil, errors.New("ext: options: -E needs a value")
+				return nil, nil, errors.New("ext: options: -E needs a value")
 			}
 			i++
 			val = extra[i]
 		case strings.HasPrefix(a, "-E"):
 			val = a[2:]
-		case a == "-d" || strings.HasPrefix(a, "-d"):
-			return nil, fmt.Errorf("ext: options: %s is not allowed: the filesystem is populated from the staging tree", a)
+		case strings.HasPrefix(a, "-d"):
+			return nil, nil, fmt.Errorf("ext: options: %s is not allowed: the filesystem is populated from the staging tree", a)
 		default:
 			args = append(args, a)
 			continue
 		}
 		for _, kv := range strings.Split(val, ",") {
 			if strings.HasPrefix(kv, "offset=") {
-				return nil, fmt.Errorf("ext: options: -E %s is not allowed: the offset is the partition's", kv)
+				return nil, nil, fmt.Errorf("ext: options: -E %s is not allowed: the offset is the partition's", kv)
 			}
 			if kv != "" {
 				ext = append(ext, kv)
 			}
 		}
 	}
-	args = append(args, "-E", strings.Join(ext, ","), "-d", srcDir, image,
-		strconv.FormatInt(size/1024, 10)+"k")
-	return args, nil
+	return args, ext, nil
 }
 
 // Env returns the environment Build adds for mke2fs and its helpers.
