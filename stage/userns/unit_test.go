@@ -189,27 +189,48 @@ func TestCoversRange(t *testing.T) {
 	}
 }
 
+// TestConfigChecks: a Cmd the child could not run is refused, with why,
+// before anything starts, and the defaults are filled in.
 func TestConfigChecks(t *testing.T) {
-	for _, c := range []Cmd{
-		{},
-		{Argv: []string{"true"}, Helper: helperProbe},
-		{Argv: []string{"true"}, Virtual: true},
-		{Argv: []string{"true"}, Root: "/"},
-		{Argv: []string{"true"}, Root: "/nonexistent-stage"},
-		{Helper: "no-such-helper"},
-		{Argv: []string{"true"}, Binds: []Bind{{Source: "/nonexistent", Target: "/x"}}},
-		{Argv: []string{"true"}, Binds: []Bind{{Source: "/tmp", Target: "relative"}}},
+	root := t.TempDir()
+	file := root + "/file"
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd  Cmd
+		want string
+	}{
+		{Cmd{}, "exactly one of Argv and Helper"},
+		{Cmd{Argv: []string{"true"}, Helper: helperProbe}, "exactly one of Argv and Helper"},
+		{Cmd{Helper: "no-such-helper"}, "no-such-helper"},
+		{Cmd{Argv: []string{"true"}, Virtual: true}, "Virtual needs a Root"},
+		{Cmd{Argv: []string{"true"}, Root: "/"}, "must not be the host's /"},
+		{Cmd{Argv: []string{"true"}, Root: "/nonexistent-stage"}, "root: "},
+		{Cmd{Argv: []string{"true"}, Root: file}, "is not a directory"},
+		{Cmd{Argv: []string{"true"}, Binds: []Bind{{Source: "/nonexistent", Target: "/x"}}}, "bind source"},
+		{Cmd{Argv: []string{"true"}, Binds: []Bind{{Source: "/tmp", Target: "relative"}}}, "must be an absolute path"},
+		{Cmd{Argv: []string{"true"}, Root: root, Binds: []Bind{{Source: "/tmp", Target: ""}}}, "must be an absolute path"},
+		{Cmd{Argv: []string{"true"}, MountPoints: []string{"/boot"}}, "need a Tree"},
 	} {
-		if _, err := c.config(); err == nil {
-			t.Errorf("%+v was accepted", c)
+		if _, err := tc.cmd.config(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.cmd, err, tc.want)
 		}
 	}
 	cfg, err := Cmd{Argv: []string{"true"}, Env: []string{"A=1", envStage + "=setup"}}.config()
+	wd, _ := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Env) != 1 || cfg.Env[0] != "A=1" || cfg.Hostname != "localhost" || cfg.Dir == "" {
-		t.Errorf("config = %+v", cfg)
+	if len(cfg.Env) != 1 || cfg.Env[0] != "A=1" || cfg.Hostname != "localhost" || cfg.Dir != wd {
+		t.Errorf("config without a root = %+v", cfg)
+	}
+	cfg, err = Cmd{Argv: []string{"true"}, Root: root, Binds: []Bind{{Source: "/tmp", Target: "mnt"}}}.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dir != "/" || cfg.Root != root || len(cfg.Binds) != 1 || cfg.Binds[0].Target != "/mnt" {
+		t.Errorf("config with a root = %+v", cfg)
 	}
 }
 

@@ -504,57 +504,76 @@ func (c Cmd) config() (config, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
 	}
-	if c.Root != "" {
-		root, err := filepath.Abs(c.Root)
-		if err == nil {
-			root, err = filepath.EvalSymlinks(root)
-		}
-		if err != nil {
-			return cfg, fmt.Errorf("root: %w", err)
-		}
-		st, err := os.Stat(root)
-		if err != nil {
-			return cfg, fmt.Errorf("root: %w", err)
-		}
-		if !st.IsDir() {
-			return cfg, fmt.Errorf("root %s is not a directory", root)
-		}
-		if root == "/" {
-			return cfg, errors.New("root must not be the host's /")
-		}
-		cfg.Root = root
-		if cfg.Dir == "" {
-			cfg.Dir = "/"
-		}
-	} else {
-		if c.Virtual {
-			return cfg, errors.New("Virtual needs a Root")
-		}
-		if cfg.Dir == "" {
-			wd, err := os.Getwd()
-			if err != nil {
-				return cfg, fmt.Errorf("working directory: %w", err)
-			}
-			cfg.Dir = wd
-		}
+	if err := c.rootConfig(&cfg); err != nil {
+		return cfg, err
 	}
 	if err := c.treeConfig(&cfg); err != nil {
 		return cfg, err
 	}
+	if err := c.bindConfig(&cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// rootConfig checks Root (a directory, never the host's /, its symlinks
+// resolved) and sets the working directory's default: the root's / or,
+// without a root, the caller's own.
+func (c Cmd) rootConfig(cfg *config) error {
+	if c.Root == "" {
+		if c.Virtual {
+			return errors.New("Virtual needs a Root")
+		}
+		if cfg.Dir == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return fmt.Errorf("working directory: %w", err)
+			}
+			cfg.Dir = wd
+		}
+		return nil
+	}
+	root, err := filepath.Abs(c.Root)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("root %s is not a directory", root)
+	}
+	if root == "/" {
+		return errors.New("root must not be the host's /")
+	}
+	cfg.Root = root
+	if cfg.Dir == "" {
+		cfg.Dir = "/"
+	}
+	return nil
+}
+
+// bindConfig checks Binds: each source must exist, each target be
+// absolute (or relative to a Root).
+func (c Cmd) bindConfig(cfg *config) error {
 	for _, b := range c.Binds {
 		src, err := filepath.Abs(b.Source)
 		if err != nil {
-			return cfg, fmt.Errorf("bind %s: %w", b.Source, err)
+			return fmt.Errorf("bind %s: %w", b.Source, err)
 		}
 		if _, err := os.Stat(src); err != nil {
-			return cfg, fmt.Errorf("bind source: %w", err)
+			return fmt.Errorf("bind source: %w", err)
 		}
 		if !filepath.IsAbs(b.Target) && (cfg.Root == "" || b.Target == "") {
-			return cfg, fmt.Errorf("bind target %q must be an absolute path", b.Target)
+			return fmt.Errorf("bind target %q must be an absolute path", b.Target)
 		}
 		cfg.Binds = append(cfg.Binds, Bind{Source: src, Target: filepath.Join("/", b.Target), ReadOnly: b.ReadOnly})
 	}
-	return cfg, nil
+	return nil
 }
 
 // treeConfig checks Tree, MountPoints, Carry and KeepMounts.
