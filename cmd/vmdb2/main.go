@@ -76,12 +76,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return exitOK
 	}
 	disp = newDisplay(opts, stdout, stderr)
+	return runBuild(opts, args, stdin, stdout, disp)
+}
+
+// runBuild does what the parsed command line asks for beyond help and
+// version: a dry run, a reproducibility check or a build.
+func runBuild(opts *options, args []string, stdin io.Reader, stdout io.Writer, disp *display) int {
 	if opts.output == "" && opts.image == "" && !opts.dryRun {
 		disp.plainError("I don't know what to do, re-run with --help",
 			"(give --output FILE to build a new image, or --image FILE to build into an existing one)")
 		return exitFailure
 	}
-
 	if opts.logFile != "" {
 		f, err := openLog(opts.logFile)
 		if err != nil {
@@ -93,7 +98,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		disp.logf("INFO", "Starting vmdb2 version %s", version)
 		disp.logf("INFO", "Arguments: %s", steps.ShellQuote(args))
 	}
-
 	if !checkExports(opts, disp) {
 		return exitFailure
 	}
