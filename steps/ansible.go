@@ -63,25 +63,10 @@ func runAnsible(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	env := append(os.Environ(), "ANSIBLE_NOCOWS=1")
-	if cfg := s.Str("config_file"); cfg != "" {
-		abs, err := hostPath(cfg)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return fmt.Errorf("Ansible config file %s does not exist (config_file is relative to the current directory, %s)", cfg, cwd())
-		}
-		env = append(env, "ANSIBLE_CONFIG="+abs)
+	env, playbook, err := ansibleHostSide(s)
+	if err != nil {
+		return err
 	}
-	playbook := s.Str("playbook")
-	if _, err := os.Stat(playbook); err != nil {
-		return fmt.Errorf("Ansible playbook %s does not exist (playbook is relative to the current directory, %s)", playbook, cwd())
-	}
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		return errors.New("ansible-playbook is not installed on this host: install the Debian package `ansible` (ansible-core alone lacks the chroot connection)")
-	}
-
 	st, err := b.Stage()
 	if err != nil {
 		return err
@@ -118,12 +103,35 @@ func runAnsible(b *Build, s *Step) error {
 		Env:  env,
 		Tree: dir,
 	})
-	if err != nil && b.ctx.Err() == nil {
-		if !hasPython3(dir) {
-			return fmt.Errorf("%w\n(the image has no python3, which Ansible needs in the target: install it before this step, e.g. with `debootstrap`'s or an `apt: install` step's packages: [python3])", err)
-		}
+	if err != nil && b.ctx.Err() == nil && !hasPython3(dir) {
+		return fmt.Errorf("%w\n(the image has no python3, which Ansible needs in the target: install it before this step, e.g. with `debootstrap`'s or an `apt: install` step's packages: [python3])", err)
 	}
 	return err
+}
+
+// ansibleHostSide checks what the step needs on the host (its config file,
+// its playbook, ansible-playbook) and returns ansible-playbook's
+// environment so far.
+func ansibleHostSide(s *Step) (env []string, playbook string, err error) {
+	env = append(os.Environ(), "ANSIBLE_NOCOWS=1")
+	if cfg := s.Str("config_file"); cfg != "" {
+		abs, err := hostPath(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, "", fmt.Errorf("Ansible config file %s does not exist (config_file is relative to the current directory, %s)", cfg, cwd())
+		}
+		env = append(env, "ANSIBLE_CONFIG="+abs)
+	}
+	playbook = s.Str("playbook")
+	if _, err := os.Stat(playbook); err != nil {
+		return nil, "", fmt.Errorf("Ansible playbook %s does not exist (playbook is relative to the current directory, %s)", playbook, cwd())
+	}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		return nil, "", errors.New("ansible-playbook is not installed on this host: install the Debian package `ansible` (ansible-core alone lacks the chroot connection)")
+	}
+	return env, playbook, nil
 }
 
 // teardownAnsible removes the inventories, variable files and temporary
