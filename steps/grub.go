@@ -52,34 +52,11 @@ func runGrub(b *Build, s *Step) (err error) {
 	if flavour == "ieee1275" {
 		return runGrubIEEE1275(b, s)
 	}
-	root, err := b.grubRoot(s)
+	root, layout, esp, err := b.checkGrub(s, flavour)
 	if err != nil {
 		return err
 	}
 	disk := root.Partition().Image
-	if dev := s.Str("image-dev"); dev != "" && dev != disk {
-		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, disk, root.Name)
-	}
-	layout, err := b.grubLayout(root)
-	if err != nil {
-		return err
-	}
-	if _, err := grub.BootConfig(layout); err != nil {
-		return err
-	}
-
-	// Everything that can be checked is checked before anything is written.
-	var esp *Tag
-	switch flavour {
-	case "uefi":
-		if esp, err = b.grubESP(s); err != nil {
-			return err
-		}
-	case "bios":
-		if err := checkCoreGap(disk); err != nil {
-			return err
-		}
-	}
 	b.Progress("Installing GRUB for %s", strings.ToUpper(flavour))
 
 	if err := b.installGrubPackages(root, flavour); err != nil {
@@ -107,6 +84,36 @@ func runGrub(b *Build, s *Step) (err error) {
 		return b.installGrubEFI(t, root, esp, layout)
 	}
 	return nil
+}
+
+// checkGrub checks everything a bios or uefi grub step can check before
+// anything is written: the root, the boot layout, the ESP (uefi) or the
+// gap for the core image (bios).
+func (b *Build) checkGrub(s *Step, flavour string) (root *Tag, layout grub.Layout, esp *Tag, err error) {
+	if root, err = b.grubRoot(s); err != nil {
+		return nil, layout, nil, err
+	}
+	disk := root.Partition().Image
+	if dev := s.Str("image-dev"); dev != "" && dev != disk {
+		b.Warnf("image-dev %s ignored: GRUB goes on %s, the image holding %s", dev, disk, root.Name)
+	}
+	if layout, err = b.grubLayout(root); err != nil {
+		return nil, layout, nil, err
+	}
+	if _, err := grub.BootConfig(layout); err != nil {
+		return nil, layout, nil, err
+	}
+	switch flavour {
+	case "uefi":
+		if esp, err = b.grubESP(s); err != nil {
+			return nil, layout, nil, err
+		}
+	case "bios":
+		if err := checkCoreGap(disk); err != nil {
+			return nil, layout, nil, err
+		}
+	}
+	return root, layout, esp, nil
 }
 
 // grubESP returns the EFI system partition of a `grub: uefi` step (`efi`
