@@ -34,22 +34,9 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 	if err != nil {
 		return err
 	}
-	prepName := s.Str("prep")
-	if prepName == "" {
-		return errors.New("grub: ieee1275 needs the tag of the PReP boot partition in `prep` (GRUB's core.elf is written into it; 8 MiB is usual)")
-	}
-	prep, err := b.State.Tags.Get(prepName)
+	prep, err := b.prepPartition(s)
 	if err != nil {
-		return fmt.Errorf("grub: the PReP boot partition: %w", err)
-	}
-	if prep.PartNumber == 0 {
-		return fmt.Errorf("grub: the PReP boot partition %s is not a partition (create it with mkpart)", prep.Name)
-	}
-	if prep.FSType != "" {
-		return fmt.Errorf("grub: the PReP boot partition %s has a %s filesystem (mkfs); it must hold only GRUB's core.elf, drop its mkfs step", prep.Name, prep.FSType)
-	}
-	if prep.Size < grub.MinPRePSize {
-		return fmt.Errorf("grub: the PReP boot partition %s is %d KiB, too small for GRUB's core.elf (at least %d KiB; 8 MiB is usual)", prep.Name, prep.Size>>10, grub.MinPRePSize>>10)
+		return err
 	}
 	if err := checkIEEE1275Arch(b.State.Arch); err != nil {
 		return err
@@ -94,6 +81,29 @@ func runGrubIEEE1275(b *Build, s *Step) error {
 		return err
 	}
 	return grub.WritePReP(prep.Image, prep.Offset, prep.Size, core)
+}
+
+// prepPartition is the `prep` tag of a `grub: ieee1275` step, checked: a
+// partition without a filesystem, big enough for GRUB's core.elf.
+func (b *Build) prepPartition(s *Step) (*Tag, error) {
+	prepName := s.Str("prep")
+	if prepName == "" {
+		return nil, errors.New("grub: ieee1275 needs the tag of the PReP boot partition in `prep` (GRUB's core.elf is written into it; 8 MiB is usual)")
+	}
+	prep, err := b.State.Tags.Get(prepName)
+	if err != nil {
+		return nil, fmt.Errorf("grub: the PReP boot partition: %w", err)
+	}
+	if prep.PartNumber == 0 {
+		return nil, fmt.Errorf("grub: the PReP boot partition %s is not a partition (create it with mkpart)", prep.Name)
+	}
+	if prep.FSType != "" {
+		return nil, fmt.Errorf("grub: the PReP boot partition %s has a %s filesystem (mkfs); it must hold only GRUB's core.elf, drop its mkfs step", prep.Name, prep.FSType)
+	}
+	if prep.Size < grub.MinPRePSize {
+		return nil, fmt.Errorf("grub: the PReP boot partition %s is %d KiB, too small for GRUB's core.elf (at least %d KiB; 8 MiB is usual)", prep.Name, prep.Size>>10, grub.MinPRePSize>>10)
+	}
+	return prep, nil
 }
 
 // setPRePFlags makes the tag's partition a PReP boot partition (vmdb2
