@@ -148,68 +148,85 @@ func labelBytes(label string) ([11]byte, error) {
 // --mbr, -S other than 512, a device or block count) is an error naming it.
 func ParseMkfsOptions(base Options, args []string) (Options, error) {
 	o := base
-	withValue := "FsSnirRfMg"
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
-		if arg == "" {
+		var err error
+		switch {
+		case arg == "":
 			continue
+		case strings.HasPrefix(arg, "--"):
+			i, err = longOption(&o, args, i)
+		case !strings.HasPrefix(arg, "-") || arg == "-":
+			err = fmt.Errorf("unexpected argument %q in mkfs.fat options (the device and size come from the partition)", arg)
+		default:
+			i, err = shortOptions(&o, args, i)
 		}
-		if strings.HasPrefix(arg, "--") {
-			name, _, _ := strings.Cut(arg, "=")
-			switch name {
-			case "--invariant":
-				if arg != name {
-					return base, fmt.Errorf("mkfs.fat option %s takes no value", name)
-				}
-				o.VolumeID = 0x1234ABCD
-				o.Time = time.Unix(1426325213, 0).UTC()
-			case "--codepage":
-				if arg == name {
-					if i+1 >= len(args) {
-						return base, fmt.Errorf("mkfs.fat option --codepage needs a value")
-					}
-					i++
-				}
-				// Labels are ASCII only, so the code page does not matter.
-			default:
-				return base, fmt.Errorf("mkfs.fat option %q is not supported when building a FAT filesystem in Go", arg)
-			}
-			continue
-		}
-		if !strings.HasPrefix(arg, "-") || arg == "-" {
-			return base, fmt.Errorf("unexpected argument %q in mkfs.fat options (the device and size come from the partition)", arg)
-		}
-		for j := 1; j < len(arg); j++ {
-			c := arg[j]
-			if strings.IndexByte(withValue, c) < 0 {
-				switch c {
-				case 'a':
-					o.NoAlign = true
-				case 'v', 'I':
-					// verbosity, and the whole-disk safety check
-				default:
-					return base, fmt.Errorf("mkfs.fat option -%c is not supported when building a FAT filesystem in Go", c)
-				}
-				continue
-			}
-			val := arg[j+1:]
-			if val == "" {
-				if i+1 >= len(args) {
-					return base, fmt.Errorf("mkfs.fat option -%c needs a value", c)
-				}
-				i++
-				val = args[i]
-			}
-			if err := applyValue(&o, c, val); err != nil {
-				return base, err
-			}
-			break
+		if err != nil {
+			return base, err
 		}
 	}
 	if err := o.validate(); err != nil {
 		return base, err
 	}
 	return o, nil
+}
+
+// longOption applies the --option at args[i] and returns the index of
+// the last argument it used.
+func longOption(o *Options, args []string, i int) (int, error) {
+	arg := args[i]
+	name, _, _ := strings.Cut(arg, "=")
+	switch name {
+	case "--invariant":
+		if arg != name {
+			return i, fmt.Errorf("mkfs.fat option %s takes no value", name)
+		}
+		o.VolumeID = 0x1234ABCD
+		o.Time = time.Unix(1426325213, 0).UTC()
+	case "--codepage":
+		if arg == name {
+			if i+1 >= len(args) {
+				return i, fmt.Errorf("mkfs.fat option --codepage needs a value")
+			}
+			i++
+		}
+		// Labels are ASCII only, so the code page does not matter.
+	default:
+		return i, fmt.Errorf("mkfs.fat option %q is not supported when building a FAT filesystem in Go", arg)
+	}
+	return i, nil
+}
+
+// shortOptions applies the letters of the -xyz argument at args[i]: flags,
+// then at most one option with a value (the rest of the argument or the
+// next one). It returns the index of the last argument it used.
+func shortOptions(o *Options, args []string, i int) (int, error) {
+	const withValue = "FsSnirRfMg"
+	arg := args[i]
+	for j := 1; j < len(arg); j++ {
+		c := arg[j]
+		if strings.IndexByte(withValue, c) < 0 {
+			switch c {
+			case 'a':
+				o.NoAlign = true
+			case 'v', 'I':
+				// verbosity, and the whole-disk safety check
+			default:
+				return i, fmt.Errorf("mkfs.fat option -%c is not supported when building a FAT filesystem in Go", c)
+			}
+			continue
+		}
+		val := arg[j+1:]
+		if val == "" {
+			if i+1 >= len(args) {
+				return i, fmt.Errorf("mkfs.fat option -%c needs a value", c)
+			}
+			i++
+			val = args[i]
+		}
+		return i, applyValue(o, c, val)
+	}
+	return i, nil
 }
 
 // applyValue sets the option named by letter c from its value.
