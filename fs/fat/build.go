@@ -229,8 +229,29 @@ func (b *builder) build(root *node) error {
 		return err
 	}
 
-	// 2. Allocate clusters: the FAT32 root first, then depth first in
-	// name order, each directory before its entries.
+	// 2. Allocate clusters.
+	if err := b.allocAll(root); err != nil {
+		return err
+	}
+
+	// 3. Directories and file data.
+	if err := b.writeDir(root, nil); err != nil {
+		return err
+	}
+
+	// 4. The FATs.
+	if err := b.writeFATs(); err != nil {
+		return err
+	}
+
+	// 5. FSInfo, the backup boot sector, and last the boot sector.
+	return b.writeBootSectors()
+}
+
+// allocAll allocates clusters: the FAT32 root first, then depth first in
+// name order, each directory before its entries.
+func (b *builder) allocAll(root *node) error {
+	g := b.g
 	cb := g.ClusterBytes()
 	if g.FATType == 32 {
 		b.alloc(root, dirClusters(root.entries(true, b.hasLabel), cb))
@@ -250,18 +271,13 @@ func (b *builder) build(root *node) error {
 	if b.next-2 > g.Clusters {
 		return fmt.Errorf("fat: internal error: %d clusters allocated of %d", b.next-2, g.Clusters)
 	}
+	return nil
+}
 
-	// 3. Directories and file data.
-	if err := b.writeDir(root, nil); err != nil {
-		return err
-	}
-
-	// 4. The FATs.
-	if err := b.writeFATs(); err != nil {
-		return err
-	}
-
-	// 5. FSInfo, the backup boot sector, and last the boot sector.
+// writeBootSectors writes FSInfo and the backup boot sector (FAT32), and
+// last the boot sector, which makes the region a filesystem.
+func (b *builder) writeBootSectors() error {
+	g := b.g
 	boot := b.bootSector()
 	if g.FATType == 32 {
 		info := b.fsInfo()
@@ -320,6 +336,36 @@ func (b *builder) clusterOffset(c uint32) int64 {
 // and subdirectories.
 func (b *builder) writeDir(d, parent *node) error {
 	g := b.g
+	data, err := b.dirEntries(d, parent)
+	if err != nil {
+		return err
+	}
+	off := b.clusterOffset(d.first)
+	if parent == nil && g.FATType != 32 {
+		off = int64(g.RootDirSector()) * sectorSize
+	}
+	if err := b.write(data, off); err != nil {
+		return err
+	}
+	for _, c := range d.children {
+		if c.dir {
+			if err := b.writeDir(c, d); err != nil {
+				return err
+			}
+		} else if c.size > 0 {
+			if err := b.copyFile(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dirEntries is the content of directory d (the root when parent is nil):
+// the volume label or the dot entries, then one entry (with its long name
+// entries) per child, padded with zeros to the directory's size.
+func (b *builder) dirEntries(d, parent *node) ([]byte, error) {
+	g := b.g
 	isRoot := parent == nil
 	var size int64
 	if isRoot && g.FATType != 32 {
@@ -361,28 +407,9 @@ func (b *builder) writeDir(d, parent *node) error {
 		data = b.appendEntry(data, c.short, attr, c.first, fsize)
 	}
 	if int64(len(data)) > size {
-		return fmt.Errorf("fat: internal error: directory %s overflows", d.src)
+		return nil, fmt.Errorf("fat: internal error: directory %s overflows", d.src)
 	}
-	data = data[:size] // the rest is zero: end of directory
-	off := b.clusterOffset(d.first)
-	if isRoot && g.FATType != 32 {
-		off = int64(g.RootDirSector()) * sectorSize
-	}
-	if err := b.write(data, off); err != nil {
-		return err
-	}
-	for _, c := range d.children {
-		if c.dir {
-			if err := b.writeDir(c, d); err != nil {
-				return err
-			}
-		} else if c.size > 0 {
-			if err := b.copyFile(c); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return data[:size], nil // the rest is zero: end of directory
 }
 
 func (b *builder) appendEntry(data []byte, name [11]byte, attr byte, cluster, size uint32) []byte {
