@@ -31,22 +31,9 @@ func (d *Disk) MakePart(partType, fsType, start, end string) (Partition, error) 
 	if d.label == "" {
 		return Partition{}, fmt.Errorf("mkpart: %s has no partition table: run mklabel (msdos or gpt) first", d.path)
 	}
-	name := ""
-	if d.label == "msdos" {
-		switch strings.ToLower(strings.TrimSpace(partType)) {
-		case "primary":
-		case "logical", "extended":
-			return Partition{}, fmt.Errorf("mkpart %s: extended and logical msdos partitions are not supported yet; use primary (at most 4) or a gpt label", partType)
-		default:
-			return Partition{}, fmt.Errorf("mkpart %q: on an msdos label the partition type must be primary (logical and extended are not supported yet)", partType)
-		}
-	} else {
-		name = partType
-		if strings.ContainsAny(name, " \t\n") {
-			// parted splits its arguments into words: "EFI system" becomes
-			// the name "EFI" and the file-system type "system", and fails.
-			return Partition{}, fmt.Errorf("mkpart %q: parted splits a partition name at spaces, so vmdb2 fails with this name; use a name without spaces (e.g. %q)", partType, strings.Join(strings.Fields(partType), "-"))
-		}
+	name, err := d.partName(partType)
+	if err != nil {
+		return Partition{}, err
 	}
 	fs, err := normFSType(fsType)
 	if err != nil {
@@ -91,6 +78,28 @@ func (d *Disk) MakePart(partType, fsType, start, end string) (Partition, error) 
 		return Partition{}, err
 	}
 	return *p, nil
+}
+
+// partName checks mkpart's first argument: on an msdos label the
+// partition type (only primary), on gpt the partition's name (one word,
+// as parted reads it), which it returns.
+func (d *Disk) partName(partType string) (string, error) {
+	if d.label != "msdos" {
+		if strings.ContainsAny(partType, " \t\n") {
+			// parted splits its arguments into words: "EFI system" becomes
+			// the name "EFI" and the file-system type "system", and fails.
+			return "", fmt.Errorf("mkpart %q: parted splits a partition name at spaces, so vmdb2 fails with this name; use a name without spaces (e.g. %q)", partType, strings.Join(strings.Fields(partType), "-"))
+		}
+		return partType, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(partType)) {
+	case "primary":
+		return "", nil
+	case "logical", "extended":
+		return "", fmt.Errorf("mkpart %s: extended and logical msdos partitions are not supported yet; use primary (at most 4) or a gpt label", partType)
+	default:
+		return "", fmt.Errorf("mkpart %q: on an msdos label the partition type must be primary (logical and extended are not supported yet)", partType)
+	}
 }
 
 func (d *Disk) nextNumber() (int, error) {

@@ -380,3 +380,37 @@ func TestOpenMsdosPartitionOutsideDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestPartNames: mkpart's first argument is the msdos partition type
+// (only primary, in any case) or the gpt partition's one-word name.
+func TestPartNames(t *testing.T) {
+	for _, c := range []struct {
+		label, arg, name, want string
+	}{
+		{"msdos", " Primary ", "", ""},
+		{"msdos", "extended", "", "not supported yet"},
+		{"msdos", "bogus", "", "must be primary"},
+		{"gpt", "EFI", "EFI", ""},
+		{"gpt", "EFI system", "", `use a name without spaces (e.g. "EFI-system")`},
+	} {
+		img := filepath.Join(t.TempDir(), "x.img")
+		if err := CreateImage(img, 10<<20); err != nil {
+			t.Fatal(err)
+		}
+		d, err := Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.MakeLabel(c.label, testIDs); err != nil {
+			t.Fatal(err)
+		}
+		p, err := d.MakePart(c.arg, "ext4", "1MiB", "5MiB")
+		d.Close()
+		switch {
+		case c.want == "" && (err != nil || p.Name != c.name):
+			t.Errorf("%s %q: %+v, %v", c.label, c.arg, p, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s %q: error %v, want %q", c.label, c.arg, err, c.want)
+		}
+	}
+}
