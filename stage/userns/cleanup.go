@@ -73,24 +73,7 @@ func undoOne(rootfd int, r report) error {
 	case r.Lent != nil:
 		return giveBack(dfd, base, &st, r.Lent)
 	case r.Policy:
-		fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), base)
-		b, err := io.ReadAll(io.LimitReader(f, int64(len(policyRcD))+1))
-		f.Close()
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(b, []byte(policyRcD)) {
-			return nil // something installed its own
-		}
-		err = unix.Unlinkat(dfd, base, 0)
-		if err != nil {
-			return err
-		}
-		return nil
+		return removeOurPolicy(dfd, base)
 	default:
 		if st.Size != 0 {
 			return nil // written to: keep it
@@ -101,4 +84,24 @@ func undoOne(rootfd int, r report) error {
 		return nil
 	}
 	return err
+}
+
+// removeOurPolicy removes the policy-rc.d file base of directory dfd if
+// it still holds what this package wrote there, and keeps one something
+// else installed.
+func removeOurPolicy(dfd int, base string) error {
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), base)
+	b, err := io.ReadAll(io.LimitReader(f, int64(len(policyRcD))+1))
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(b, []byte(policyRcD)) {
+		return nil // something installed its own
+	}
+	return unix.Unlinkat(dfd, base, 0)
 }
