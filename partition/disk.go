@@ -264,6 +264,12 @@ func (d *Disk) readTable() error {
 	if !any && isBootSector(s0) {
 		return nil
 	}
+	return d.readMBR(s0)
+}
+
+// readMBR reads the msdos table of sector 0, s0: only primary
+// partitions, each inside the disk.
+func (d *Disk) readMBR(s0 []byte) error {
 	d.label = "msdos"
 	d.mbrSignature = binary.LittleEndian.Uint32(s0[mbrSigOffset:])
 	for i := 0; i < 4; i++ {
