@@ -155,67 +155,87 @@ func (s *super) groupDesc(f *os.File, offset int64, g uint64) ([]byte, error) {
 // rewritten times are zeroed, and the inode checksum is recomputed when
 // metadata_csum is on. Only inodes that change are written back.
 func normalise(f *os.File, offset int64, s *super, t int64) error {
-	le := binary.LittleEndian
-	csum := s.roCompat&roCompatMetaCsum != 0
-	var seed uint32
-	if csum {
+	n := &normaliser{f: f, offset: offset, s: s, t: t,
+		bitmap: make([]byte, s.blockSize),
+		table:  make([]byte, int64(s.inodesPerGroup)*int64(s.inodeSize)),
+		orig:   make([]byte, s.inodeSize),
+	}
+	n.csum = s.roCompat&roCompatMetaCsum != 0
+	if n.csum {
 		if s.incompat&incompatCsumSeed != 0 {
-			seed = s.checksumSeed
+			n.seed = s.checksumSeed
 		} else {
-			seed = ^crc32.Checksum(s.uuid[:], castagnoli)
+			n.seed = ^crc32.Checksum(s.uuid[:], castagnoli)
 		}
 	}
 	uninitValid := s.roCompat&(roCompatGdtCsum|roCompatMetaCsum) != 0
-	ipg := uint64(s.inodesPerGroup)
-	isz := int64(s.inodeSize)
-	bitmap := make([]byte, s.blockSize)
-	table := make([]byte, int64(ipg)*isz)
-	orig := make([]byte, isz)
 	for g := uint64(0); g < s.groups(); g++ {
 		d, err := s.groupDesc(f, offset, g)
 		if err != nil {
 			return err
 		}
-		if uninitValid && le.Uint16(d[0x12:])&bgInodeUninit != 0 {
+		if uninitValid && binary.LittleEndian.Uint16(d[0x12:])&bgInodeUninit != 0 {
 			continue
 		}
-		bmBlk := uint64(le.Uint32(d[0x4:]))
-		itBlk := uint64(le.Uint32(d[0x8:]))
-		if s.descSize >= 64 {
-			bmBlk |= uint64(le.Uint32(d[0x24:])) << 32
-			itBlk |= uint64(le.Uint32(d[0x28:])) << 32
+		if err := n.group(g, d); err != nil {
+			return err
 		}
-		if bmBlk >= s.blocksCount || itBlk >= s.blocksCount {
-			return fmt.Errorf("group %d: bitmap or inode table outside the filesystem", g)
+	}
+	return nil
+}
+
+// normaliser is normalise's state: the filesystem, the time, the inode
+// checksum seed and buffers reused from group to group.
+type normaliser struct {
+	f                   *os.File
+	offset              int64
+	s                   *super
+	t                   int64
+	csum                bool
+	seed                uint32
+	bitmap, table, orig []byte
+}
+
+// group normalises the used inodes of group g, whose descriptor is d.
+func (n *normaliser) group(g uint64, d []byte) error {
+	le, s := binary.LittleEndian, n.s
+	ipg, isz := uint64(s.inodesPerGroup), int64(s.inodeSize)
+	bmBlk := uint64(le.Uint32(d[0x4:]))
+	itBlk := uint64(le.Uint32(d[0x8:]))
+	if s.descSize >= 64 {
+		bmBlk |= uint64(le.Uint32(d[0x24:])) << 32
+		itBlk |= uint64(le.Uint32(d[0x28:])) << 32
+	}
+	if bmBlk >= s.blocksCount || itBlk >= s.blocksCount {
+		return fmt.Errorf("group %d: bitmap or inode table outside the filesystem", g)
+	}
+	if _, err := n.f.ReadAt(n.bitmap, n.offset+int64(bmBlk)*s.blockSize); err != nil {
+		return fmt.Errorf("reading inode bitmap of group %d: %w", g, err)
+	}
+	tableRead := false
+	for i := uint64(0); i < ipg && i/8 < uint64(len(n.bitmap)); i++ {
+		ino := g*ipg + i + 1
+		if ino > uint64(s.inodesCount) {
+			break
 		}
-		if _, err := f.ReadAt(bitmap, offset+int64(bmBlk)*s.blockSize); err != nil {
-			return fmt.Errorf("reading inode bitmap of group %d: %w", g, err)
+		if n.bitmap[i/8]&(1<<(i%8)) == 0 || (ino != 2 && ino < uint64(s.firstIno)) {
+			continue
 		}
-		tableRead := false
-		for i := uint64(0); i < ipg && i/8 < uint64(len(bitmap)); i++ {
-			ino := g*ipg + i + 1
-			if ino > uint64(s.inodesCount) {
-				break
+		if !tableRead {
+			if _, err := n.f.ReadAt(n.table, n.offset+int64(itBlk)*s.blockSize); err != nil {
+				return fmt.Errorf("reading inode table of group %d: %w", g, err)
 			}
-			if bitmap[i/8]&(1<<(i%8)) == 0 || (ino != 2 && ino < uint64(s.firstIno)) {
-				continue
-			}
-			if !tableRead {
-				if _, err := f.ReadAt(table, offset+int64(itBlk)*s.blockSize); err != nil {
-					return fmt.Errorf("reading inode table of group %d: %w", g, err)
-				}
-				tableRead = true
-			}
-			b := table[int64(i)*isz : int64(i+1)*isz]
-			copy(orig, b)
-			setTimes(b, t)
-			if csum {
-				setChecksum(b, seed, uint32(ino))
-			}
-			if !bytes.Equal(orig, b) {
-				if _, err := f.WriteAt(b, offset+int64(itBlk)*s.blockSize+int64(i)*isz); err != nil {
-					return fmt.Errorf("writing inode %d: %w", ino, err)
-				}
+			tableRead = true
+		}
+		b := n.table[int64(i)*isz : int64(i+1)*isz]
+		copy(n.orig, b)
+		setTimes(b, n.t)
+		if n.csum {
+			setChecksum(b, n.seed, uint32(ino))
+		}
+		if !bytes.Equal(n.orig, b) {
+			if _, err := n.f.WriteAt(b, n.offset+int64(itBlk)*s.blockSize+int64(i)*isz); err != nil {
+				return fmt.Errorf("writing inode %d: %w", ino, err)
 			}
 		}
 	}
