@@ -428,37 +428,11 @@ func (p *packer) device(rel string, d Device) error {
 // directory dfd (-1 for a directory, which is open already).
 func (p *packer) entry(rel string, st *unix.Stat_t, xpath string, dfd int, name string) error {
 	abs := p.abs(rel)
-	h := &tar.Header{
-		Mode:    int64(st.Mode & 0o7777),
-		Uid:     int(st.Uid),
-		Gid:     int(st.Gid),
-		ModTime: p.mtime(st.Mtim.Sec),
+	h, err := p.header(rel, st, dfd, name)
+	if err != nil || h == nil {
+		return err
 	}
-	isReg := false
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		h.Typeflag, h.Name = tar.TypeDir, tarName(rel, true)
-	case unix.S_IFREG:
-		h.Typeflag, h.Name, h.Size = tar.TypeReg, tarName(rel, false), st.Size
-		isReg = true
-	case unix.S_IFLNK:
-		h.Typeflag, h.Name = tar.TypeSymlink, tarName(rel, false)
-		t, err := readlinkAt(dfd, name)
-		if err != nil {
-			return fmt.Errorf("%s: %w", abs, err)
-		}
-		h.Linkname = t
-	case unix.S_IFCHR, unix.S_IFBLK:
-		h.Typeflag, h.Name = tar.TypeChar, tarName(rel, false)
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-			h.Typeflag = tar.TypeBlock
-		}
-		h.Devmajor, h.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-	case unix.S_IFIFO:
-		h.Typeflag, h.Name = tar.TypeFifo, tarName(rel, false)
-	default:
-		return nil // sockets: GNU tar ignores them too
-	}
+	isReg := h.Typeflag == tar.TypeReg
 	if st.Nlink > 1 && h.Typeflag != tar.TypeDir {
 		k := devIno{uint64(st.Dev), st.Ino}
 		if first, ok := p.links[k]; ok {
@@ -490,6 +464,41 @@ func (p *packer) entry(rel string, st *unix.Stat_t, xpath string, dfd int, name 
 		}
 	}
 	return nil
+}
+
+// header is the tar header of the tree's entry rel (name in directory
+// dfd), by its type; nil for a socket, which GNU tar leaves out too.
+func (p *packer) header(rel string, st *unix.Stat_t, dfd int, name string) (*tar.Header, error) {
+	h := &tar.Header{
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: p.mtime(st.Mtim.Sec),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		h.Typeflag, h.Name = tar.TypeDir, tarName(rel, true)
+	case unix.S_IFREG:
+		h.Typeflag, h.Name, h.Size = tar.TypeReg, tarName(rel, false), st.Size
+	case unix.S_IFLNK:
+		h.Typeflag, h.Name = tar.TypeSymlink, tarName(rel, false)
+		t, err := readlinkAt(dfd, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.abs(rel), err)
+		}
+		h.Linkname = t
+	case unix.S_IFCHR, unix.S_IFBLK:
+		h.Typeflag, h.Name = tar.TypeChar, tarName(rel, false)
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			h.Typeflag = tar.TypeBlock
+		}
+		h.Devmajor, h.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		h.Typeflag, h.Name = tar.TypeFifo, tarName(rel, false)
+	default:
+		return nil, nil // sockets: GNU tar ignores them too
+	}
+	return h, nil
 }
 
 // data copies the content of the regular file name of dfd (examined as
