@@ -128,39 +128,13 @@ func runInit() int {
 	}
 	rep := newReporter()
 
-	// The sync byte says the maps are written (unprivileged) or simply that
-	// Run is ready.
-	var b [1]byte
-	for {
-		n, err := syscall.Read(fdSync, b[:])
-		if err == syscall.EINTR {
-			continue
-		}
-		if n != 1 {
-			return 125
-		}
-		break
-	}
-	// Die with Run's thread. Gaining capabilities at execve cleared any
-	// earlier setting, so set it here, then make sure Run did not die
-	// before it took effect.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
-		rep.final(report{SetupError: fmt.Sprintf("prctl(PR_SET_PDEATHSIG): %v", err)})
+	if !awaitRun(rep) {
 		return 125
 	}
-	fds := []unix.PollFd{{Fd: fdSync, Events: unix.POLLIN}}
-	if n, _ := unix.Poll(fds, 0); n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+	cfg, ok := readConfig(rep)
+	if !ok {
 		return 125
 	}
-
-	var cfg config
-	cf := os.NewFile(fdConfig, "config")
-	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
-		rep.final(report{SetupError: fmt.Sprintf("reading the configuration: %v", err)})
-		return 125
-	}
-	cf.Close()
-
 	k, err := setup(&cfg, rep)
 	if err != nil {
 		rep.final(report{SetupError: err.Error()})
@@ -184,6 +158,47 @@ func runInit() int {
 		return 128 + final.Signal
 	}
 	return final.Exit
+}
+
+// awaitRun waits for Run's sync byte, which says the maps are written
+// (unprivileged) or simply that Run is ready, and ties this process's life
+// to Run's thread. False means Run is gone.
+func awaitRun(rep *reporter) bool {
+	var b [1]byte
+	for {
+		n, err := syscall.Read(fdSync, b[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if n != 1 {
+			return false
+		}
+		break
+	}
+	// Die with Run's thread. Gaining capabilities at execve cleared any
+	// earlier setting, so set it here, then make sure Run did not die
+	// before it took effect.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+		rep.final(report{SetupError: fmt.Sprintf("prctl(PR_SET_PDEATHSIG): %v", err)})
+		return false
+	}
+	fds := []unix.PollFd{{Fd: fdSync, Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds, 0); n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+		return false
+	}
+	return true
+}
+
+// readConfig reads the configuration Run sends.
+func readConfig(rep *reporter) (config, bool) {
+	var cfg config
+	cf := os.NewFile(fdConfig, "config")
+	defer cf.Close()
+	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
+		rep.final(report{SetupError: fmt.Sprintf("reading the configuration: %v", err)})
+		return cfg, false
+	}
+	return cfg, true
 }
 
 // killAll kills every other process of the namespace and reaps them.
