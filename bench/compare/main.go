@@ -30,6 +30,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/bench/internal/benchcache"
 )
 
 // measurement is one build's wall time and peak RSS, and for this
@@ -47,7 +49,7 @@ type row struct {
 }
 
 func main() {
-	cache := flag.String("cache", filepath.Join(os.TempDir(), "vmdb2-bench-bios.tar.zst"), "rootfs tarball for the cached builds (built from examples/bios.vmdb if missing)")
+	cache := flag.String("cache", benchcache.Default("examples/bios.vmdb"), "rootfs tarball for the cached builds (built from examples/bios.vmdb if missing)")
 	runs := flag.Int("runs", 3, "cached builds of each side; the median is shown")
 	cachedOnly := flag.Bool("cached-only", false, "measure only the cached builds (no debootstrap)")
 	flag.Parse()

@@ -19,11 +19,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmdb2-go/vmdb2/bench/internal/benchcache"
 	"github.com/vmdb2-go/vmdb2/partition/export"
 )
 
 func main() {
-	cache := flag.String("cache", filepath.Join(os.TempDir(), "vmdb2-bench-bios.tar.zst"), "rootfs tarball of the spec (built first if missing)")
+	cache := flag.String("cache", benchcache.Default("examples/bios.vmdb"), "rootfs tarball of the spec (built first if missing)")
 	spec := flag.String("spec", "examples/bios.vmdb", "spec of the image to export")
 	image := flag.String("image", "", "export this image instead of building one")
 	flag.Parse()

@@ -15,14 +15,19 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/vmdb2-go/vmdb2/bench/internal/benchcache"
 )
 
 func main() {
-	cache := flag.String("cache", filepath.Join(os.TempDir(), "vmdb2-bench-bios.tar.zst"), "rootfs cache tarball (built first if missing)")
+	cache := flag.String("cache", "", "rootfs cache tarball, built first if missing (default: in the user's cache directory, named by -cache-spec's digest)")
 	spec := flag.String("spec", "bench/from-cache.vmdb", "spec to rebuild from the cache")
 	cacheSpec := flag.String("cache-spec", "examples/bios.vmdb", "spec that makes the cache when it is missing")
 	runs := flag.Int("runs", 3, "timed rebuilds from the cache")
 	flag.Parse()
+	if *cache == "" {
+		*cache = benchcache.Default(*cacheSpec)
+	}
 
 	dir, err := os.MkdirTemp("", "vmdb2-bench-")
 	check(err)
