@@ -3,7 +3,6 @@ package partition
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,14 +41,7 @@ func TestSimulateMatchesFile(t *testing.T) {
 		{"gpt", [][2]string{{"50MiB", "10MiB"}}, "before the start"},
 	}
 	for _, c := range cases {
-		img := filepath.Join(t.TempDir(), "x.img")
-		if err := CreateImage(img, 100<<20); err != nil {
-			t.Fatal(err)
-		}
-		real, err := Open(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		real, img := freshDisk(t, 100<<20)
 		want, werr := layout(real, c.label, c.parts)
 		real.Close()
 		sim, err := Simulate("sim.img", 100<<20)
@@ -81,14 +73,7 @@ func TestSimulateMatchesFile(t *testing.T) {
 // TestSimulateOnLeavesTheFile: changes to a disk simulated on an existing
 // image are seen by the simulation only.
 func TestSimulateOnLeavesTheFile(t *testing.T) {
-	img := filepath.Join(t.TempDir(), "x.img")
-	if err := CreateImage(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, img := freshDisk(t, 64<<20)
 	if _, err := layout(d, "gpt", [][2]string{{"1MiB", "10MiB"}}); err != nil {
 		t.Fatal(err)
 	}

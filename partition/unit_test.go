@@ -174,14 +174,7 @@ func TestCHS(t *testing.T) {
 // TestRoundTrip writes tables with this package only and reads them back.
 func TestRoundTrip(t *testing.T) {
 	for _, label := range []string{"msdos", "gpt"} {
-		img := filepath.Join(t.TempDir(), "x.img")
-		if err := CreateImage(img, 64<<20); err != nil {
-			t.Fatal(err)
-		}
-		d, err := Open(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, img := freshDisk(t, 64<<20)
 		if d.Label() != "" {
 			t.Errorf("fresh image has label %q", d.Label())
 		}
@@ -237,14 +230,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	img := filepath.Join(t.TempDir(), "x.img")
-	if err := CreateImage(img, 100<<20); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := freshDisk(t, 100<<20)
 	defer d.Close()
 	if _, err := d.MakePart("primary", "ext4", "1MiB", "2MiB"); err == nil || !strings.Contains(err.Error(), "mklabel") {
 		t.Errorf("mkpart without label: %v", err)
@@ -272,7 +258,7 @@ func TestErrors(t *testing.T) {
 			}
 		}
 	}
-	_, err = d.MakePart("logical", "ext4", "1MiB", "2MiB")
+	_, err := d.MakePart("logical", "ext4", "1MiB", "2MiB")
 	check(err, "not supported yet")
 	_, err = d.MakePart("primary", "vfat", "1MiB", "2MiB")
 	check(err, "fat32")
@@ -393,14 +379,7 @@ func TestPartNames(t *testing.T) {
 		{"gpt", "EFI", "EFI", ""},
 		{"gpt", "EFI system", "", `use a name without spaces (e.g. "EFI-system")`},
 	} {
-		img := filepath.Join(t.TempDir(), "x.img")
-		if err := CreateImage(img, 10<<20); err != nil {
-			t.Fatal(err)
-		}
-		d, err := Open(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, _ := freshDisk(t, 10<<20)
 		if err := d.MakeLabel(c.label, testIDs); err != nil {
 			t.Fatal(err)
 		}
@@ -413,4 +392,19 @@ func TestPartNames(t *testing.T) {
 			t.Errorf("%s %q: error %v, want %q", c.label, c.arg, err, c.want)
 		}
 	}
+}
+
+// freshDisk creates an empty image of size bytes and opens it; it returns
+// the disk and the image's path.
+func freshDisk(t *testing.T, size int64) (*Disk, string) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "x.img")
+	if err := CreateImage(img, size); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, img
 }
