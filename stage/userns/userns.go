@@ -533,10 +533,7 @@ func (c Cmd) rootConfig(cfg *config) error {
 		}
 		return nil
 	}
-	root, err := filepath.Abs(c.Root)
-	if err == nil {
-		root, err = filepath.EvalSymlinks(root)
-	}
+	root, err := resolvedPath(c.Root)
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
@@ -576,6 +573,16 @@ func (c Cmd) bindConfig(cfg *config) error {
 	return nil
 }
 
+// resolvedPath is p made absolute, its symbolic links resolved: the path
+// the child will find.
+func resolvedPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
 // treeConfig checks Tree, MountPoints, Carry and KeepMounts.
 func (c Cmd) treeConfig(cfg *config) error {
 	if c.Tree == "" {
@@ -584,10 +591,7 @@ func (c Cmd) treeConfig(cfg *config) error {
 		}
 		return nil
 	}
-	tree, err := filepath.Abs(c.Tree)
-	if err == nil {
-		tree, err = filepath.EvalSymlinks(tree)
-	}
+	tree, err := resolvedPath(c.Tree)
 	if err != nil {
 		return fmt.Errorf("tree: %w", err)
 	}
