@@ -24,10 +24,13 @@ import (
 )
 
 func main() {
-	cache := flag.String("cache", benchcache.Default("examples/bios.vmdb"), "rootfs tarball of the spec (built first if missing)")
+	cache := flag.String("cache", "", "rootfs tarball of the spec, built first if missing (default: in the user's cache directory, named by -spec's digest)")
 	spec := flag.String("spec", "examples/bios.vmdb", "spec of the image to export")
 	image := flag.String("image", "", "export this image instead of building one")
 	flag.Parse()
+	if *cache == "" && *image == "" {
+		*cache = benchcache.Default(*spec)
+	}
 
 	dir, err := os.MkdirTemp("/var/tmp", "vmdb2-bench-export-")
 	check(err)

@@ -39,12 +39,13 @@ func specName(spec string) string {
 }
 
 // Default is Path(spec), for a flag's default value: when the spec cannot
-// be read or no cache directory is known it falls back to a name in the
-// temporary directory, and the benchmark says so when it builds the cache.
+// be read or no cache directory is known it says why on standard error and
+// falls back to a name in the temporary directory.
 func Default(spec string) string {
 	p, err := Path(spec)
 	if err != nil {
-		return filepath.Join(os.TempDir(), "vmdb2-bench-"+specName(spec)+".tar.zst")
+		p = filepath.Join(os.TempDir(), "vmdb2-bench-"+specName(spec)+".tar.zst")
+		fmt.Fprintf(os.Stderr, "benchcache: %v; the rootfs cache is %s\n", err, p)
 	}
 	return p
 }

@@ -1,9 +1,11 @@
 package benchcache
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -42,7 +44,20 @@ func TestPath(t *testing.T) {
 	if _, err := Path(filepath.Join(home, "missing.vmdb")); err == nil {
 		t.Error("a missing spec gave a cache path")
 	}
-	if d := Default(filepath.Join(home, "missing.vmdb")); d != filepath.Join(os.TempDir(), "vmdb2-bench-missing.tar.zst") {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	d := Default(filepath.Join(home, "missing.vmdb"))
+	os.Stderr = stderr
+	w.Close()
+	said, _ := io.ReadAll(r)
+	if d != filepath.Join(os.TempDir(), "vmdb2-bench-missing.tar.zst") {
 		t.Errorf("fallback %s", d)
+	}
+	if !strings.Contains(string(said), "missing.vmdb") || !strings.Contains(string(said), d) {
+		t.Errorf("the fallback was not explained: %q", said)
 	}
 }
