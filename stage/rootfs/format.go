@@ -90,6 +90,18 @@ func Sniff(head []byte) Format {
 // encoder. A variable so tests can compare both.
 var hostXz = lookPath("xz")
 
+// hostZstd is the zstd program, or "" to decode with the Go decoder. The
+// decoded stream is the same either way; the program decodes on another
+// core while this process creates the files, and its decoder is faster.
+// Writing stays with the Go encoder, whose output does not depend on the
+// host. A variable so tests can compare both.
+var hostZstd = lookPath("zstd")
+
+// zstdDecodeArgs make the program accept the windows the Go decoder
+// accepts (up to zstd.MaxWindowSize, 512 MiB); its own default stops at
+// 128 MiB.
+var zstdDecodeArgs = []string{"-dcq", "--memory=512MB"}
+
 func lookPath(name string) string {
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -161,6 +173,10 @@ func decompressor(r io.Reader) (io.ReadCloser, Format, error) {
 		}
 		return z, f, nil
 	case Zstd:
+		if hostZstd != "" {
+			rc, err := decodeWith(hostZstd, zstdDecodeArgs, br)
+			return rc, f, err
+		}
 		z, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(false))
 		if err != nil {
 			return nil, f, err
@@ -168,7 +184,7 @@ func decompressor(r io.Reader) (io.ReadCloser, Format, error) {
 		return z.IOReadCloser(), f, nil
 	case Xz:
 		if hostXz != "" {
-			rc, err := pipeFrom(hostXz, []string{"-dc", "--threads=0"}, br)
+			rc, err := decodeWith(hostXz, []string{"-dc", "--threads=0"}, br)
 			return rc, f, err
 		}
 		z, err := xz.NewReader(br)
@@ -218,6 +234,22 @@ func (p *progWriter) Close() error {
 		return fmt.Errorf("%s: %v %s", p.cmd.Path, err, strings.TrimSpace(p.stderr.String()))
 	}
 	return nil
+}
+
+// decodeWith decodes r with a host program. Its output is buffered:
+// archive/tar reads a header 512 bytes at a time, which would otherwise be
+// one read from the pipe each (reads of a buffer's size or more bypass it).
+func decodeWith(prog string, args []string, r io.Reader) (io.ReadCloser, error) {
+	p, err := pipeFrom(prog, args, r)
+	if err != nil {
+		return nil, err
+	}
+	return bufferedReader{bufio.NewReaderSize(p, 1<<16), p}, nil
+}
+
+type bufferedReader struct {
+	*bufio.Reader
+	io.Closer
 }
 
 // progReader is the output of a decompressing program.
