@@ -61,12 +61,35 @@ func unpackInNamespace(ctx context.Context, r io.Reader, root string, record boo
 		rec = "1"
 	}
 	var out, errb bytes.Buffer
+	// The namespace reads the stream from a pipe, where a failure to
+	// decode it (a damaged stream, found at its end) shows only as an
+	// early end; so that failure is kept here and is the one reported.
+	src := &readFailure{r: r}
 	err := userns.Run(ctx, userns.Cmd{Helper: helperUnpack, HelperArgs: []string{root, rec}, Dir: "/",
-		Stdin: r, Stdout: &out, Stderr: &errb})
+		Stdin: src, Stdout: &out, Stderr: &errb})
+	if src.err != nil {
+		return nil, damaged(src.err)
+	}
 	if err != nil {
 		return nil, nsError(err, &errb)
 	}
 	return parseManifest(out.Bytes(), "from the namespace")
+}
+
+// readFailure is r that keeps its first failure other than the end.
+// os/exec's Wait returns after its last Read, so Run's caller may look at
+// err then.
+type readFailure struct {
+	r   io.Reader
+	err error
+}
+
+func (f *readFailure) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 func packInNamespace(ctx context.Context, w io.Writer, cfg packConfig) error {

@@ -179,6 +179,9 @@ func extractWith(ctx context.Context, r io.Reader, root string, record, always b
 			return nil, err
 		}
 	}
+	if err := readToEnd(r); err != nil {
+		return nil, err
+	}
 	// Directory modes and times last (and deepest first), once nothing
 	// more is created in them.
 	x.closeLast()
@@ -192,6 +195,30 @@ func extractWith(ctx context.Context, r io.Reader, root string, record, always b
 		}
 	}
 	return x.devices, nil
+}
+
+// trailingLimit is how much of the stream after the archive's end
+// readToEnd reads. tar pads its end with zeros up to a record, 10 KiB by
+// default.
+const trailingLimit = 1 << 20
+
+// readToEnd reads what follows the archive's end in r, up to
+// trailingLimit. Reaching the end of the stream is what makes a
+// decompressor check the stream's own checksum (zstd's content checksum,
+// gzip's CRC-32, xz's checks, or the exit status of the program that
+// decodes it), so a damaged tarball fails instead of leaving files with
+// wrong data behind.
+func readToEnd(r io.Reader) error {
+	_, err := io.CopyN(io.Discard, r, trailingLimit)
+	if err != nil && err != io.EOF {
+		return damaged(err)
+	}
+	return nil
+}
+
+// damaged is the failure to decode a tarball's compressed stream.
+func damaged(err error) error {
+	return fmt.Errorf("decoding the compressed stream: %w (the tarball is damaged: remove it, and a build with cache-rootfs makes it again)", err)
 }
 
 func (x *extractor) closeLast() {

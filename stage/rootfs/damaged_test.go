@@ -1,0 +1,70 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// trailerChecksum is where each format keeps a checksum that only the end
+// of the stream shows: gzip's CRC-32 of the data, zstd's content checksum,
+// xz's stream footer CRC-32.
+var trailerChecksum = map[Format]int{Gzip: 8, Zstd: 1, Xz: 12}
+
+// TestDamagedTarball checks that a tarball whose compressed stream is cut
+// short or whose end-of-stream checksum is wrong fails to unpack, with
+// every decoder, as root (in-process) and as an ordinary user (through the
+// namespace: TestAsOrdinaryUser). The checksum case has a complete tar
+// archive before the damage, so it fails only because Unpack reads the
+// stream to its end.
+func TestDamagedTarball(t *testing.T) {
+	needTree(t)
+	dir := tmpDir(t)
+	big := make([]byte, 300<<10)
+	rand.New(rand.NewSource(2)).Read(big)
+	ref := filepath.Join(dir, "ref.tar")
+	writeRef(t, ref, []ent{
+		{typ: tar.TypeDir, name: "./", mode: 0o755},
+		{typ: tar.TypeDir, name: "./etc/", mode: 0o755},
+		{typ: tar.TypeReg, name: "./etc/hostname", mode: 0o644, data: []byte("damaged\n")},
+		{typ: tar.TypeReg, name: "./big", mode: 0o644, data: big},
+	})
+	plain, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range decoders {
+		t.Run(d.name, func(t *testing.T) {
+			d.use(t)
+			good := compressed(t, d.f, plain)
+			cut := good[:len(good)/2]
+			bad := bytes.Clone(good)
+			bad[len(bad)-trailerChecksum[d.f]] ^= 0x55
+			for _, c := range []struct {
+				name string
+				data []byte
+				ok   bool
+			}{{"intact", good, true}, {"cut short", cut, false}, {"wrong checksum", bad, false}} {
+				tb := filepath.Join(dir, "t.tar")
+				if err := os.WriteFile(tb, c.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out := mkdir(t, dir, d.name+" "+c.name)
+				err := Unpack(context.Background(), tb, out, UnpackOptions{})
+				if c.ok && err != nil {
+					t.Errorf("%s: %v", c.name, err)
+				}
+				if testing.Verbose() && err != nil {
+					t.Logf("%s: %v", c.name, err)
+				}
+				if !c.ok && err == nil {
+					t.Errorf("%s: unpacked without an error", c.name)
+				}
+			}
+		})
+	}
+}
