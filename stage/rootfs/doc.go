@@ -27,7 +27,11 @@
 // tar's -a: ".tar.gz"/".tgz" gzip, ".tar.xz"/".txz" xz, ".tar.zst"/
 // ".tar.zstd"/".tzst" zstd, ".tar.bz2"/".tbz2" bzip2 (host bzip2 program),
 // anything else an uncompressed tar. When reading, it is chosen from the
-// file's first bytes, whatever its name. See [FormatFor].
+// file's first bytes, whatever its name. See [FormatFor]. xz and zstd are
+// decoded by the host's xz and zstd programs when they are installed (on
+// another core), by Go's decoders otherwise; xz is also encoded by the
+// program, zstd always by Go's encoder. Unpack reads the compressed stream
+// to its end, so a damaged tarball fails on its checksum.
 //
 // # Owners, devices and the user namespace
 //
