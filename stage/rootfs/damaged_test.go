@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,9 @@ func TestDamagedTarball(t *testing.T) {
 				}
 				if !c.ok && err == nil {
 					t.Errorf("%s: unpacked without an error", c.name)
+				}
+				if !c.ok && err != nil && !strings.Contains(err.Error(), "the tarball is damaged or cut short") {
+					t.Errorf("%s: the error does not say the tarball is damaged: %v", c.name, err)
 				}
 			}
 		})

@@ -115,7 +115,7 @@ func (w *fileWriter) file(fd int, h *tar.Header, r io.Reader) error {
 		if err != nil {
 			w.free <- buf
 			w.jobs <- writeJob{fd: fd, last: true, name: h.Name}
-			return fmt.Errorf("reading data: %w", err)
+			return damaged("reading data", err)
 		}
 		size -= int64(m)
 		w.jobs <- writeJob{fd: fd, data: buf[:m], last: size == 0, h: h, name: h.Name}

@@ -68,7 +68,7 @@ func unpackInNamespace(ctx context.Context, r io.Reader, root string, record boo
 	err := userns.Run(ctx, userns.Cmd{Helper: helperUnpack, HelperArgs: []string{root, rec}, Dir: "/",
 		Stdin: src, Stdout: &out, Stderr: &errb})
 	if src.err != nil {
-		return nil, damaged(src.err)
+		return nil, damaged("decoding the compressed stream", src.err)
 	}
 	if err != nil {
 		return nil, nsError(err, &errb)

@@ -170,7 +170,7 @@ func extractWith(ctx context.Context, r io.Reader, root string, record, always b
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading the tar stream: %w", err)
+			return nil, damaged("reading the tar stream", err)
 		}
 		if err := x.w.Err(); err != nil {
 			return nil, err
@@ -211,14 +211,15 @@ const trailingLimit = 1 << 20
 func readToEnd(r io.Reader) error {
 	_, err := io.CopyN(io.Discard, r, trailingLimit)
 	if err != nil && err != io.EOF {
-		return damaged(err)
+		return damaged("reading to the end of the compressed stream", err)
 	}
 	return nil
 }
 
-// damaged is the failure to decode a tarball's compressed stream.
-func damaged(err error) error {
-	return fmt.Errorf("decoding the compressed stream: %w (the tarball is damaged: remove it, and a build with cache-rootfs makes it again)", err)
+// damaged is a failure to read the tarball itself (not to create what it
+// holds), doing what.
+func damaged(what string, err error) error {
+	return fmt.Errorf("%s: %w (the tarball is damaged or cut short: remove it, and a build with cache-rootfs makes it again)", what, err)
 }
 
 func (x *extractor) closeLast() {
