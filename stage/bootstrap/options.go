@@ -110,8 +110,33 @@ func runner(run Runner) Runner {
 var defaultComponents = []string{"main"}
 
 // normalized returns o with defaults filled in, or an error saying what is
-// wrong with it.
+// wrong with it: first what to install and where, then the files it
+// reads and writes beside the target, then the engine.
 func (o Options) normalized() (Options, error) {
+	o, err := o.normalizedTarget()
+	if err != nil {
+		return o, err
+	}
+	if o, err = o.normalizedSelection(); err != nil {
+		return o, err
+	}
+	if o, err = o.normalizedFiles(); err != nil {
+		return o, err
+	}
+	if o.Engine == "" {
+		o.Engine = DefaultEngine
+	}
+	switch o.Engine {
+	case EngineDebootstrap, EngineMmdebstrap:
+	default:
+		return o, fmt.Errorf("bootstrap: unknown engine %q: use %q or %q", o.Engine, EngineDebootstrap, EngineMmdebstrap)
+	}
+	return o, nil
+}
+
+// normalizedTarget checks the suite and the mirror, makes the target
+// absolute and fills in the host's architecture.
+func (o Options) normalizedTarget() (Options, error) {
 	if o.Suite == "" || o.Mirror == "" {
 		return o, errors.New("bootstrap: the suite and the mirror must be given (missing arg for debootstrap step)")
 	}
@@ -128,6 +153,12 @@ func (o Options) normalized() (Options, error) {
 			return o, err
 		}
 	}
+	return o, nil
+}
+
+// normalizedSelection checks and fills in the variant, the components
+// and the extra packages.
+func (o Options) normalizedSelection() (Options, error) {
 	if o.Variant == "" {
 		o.Variant = "-"
 	}
@@ -146,6 +177,15 @@ func (o Options) normalized() (Options, error) {
 			}
 		}
 	}
+	return o, nil
+}
+
+// normalizedFiles makes the keyring, the package cache and the device
+// manifest absolute (the cache defaulting to the shared one, "-" meaning
+// none) and checks that the keyring exists and the manifest is outside
+// the target.
+func (o Options) normalizedFiles() (Options, error) {
+	var err error
 	if o.Keyring != "" {
 		if o.Keyring, err = filepath.Abs(o.Keyring); err != nil {
 			return o, fmt.Errorf("bootstrap: keyring: %w", err)
@@ -175,14 +215,6 @@ func (o Options) normalized() (Options, error) {
 		if within(o.Target, o.DeviceManifest) {
 			return o, fmt.Errorf("bootstrap: the device manifest %s must be outside the target %s", o.DeviceManifest, o.Target)
 		}
-	}
-	if o.Engine == "" {
-		o.Engine = DefaultEngine
-	}
-	switch o.Engine {
-	case EngineDebootstrap, EngineMmdebstrap:
-	default:
-		return o, fmt.Errorf("bootstrap: unknown engine %q: use %q or %q", o.Engine, EngineDebootstrap, EngineMmdebstrap)
 	}
 	return o, nil
 }
