@@ -35,82 +35,104 @@ import (
 	"github.com/vmdb2-go/vmdb2/stage/userns"
 )
 
+// measurer holds the command line's choices and what every run shares.
+type measurer struct {
+	suite, mirror string
+	arch          string // as given: "" is the host's, which bootstrap picks
+	archName      string // the architecture named in the output
+	shared        string // -cache, or ""
+	work          string
+	verbose       bool
+	proxy         *countingProxy
+}
+
 func main() {
 	userns.Init()
-	suite := flag.String("suite", "bookworm", "suite to install")
-	mirror := flag.String("mirror", "http://deb.debian.org/debian", "mirror")
+	m := &measurer{}
+	flag.StringVar(&m.suite, "suite", "bookworm", "suite to install")
+	flag.StringVar(&m.mirror, "mirror", "http://deb.debian.org/debian", "mirror")
 	engines := flag.String("engines", "debootstrap,mmdebstrap", "engines to measure")
 	variants := flag.String("variants", "minbase,-", "variants to measure")
-	arch := flag.String("arch", "", "Debian architecture to install (default: the host's)")
-	shared := flag.String("cache", "", "package cache for every run, one run each (default: a new one per engine and variant, cold then warm)")
-	dir := flag.String("dir", "", "work directory (default: a new one in $TMPDIR, removed afterwards)")
-	verbose := flag.Bool("v", false, "show the engines' output")
+	flag.StringVar(&m.arch, "arch", "", "Debian architecture to install (default: the host's)")
+	flag.StringVar(&m.shared, "cache", "", "package cache for every run, one run each (default: a new one per engine and variant, cold then warm)")
+	flag.StringVar(&m.work, "dir", "", "work directory (default: a new one in $TMPDIR, removed afterwards)")
+	flag.BoolVar(&m.verbose, "v", false, "show the engines' output")
 	flag.Parse()
+	os.Exit(m.run(strings.Split(*engines, ","), strings.Split(*variants, ",")))
+}
 
-	work := *dir
-	if work == "" {
+// run measures every engine and variant and returns the exit status: 1
+// when a run failed or could not start.
+func (m *measurer) run(engines, variants []string) int {
+	if m.work == "" {
 		d, err := os.MkdirTemp("", "bootstrap-measure-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return 1
 		}
-		work = d
+		m.work = d
 		defer userns.RemoveAll(d)
 	}
-	proxy, err := startProxy()
-	if err != nil {
+	var err error
+	if m.proxy, err = startProxy(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
-	archName := *arch
-	if archName == "" {
-		if archName, err = bootstrap.HostArch(); err != nil {
+	if m.archName = m.arch; m.archName == "" {
+		if m.archName, err = bootstrap.HostArch(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return 1
 		}
 	}
-	failed := false
-	for _, e := range strings.Split(*engines, ",") {
-		for _, v := range strings.Split(*variants, ",") {
-			cache, temps := filepath.Join(work, "cache-"+e+"-"+v), []string{"cold", "warm"}
-			if *shared != "" {
-				cache, temps = *shared, []string{"given"}
+	status := 0
+	for _, e := range engines {
+		for _, v := range variants {
+			cache, temps := filepath.Join(m.work, "cache-"+e+"-"+v), []string{"cold", "warm"}
+			if m.shared != "" {
+				cache, temps = m.shared, []string{"given"}
 			}
 			for _, temp := range temps {
-				target := filepath.Join(work, "target")
-				manifest := filepath.Join(work, "devices.json")
-				o := bootstrap.Options{
-					Suite: *suite, Mirror: *mirror, Variant: v, Arch: *arch,
-					Target: target, CacheDir: cache, DeviceManifest: manifest,
-					Engine: bootstrap.Engine(e),
-					Env:    []string{"http_proxy=" + proxy.url},
+				if !m.measureOne(e, v, cache, temp) {
+					status = 1
 				}
-				if *verbose {
-					o.Stdout, o.Stderr = os.Stderr, os.Stderr
-				}
-				rx0 := proxy.bytes.Load()
-				start := time.Now()
-				err := bootstrap.Bootstrap(context.Background(), o)
-				el := time.Since(start)
-				rx := proxy.bytes.Load() - rx0
-				size := du(target)
-				status := "ok"
-				if err != nil {
-					status = "FAILED: " + err.Error()
-					failed = true
-				}
-				fmt.Printf("engine=%s arch=%s variant=%s cache=%s time=%.1fs rx=%.1fMB tree=%.0fMB uid=%d %s\n",
-					e, archName, v, temp, el.Seconds(), float64(rx)/1e6, float64(size)/1e6, os.Geteuid(), status)
-				if err := userns.RemoveAll(target); err != nil {
-					fmt.Fprintln(os.Stderr, err)
-				}
-				os.Remove(manifest)
 			}
 		}
 	}
-	if failed {
-		os.Exit(1)
+	return status
+}
+
+// measureOne bootstraps once with engine e and variant v on the package
+// cache, prints the run's line (temp says how warm the cache is) and
+// removes the tree. It reports whether the run worked.
+func (m *measurer) measureOne(e, v, cache, temp string) bool {
+	target := filepath.Join(m.work, "target")
+	manifest := filepath.Join(m.work, "devices.json")
+	o := bootstrap.Options{
+		Suite: m.suite, Mirror: m.mirror, Variant: v, Arch: m.arch,
+		Target: target, CacheDir: cache, DeviceManifest: manifest,
+		Engine: bootstrap.Engine(e),
+		Env:    []string{"http_proxy=" + m.proxy.url},
 	}
+	if m.verbose {
+		o.Stdout, o.Stderr = os.Stderr, os.Stderr
+	}
+	rx0 := m.proxy.bytes.Load()
+	start := time.Now()
+	err := bootstrap.Bootstrap(context.Background(), o)
+	el := time.Since(start)
+	rx := m.proxy.bytes.Load() - rx0
+	size := du(target)
+	status := "ok"
+	if err != nil {
+		status = "FAILED: " + err.Error()
+	}
+	fmt.Printf("engine=%s arch=%s variant=%s cache=%s time=%.1fs rx=%.1fMB tree=%.0fMB uid=%d %s\n",
+		e, m.archName, v, temp, el.Seconds(), float64(rx)/1e6, float64(size)/1e6, os.Geteuid(), status)
+	if err := userns.RemoveAll(target); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Remove(manifest)
+	return err == nil
 }
 
 // countingProxy is a forward HTTP proxy that counts the bytes of the
