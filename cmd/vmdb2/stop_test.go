@@ -153,33 +153,64 @@ func TestKilledRootBuildStopsHostTools(t *testing.T) {
 	}
 }
 
+// TestKilledBuildStopsDecompressor SIGKILLs a build while the host's zstd
+// program decodes its rootfs tarball (a fake zstd that never ends): the
+// program must die with the build, as root and as an ordinary user (the
+// decoding stays in the calling process either way).
+func TestKilledBuildStopsDecompressor(t *testing.T) {
+	checkTools(t, "mke2fs")
+	for _, u := range builders(t) {
+		t.Run(u.name, func(t *testing.T) {
+			dir := writeWorkDir(t, toolSpec+"  - mount: /\n  - unpack-rootfs: /\n")
+			fake := filepath.Join(dir, "fakebin")
+			started := filepath.Join(dir, "zstd-started")
+			script := "#!/bin/sh\necho $$ > " + started + "\nwhile :; do sleep 0.05; done\n"
+			if err := os.MkdirAll(fake, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(fake, "zstd"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// zstd's magic number, so that the tarball is taken for zstd
+			tarball := append([]byte{0x28, 0xb5, 0x2f, 0xfd}, make([]byte, 4096)...)
+			if err := os.WriteFile(filepath.Join(dir, "rootfs.tar.zst"), tarball, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			u.own(dir)
+			cmd := u.command(dir, []string{"PATH=" + fake + ":" + os.Getenv("PATH"), "TMPDIR=" + filepath.Join(dir, "tmp")},
+				"-v", "spec.vmdb", "--output", "out.img", "--rootfs-tarball", "rootfs.tar.zst")
+			b := startUntil(t, cmd, "", 60*time.Second)
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				if _, err := os.Stat(started); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.cmd.Process.Kill()
+					b.wait()
+					t.Fatalf("the fake zstd did not start:\n%s", b.output())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			b.cmd.Process.Signal(syscall.SIGKILL)
+			b.wait()
+			killLeft(t, filepath.Join(fake, "zstd"))
+		})
+	}
+}
+
 // TestHangupStopsCleanly: SIGHUP (a closed terminal, a dropped ssh
 // session) stops a build as SIGTERM does: the teardowns run, the stage is
 // removed, nothing of the build is left and the exit status is 129; as
 // root and as an ordinary user.
 func TestHangupStopsCleanly(t *testing.T) {
 	checkTools(t, "busybox", "mke2fs")
-	type who struct {
-		name string
-		prog string
-		args []string
-		prep func(dir string)
-	}
-	users := []who{{name: "uid " + strconv.Itoa(os.Geteuid()), prog: binary, prep: func(string) {}}}
-	if os.Geteuid() == 0 {
-		uid, gid := ordinaryUser(t)
-		users = append(users, who{name: testUser, prog: "setpriv",
-			args: []string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--init-groups", userBinary(t)},
-			prep: func(dir string) { chownTree(t, dir, uid, gid) }})
-	}
-	for _, u := range users {
+	for _, u := range builders(t) {
 		t.Run(u.name, func(t *testing.T) {
 			dir := writeWorkDir(t, interruptSpec)
-			u.prep(dir)
+			u.own(dir)
 			tmp := filepath.Join(dir, "tmp")
-			cmd := exec.Command(u.prog, append(u.args, "-v", "spec.vmdb", "--output", "out.img")...)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+dir)
+			cmd := u.command(dir, []string{"TMPDIR=" + tmp}, "-v", "spec.vmdb", "--output", "out.img")
 			b := startUntil(t, cmd, "  chroot| sleeping now", 60*time.Second)
 			b.cmd.Process.Signal(syscall.SIGHUP)
 			code := b.wait()
