@@ -4,11 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmdb2-go/vmdb2/internal/testreq"
 )
 
 // trailerChecksum is where each format keeps a checksum that only the end
@@ -68,6 +72,63 @@ func TestDamagedTarball(t *testing.T) {
 				if !c.ok && err != nil && !strings.Contains(err.Error(), "the tarball is damaged or cut short") {
 					t.Errorf("%s: the error does not say the tarball is damaged: %v", c.name, err)
 				}
+			}
+		})
+	}
+}
+
+// TestDataAfterTheStream checks that data after a tarball's compressed
+// stream is accepted or refused as GNU tar (with gzip, xz, zstd and bzip2)
+// does, which is what vmdb2 runs: zeros after gzip and bzip2, and stream
+// padding (a multiple of 4 zeros) after xz, are fine; other bytes after
+// gzip, any after zstd, are not. A gzip file of two members is one stream.
+func TestDataAfterTheStream(t *testing.T) {
+	needTree(t)
+	testreq.NeedTools(t, "tar", "gzip", "bzip2")
+	dir := tmpDir(t)
+	ref := filepath.Join(dir, "ref.tar")
+	writeRef(t, ref, []ent{
+		{typ: tar.TypeDir, name: "./", mode: 0o755},
+		{typ: tar.TypeReg, name: "./hostname", mode: 0o644, data: []byte("padded\n")},
+	})
+	plain, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1024)
+	half := len(plain) / 2
+	bz2 := decoder{"bzip2 program", Bzip2, nil}
+	for i, c := range []struct {
+		d     decoder
+		after []byte
+	}{
+		{decoders[0], zeros}, {decoders[0], []byte("garbage\n")}, {decoders[0], nil},
+		{decoders[1], zeros[:4]}, {decoders[1], zeros[:5]}, {decoders[2], zeros[:4]}, {decoders[2], zeros[:5]},
+		{decoders[3], zeros[:4]}, {decoders[4], zeros[:4]},
+		{bz2, zeros}, {bz2, []byte("garbage\n")},
+	} {
+		what := fmt.Sprintf("%d zeros", len(c.after))
+		if bytes.ContainsFunc(c.after, func(r rune) bool { return r != 0 }) {
+			what = fmt.Sprintf("%q", c.after)
+		}
+		name := c.d.name + ", then " + what
+		if c.after == nil {
+			name = "gzip, two members"
+		}
+		t.Run(name, func(t *testing.T) {
+			c.d.use(t)
+			data := append(compressed(t, c.d.f, plain), c.after...)
+			if c.after == nil {
+				data = append(compressed(t, Gzip, plain[:half]), compressed(t, Gzip, plain[half:])...)
+			}
+			tb := filepath.Join(dir, "t.tar")
+			if err := os.WriteFile(tb, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			gnu := exec.Command("tar", "-C", mkdir(t, dir, fmt.Sprint("gnu-", i)), "-xf", tb).Run() == nil
+			got := Unpack(context.Background(), tb, mkdir(t, dir, fmt.Sprint("ours-", i)), UnpackOptions{})
+			if (got == nil) != gnu {
+				t.Errorf("Unpack: %v; GNU tar accepts it: %v", got, gnu)
 			}
 		})
 	}

@@ -167,11 +167,8 @@ func decompressor(r io.Reader) (io.ReadCloser, Format, error) {
 	f := Sniff(head)
 	switch f {
 	case Gzip:
-		z, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, f, err
-		}
-		return z, f, nil
+		z, err := newGzipMembers(br)
+		return z, f, err
 	case Zstd:
 		if hostZstd != "" {
 			rc, err := decodeWith(hostZstd, zstdDecodeArgs, br)
@@ -193,10 +190,76 @@ func decompressor(r io.Reader) (io.ReadCloser, Format, error) {
 		}
 		return io.NopCloser(z), f, nil
 	case Bzip2:
+		if p := lookPath("bzip2"); p != "" {
+			// bzip2 ignores data after the last stream (with a
+			// warning), as GNU tar then does; Go's decoder refuses it.
+			rc, err := decodeWith(p, []string{"-dc"}, br)
+			return rc, f, err
+		}
 		return io.NopCloser(bzip2.NewReader(br)), f, nil
 	}
 	return io.NopCloser(br), f, nil
 }
+
+// gzipMembers reads a gzip file as gzip -d does: one member after another,
+// each with its CRC-32 and size checked, and zeros after the last one
+// ignored (the padding of tapes and block devices). Anything else after
+// the last member is an error, as it is for GNU tar.
+type gzipMembers struct {
+	br *bufio.Reader
+	z  *gzip.Reader
+}
+
+func newGzipMembers(br *bufio.Reader) (*gzipMembers, error) {
+	z, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, err
+	}
+	z.Multistream(false)
+	return &gzipMembers{br: br, z: z}, nil
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		n, err := g.z.Read(p)
+		if n > 0 {
+			return n, nil // a member's end comes again with no data
+		}
+		if err != io.EOF {
+			return 0, err
+		}
+		magic, _ := g.br.Peek(2)
+		switch {
+		case len(magic) == 0:
+			return 0, io.EOF
+		case bytes.Equal(magic, []byte{0x1f, 0x8b}):
+			if err := g.z.Reset(g.br); err != nil {
+				return 0, err
+			}
+			g.z.Multistream(false)
+		default:
+			return 0, zerosToEnd(g.br)
+		}
+	}
+}
+
+// zerosToEnd reads r to its end: io.EOF when it held only zeros.
+func zerosToEnd(r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return errors.New("gzip: data after the last member that is neither zeros nor another member")
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (g *gzipMembers) Close() error { return g.z.Close() }
 
 type nopWriteCloser struct{ io.Writer }
 

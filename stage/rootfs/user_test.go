@@ -10,5 +10,5 @@ import (
 // subordinate ids, where Pack and Unpack go through the user namespace and
 // devices through the manifest.
 func TestAsOrdinaryUser(t *testing.T) {
-	asuser.Run(t, "TestTree", "TestReproducible", "TestHostile", "TestRoundTripOwnIDs", "TestPackAtomic", "TestMissingTarball", "TestDamagedTarball")
+	asuser.Run(t, "TestTree", "TestReproducible", "TestHostile", "TestRoundTripOwnIDs", "TestPackAtomic", "TestMissingTarball", "TestDamagedTarball", "TestDataAfterTheStream")
 }
