@@ -27,11 +27,13 @@
 // tar's -a: ".tar.gz"/".tgz" gzip, ".tar.xz"/".txz" xz, ".tar.zst"/
 // ".tar.zstd"/".tzst" zstd, ".tar.bz2"/".tbz2" bzip2 (host bzip2 program),
 // anything else an uncompressed tar. When reading, it is chosen from the
-// file's first bytes, whatever its name. See [FormatFor]. xz and zstd are
-// decoded by the host's xz and zstd programs when they are installed (on
-// another core), by Go's decoders otherwise; xz is also encoded by the
-// program, zstd always by Go's encoder. Unpack reads the compressed stream
-// to its end, so a damaged tarball fails on its checksum.
+// file's first bytes, whatever its name. See [FormatFor]. xz, zstd and
+// bzip2 are decoded by the host's programs when they are installed (on
+// another core), by Go's decoders otherwise; xz and bzip2 are also encoded
+// by the programs, zstd always by Go's encoder. Unpack reads the
+// compressed stream to its end, so a damaged tarball fails on its
+// checksum; what follows the stream is accepted as GNU tar accepts it
+// (zeros after gzip, xz's stream padding, anything after bzip2).
 //
 // # Owners, devices and the user namespace
 //
