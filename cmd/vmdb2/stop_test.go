@@ -127,15 +127,8 @@ func TestKilledRootBuildStopsHostTools(t *testing.T) {
 		t.Skip("as an ordinary user the tools run in the build's namespace")
 	}
 	dir := writeWorkDir(t, toolSpec)
-	fake := filepath.Join(dir, "fakebin")
 	img := filepath.Join(dir, "out.img")
-	script := "#!/bin/sh\necho fake mke2fs started\nwhile :; do echo grow >> " + img + "; sleep 0.05; done\n"
-	if err := os.MkdirAll(fake, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(fake, "mke2fs"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fake := fakeTool(t, dir, "mke2fs", "echo fake mke2fs started\nwhile :; do echo grow >> "+img+"; sleep 0.05; done")
 	cmd := exec.Command(binary, "-v", "spec.vmdb", "--output", "out.img")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"), "TMPDIR="+filepath.Join(dir, "tmp"))
@@ -153,6 +146,20 @@ func TestKilledRootBuildStopsHostTools(t *testing.T) {
 	}
 }
 
+// fakeTool writes a shell script named name that runs body into
+// dir/fakebin and returns that directory, to put first in a build's PATH.
+func fakeTool(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	fake := filepath.Join(dir, "fakebin")
+	if err := os.MkdirAll(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fake, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return fake
+}
+
 // TestKilledBuildStopsDecompressor SIGKILLs a build while the host's zstd
 // program decodes its rootfs tarball (a fake zstd that never ends): the
 // program must die with the build, as root and as an ordinary user (the
@@ -162,15 +169,8 @@ func TestKilledBuildStopsDecompressor(t *testing.T) {
 	for _, u := range builders(t) {
 		t.Run(u.name, func(t *testing.T) {
 			dir := writeWorkDir(t, toolSpec+"  - mount: /\n  - unpack-rootfs: /\n")
-			fake := filepath.Join(dir, "fakebin")
 			started := filepath.Join(dir, "zstd-started")
-			script := "#!/bin/sh\necho $$ > " + started + "\nwhile :; do sleep 0.05; done\n"
-			if err := os.MkdirAll(fake, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(fake, "zstd"), []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			fake := fakeTool(t, dir, "zstd", "echo $$ > "+started+"\nwhile :; do sleep 0.05; done")
 			// zstd's magic number, so that the tarball is taken for zstd
 			tarball := append([]byte{0x28, 0xb5, 0x2f, 0xfd}, make([]byte, 4096)...)
 			if err := os.WriteFile(filepath.Join(dir, "rootfs.tar.zst"), tarball, 0o644); err != nil {
