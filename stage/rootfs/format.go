@@ -97,6 +97,11 @@ var hostXz = lookPath("xz")
 // host. A variable so tests can compare both.
 var hostZstd = lookPath("zstd")
 
+// hostBzip2 is the bzip2 program, or "" to decode with Go's decoder
+// (writing .tar.bz2 needs the program). bzip2 ignores data after the last
+// stream, with a warning, as GNU tar then does; Go's decoder refuses it.
+var hostBzip2 = lookPath("bzip2")
+
 // zstdDecodeArgs make the program accept the windows the Go decoder
 // accepts (up to zstd.MaxWindowSize, 512 MiB); its own default stops at
 // 128 MiB.
@@ -150,11 +155,10 @@ func compressor(f Format, w io.Writer) (io.WriteCloser, error) {
 		}
 		return xz.WriterConfig{DictCap: 8 << 20, CheckSum: xz.CRC64}.NewWriter(w)
 	case Bzip2:
-		p := lookPath("bzip2")
-		if p == "" {
+		if hostBzip2 == "" {
 			return nil, errors.New("writing .tar.bz2 needs the bzip2 program (Debian package bzip2)")
 		}
-		return pipeTo(p, []string{"-9", "-c"}, w)
+		return pipeTo(hostBzip2, []string{"-9", "-c"}, w)
 	}
 	return nil, fmt.Errorf("unknown format %v", f)
 }
@@ -190,10 +194,8 @@ func decompressor(r io.Reader) (io.ReadCloser, Format, error) {
 		}
 		return io.NopCloser(z), f, nil
 	case Bzip2:
-		if p := lookPath("bzip2"); p != "" {
-			// bzip2 ignores data after the last stream (with a
-			// warning), as GNU tar then does; Go's decoder refuses it.
-			rc, err := decodeWith(p, []string{"-dc"}, br)
+		if hostBzip2 != "" {
+			rc, err := decodeWith(hostBzip2, []string{"-dc"}, br)
 			return rc, f, err
 		}
 		return io.NopCloser(bzip2.NewReader(br)), f, nil
